@@ -1,0 +1,101 @@
+// Package config decodes, validates and compiles the plugin configuration.
+//
+// Parse is pure: the environment is injected, nothing global is touched, and
+// every problem is reported as one error naming the offending field, e.g.
+// "jwt.leeway_seconds: must be between 0 and 300, got 900".
+package config
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/portcullis/portcullis/filter/health"
+	"github.com/portcullis/portcullis/filter/jwt"
+	"github.com/portcullis/portcullis/filter/route"
+)
+
+// File is the JSON document, as Envoy's `configuration` or Istio's `pluginConfig`.
+type File struct {
+	JWT          *JWTFile     `json:"jwt"`
+	Identity     IdentityFile `json:"identity"`
+	Routes       []RouteFile  `json:"routes"`
+	Health       HealthFile   `json:"health"`
+	ContentTypes []string     `json:"content_types"`
+}
+
+// JWTFile configures token verification.
+type JWTFile struct {
+	Secrets       []SecretFile `json:"secrets"`
+	Issuer        string       `json:"issuer"`
+	Audiences     []string     `json:"audiences"`
+	LeewaySeconds *int         `json:"leeway_seconds"`
+	RequireExp    *bool        `json:"require_exp"`
+	MaxTokenBytes *int         `json:"max_token_bytes"`
+}
+
+// SecretFile names where one HS256 secret comes from. The secret itself is
+// never written in the configuration.
+type SecretFile struct {
+	KID      string `json:"kid"`
+	Env      string `json:"env"`
+	Encoding string `json:"encoding"`
+}
+
+// IdentityFile configures what is forwarded about a verified caller.
+type IdentityFile struct {
+	KeyClaim          string            `json:"key_claim"`
+	KeyHeader         string            `json:"key_header"`
+	ClaimHeaders      map[string]string `json:"claim_headers"`
+	KeepAuthorization bool              `json:"keep_authorization"`
+}
+
+// RouteFile is one rule of the ordered route table.
+type RouteFile struct {
+	Name    string   `json:"name"`
+	Prefix  string   `json:"prefix"`
+	Methods []string `json:"methods"`
+	Public  bool     `json:"public"`
+}
+
+// HealthFile configures the health endpoint.
+type HealthFile struct {
+	Path       string   `json:"path"`
+	AllowCIDRs []string `json:"allow_cidrs"`
+}
+
+// Config is the compiled, validated configuration the plugin runs on.
+type Config struct {
+	JWT          *jwt.Options // nil when every route is public
+	Identity     route.Identity
+	Routes       route.Table
+	HealthPath   string
+	HealthAllow  health.Allowlist
+	ContentTypes []string // lower case
+}
+
+// Defaults and bounds.
+const (
+	DefaultLeeway        = 30 * time.Second
+	MaxLeewaySeconds     = 300
+	DefaultMaxTokenBytes = 8192
+	MaxTokenBytesCeiling = 64 * 1024
+	MinSecretBytes       = 32 // RFC 7518 §3.2: a key of the same size as the hash output
+	DefaultHealthPath    = "/health"
+)
+
+var defaultContentTypes = []string{"application/json"}
+
+// Env looks up an environment variable of the VM.
+type Env func(name string) (string, bool)
+
+func parsePrefixes(field string, cidrs []string) (health.Allowlist, error) {
+	var out health.Allowlist
+	for i, c := range cidrs {
+		p, err := netip.ParsePrefix(c)
+		if err != nil {
+			return nil, fieldErrorf(indexed(field, i), "not a CIDR prefix: %q", c)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
+}

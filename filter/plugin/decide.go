@@ -1,0 +1,130 @@
+package plugin
+
+import (
+	"strings"
+	"time"
+
+	"github.com/portcullis/portcullis/filter/config"
+	"github.com/portcullis/portcullis/filter/httperr"
+	"github.com/portcullis/portcullis/filter/jwt"
+	"github.com/portcullis/portcullis/filter/route"
+)
+
+// Request is what the gateway decides on: the request's headers as plain values.
+type Request struct {
+	Method        string
+	Path          string // :path, query included
+	Authorization string
+	ContentType   string
+	HasBody       bool // the request headers did not end the stream
+}
+
+// Rejection is a local reply the gateway makes instead of forwarding.
+type Rejection struct {
+	Kind    httperr.Kind
+	Message string
+	Reason  string // metric / log reason, snake_case
+	Headers [][2]string
+}
+
+// Decision is what to do with a request. Exactly one of Reject, Health or
+// Forward is meaningful.
+type Decision struct {
+	Reject  *Rejection
+	Health  bool
+	Rule    *route.Rule
+	Forward Forward
+}
+
+// Forward lists the header changes for a request that goes upstream.
+type Forward struct {
+	Remove []string    // applied first
+	Set    [][2]string // then these
+}
+
+// decider runs the request stages over a compiled config. It is pure apart
+// from the verifier's scratch buffers, so it tests natively.
+type decider struct {
+	cfg      *config.Config
+	verifier *jwt.Verifier // nil when every route is public
+}
+
+func (d *decider) decide(req Request, now time.Time) Decision {
+	path, ok := route.SplitPath(req.Path)
+	if !ok {
+		return reject(httperr.BadRequest, "request path is ambiguous", "bad_path")
+	}
+	if path == d.cfg.HealthPath && (req.Method == "GET" || req.Method == "HEAD") {
+		return Decision{Health: true}
+	}
+	rule, ok := d.cfg.Routes.Match(req.Method, path)
+	if !ok {
+		return reject(httperr.NotFound, "Route "+req.Method+" "+path+" not found", "route_not_found")
+	}
+	fwd := Forward{Remove: d.cfg.Identity.Managed()}
+	if !d.cfg.Identity.KeepAuthorization {
+		fwd.Remove = append(fwd.Remove, "authorization")
+	}
+	if !rule.Public {
+		set, rej := d.authenticate(req.Authorization, now)
+		if rej != nil {
+			return Decision{Reject: rej, Rule: rule}
+		}
+		fwd.Set = set
+	}
+	if req.HasBody && route.HasBody(req.Method) && !route.MediaTypeAllowed(req.ContentType, d.cfg.ContentTypes) {
+		dec := reject(httperr.UnsupportedMediaType, "Content-Type must be one of: "+strings.Join(d.cfg.ContentTypes, ", "), "unsupported_media_type")
+		dec.Rule = rule
+		return dec
+	}
+	return Decision{Rule: rule, Forward: fwd}
+}
+
+// authenticate verifies the bearer token and returns the identity headers to set.
+func (d *decider) authenticate(authorization string, now time.Time) ([][2]string, *Rejection) {
+	token, ok := jwt.BearerToken(authorization)
+	if !ok || token == "" {
+		return nil, unauthorized(jwt.ReasonMissing)
+	}
+	v, err := d.verifier.Verify(token, now)
+	if err != nil {
+		reason := jwt.ReasonMalformed
+		if e, ok := err.(*jwt.Error); ok {
+			reason = e.Reason
+		}
+		return nil, unauthorized(reason)
+	}
+	if !route.SafeHeaderValue(v.Subject) {
+		return nil, unauthorized(jwt.ReasonMissingKeyClaim)
+	}
+	id := d.cfg.Identity
+	set := make([][2]string, 0, 1+len(id.ClaimHeaders))
+	set = append(set, [2]string{id.KeyHeader, v.Subject})
+	for _, ch := range id.ClaimHeaders {
+		if value, ok := route.ClaimHeaderValue(v.Claims.Get(ch.Claim)); ok {
+			set = append(set, [2]string{ch.Header, value})
+		}
+	}
+	return set, nil
+}
+
+const realm = `Bearer realm="portcullis"`
+
+// unauthorized builds the RFC 6750 §3 answer: no error code when the request
+// carried no token, invalid_token with a description otherwise.
+func unauthorized(reason jwt.Reason) *Rejection {
+	challenge := realm
+	if reason != jwt.ReasonMissing {
+		challenge += `, error="invalid_token", error_description="` + reason.Message() + `"`
+	}
+	return &Rejection{
+		Kind:    httperr.Unauthorized,
+		Message: reason.Message(),
+		Reason:  "jwt_" + reason.Metric(),
+		Headers: [][2]string{{"www-authenticate", challenge}},
+	}
+}
+
+func reject(kind httperr.Kind, message, reason string) Decision {
+	return Decision{Reject: &Rejection{Kind: kind, Message: message, Reason: reason}}
+}

@@ -1,0 +1,54 @@
+package plugin
+
+import (
+	"github.com/portcullis/portcullis/filter/host"
+	"github.com/portcullis/portcullis/filter/jwt"
+)
+
+// metricPrefix namespaces every counter; Envoy adds "wasmcustom." in /stats.
+const metricPrefix = "portcullis."
+
+// metrics is the fixed set of counters the plugin keeps (listed in the README).
+type metrics struct {
+	requests  host.Counter
+	forwarded host.Counter
+	health    host.Counter
+	verified  host.Counter
+	// rejected counts local replies by reason ("route_not_found", "jwt_expired", ...).
+	rejected map[string]host.Counter
+	// upstreamErrors counts Envoy-made upstream failures rewritten to JSON.
+	upstreamErrors map[string]host.Counter
+}
+
+// rejectionReasons lists every Rejection.Reason the plugin can produce.
+func rejectionReasons() []string {
+	reasons := []string{"bad_path", "route_not_found", "unsupported_media_type", "health_forbidden", "internal_error"}
+	for _, r := range jwt.Reasons() {
+		reasons = append(reasons, "jwt_"+r.Metric())
+	}
+	return reasons
+}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		requests:       host.NewCounter(metricPrefix + "requests"),
+		forwarded:      host.NewCounter(metricPrefix + "forwarded"),
+		health:         host.NewCounter(metricPrefix + "health"),
+		verified:       host.NewCounter(metricPrefix + "jwt.verified"),
+		rejected:       map[string]host.Counter{},
+		upstreamErrors: map[string]host.Counter{},
+	}
+	for _, r := range rejectionReasons() {
+		m.rejected[r] = host.NewCounter(metricPrefix + "rejected." + r)
+	}
+	for _, r := range []string{upstreamUnreachable, upstreamTimeout} {
+		m.upstreamErrors[r] = host.NewCounter(metricPrefix + "upstream_error." + r)
+	}
+	return m
+}
+
+func (m *metrics) reject(reason string) {
+	if c, ok := m.rejected[reason]; ok {
+		c.Inc()
+	}
+}

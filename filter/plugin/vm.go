@@ -1,0 +1,63 @@
+// Package plugin wires the gateway's stages to the proxy-wasm SDK: the VM,
+// plugin and HTTP contexts.
+package plugin
+
+import (
+	"time"
+
+	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm"
+	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/types"
+
+	"github.com/portcullis/portcullis/filter/config"
+	"github.com/portcullis/portcullis/filter/host"
+	"github.com/portcullis/portcullis/filter/jwt"
+)
+
+// Version is the plugin version reported by /health; the build may override it
+// with -ldflags "-X github.com/portcullis/portcullis/filter/plugin.Version=...".
+var Version = "0.1.0-dev"
+
+// VM is the VM context: one per Envoy worker thread.
+type VM struct {
+	types.DefaultVMContext
+}
+
+// NewPluginContext implements types.VMContext.
+func (*VM) NewPluginContext(uint32) types.PluginContext {
+	return &Plugin{now: time.Now}
+}
+
+// Plugin is one configured instance of the gateway inside a VM.
+type Plugin struct {
+	types.DefaultPluginContext
+	decider
+	metrics *metrics
+	now     func() time.Time
+}
+
+// OnPluginStart parses the configuration; any problem refuses the plugin with
+// one log line naming the field, so Envoy will not serve with it.
+func (p *Plugin) OnPluginStart(int) types.OnPluginStartStatus {
+	data, err := proxywasm.GetPluginConfiguration()
+	if err != nil && err != types.ErrorStatusNotFound {
+		host.Log(host.Critical, "portcullis: refusing to start: cannot read plugin configuration: "+err.Error())
+		return types.OnPluginStartStatusFailed
+	}
+	cfg, err := config.Parse(data, host.LookupEnv)
+	if err != nil {
+		host.Log(host.Critical, "portcullis: refusing to start: invalid plugin configuration: "+err.Error())
+		return types.OnPluginStartStatusFailed
+	}
+	p.cfg = cfg
+	if cfg.JWT != nil {
+		p.verifier = jwt.NewVerifier(*cfg.JWT)
+	}
+	p.metrics = newMetrics()
+	host.Log(host.Info, "portcullis: started, version "+Version)
+	return types.OnPluginStartStatusOK
+}
+
+// NewHttpContext implements types.PluginContext.
+func (p *Plugin) NewHttpContext(uint32) types.HttpContext {
+	return &httpContext{plugin: p}
+}

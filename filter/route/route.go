@@ -1,0 +1,83 @@
+// Package route matches a request to the first plugin rule that covers it.
+package route
+
+import "strings"
+
+// Rule is one entry of the ordered route table.
+type Rule struct {
+	Name    string
+	Prefix  string
+	Methods []string // upper case; empty means every method
+	Public  bool     // no token required
+}
+
+// Table is an ordered list of rules; the first match wins.
+type Table struct{ rules []Rule }
+
+// NewTable returns a table over rules, which the caller must not modify.
+func NewTable(rules []Rule) Table { return Table{rules: rules} }
+
+// Match returns the first rule covering method and path (a path without query).
+func (t Table) Match(method, path string) (*Rule, bool) {
+	for i := range t.rules {
+		r := &t.rules[i]
+		if hasSegmentPrefix(path, r.Prefix) && r.allows(method) {
+			return r, true
+		}
+	}
+	return nil, false
+}
+
+func (r *Rule) allows(method string) bool {
+	if len(r.Methods) == 0 {
+		return true
+	}
+	for _, m := range r.Methods {
+		if m == method {
+			return true
+		}
+	}
+	return false
+}
+
+// hasSegmentPrefix reports whether prefix covers path on a segment boundary:
+// "/api" covers "/api" and "/api/x" but not "/apix". A prefix ending in "/"
+// is a plain string prefix.
+func hasSegmentPrefix(path, prefix string) bool {
+	if !strings.HasPrefix(path, prefix) {
+		return false
+	}
+	if len(path) == len(prefix) || strings.HasSuffix(prefix, "/") {
+		return true
+	}
+	return path[len(prefix)] == '/'
+}
+
+// SplitPath returns the path of an HTTP :path value, without query or fragment.
+// ok is false when the path could mean different resources to the gateway and
+// to the upstream: dot segments, backslashes, or percent-encoded dots and
+// slashes. Envoy's normalize_path removes most of these before the plugin runs;
+// refusing what is left keeps a public-looking path from reaching a protected one.
+func SplitPath(rawPath string) (path string, ok bool) {
+	path = rawPath
+	if i := strings.IndexAny(path, "?#"); i >= 0 {
+		path = path[:i]
+	}
+	if path == "" || path[0] != '/' || strings.IndexByte(path, '\\') >= 0 {
+		return path, false
+	}
+	if strings.IndexByte(path, '%') >= 0 && hasEncodedSeparator(path) {
+		return path, false
+	}
+	for seg := range strings.SplitSeq(path[1:], "/") {
+		if seg == "." || seg == ".." {
+			return path, false
+		}
+	}
+	return path, true
+}
+
+func hasEncodedSeparator(path string) bool {
+	lower := strings.ToLower(path)
+	return strings.Contains(lower, "%2e") || strings.Contains(lower, "%2f") || strings.Contains(lower, "%5c")
+}

@@ -1,0 +1,15 @@
+// Command portcullis is the proxy-wasm plugin. Build it as a WASI reactor:
+//
+//	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o build/portcullis.wasm .
+package main
+
+import (
+	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm"
+
+	"github.com/portcullis/portcullis/filter/plugin"
+)
+
+// main is never called: a c-shared reactor runs init and then the exported callbacks.
+func main() {}
+
+func init() { proxywasm.SetVMContext(&plugin.VM{}) }
