@@ -39,9 +39,10 @@ func eachRunner(t *testing.T, test func(t *testing.T, r runner)) {
 }
 
 var (
-	wasmOnce sync.Once
-	wasmVM   proxytest.WasmVMContext
-	wasmErr  error
+	wasmOnce   sync.Once
+	wasmModule []byte
+	wasmVM     proxytest.WasmVMContext
+	wasmErr    error
 )
 
 // newWasmVM returns the one compiled-plugin VM shared by every wasm test:
@@ -49,9 +50,8 @@ var (
 // context on a fresh emulated host, as Envoy does on a configuration update.
 func newWasmVM(t *testing.T) types.VMContext {
 	wasmOnce.Do(func() {
-		var wasm []byte
-		if wasm, wasmErr = loadWasm(); wasmErr == nil {
-			wasmVM, wasmErr = proxytest.NewWasmVMContext(wasm)
+		if wasmModule, wasmErr = loadWasm(); wasmErr == nil {
+			wasmVM, wasmErr = proxytest.NewWasmVMContext(wasmModule)
 		}
 	})
 	if wasmErr != nil {
