@@ -95,6 +95,13 @@ func parsePrefixes(field string, cidrs []string) (health.Allowlist, error) {
 		if err != nil {
 			return nil, fieldErrorf(indexed(field, i), "not a CIDR prefix: %q", c)
 		}
+		// Client addresses are compared unmapped, so ::ffff:a.b.c.d/n means a.b.c.d/(n-96).
+		if p.Addr().Is4In6() {
+			if p.Bits() < 96 {
+				return nil, fieldErrorf(indexed(field, i), "IPv4-mapped prefix shorter than /96: %q", c)
+			}
+			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+		}
 		out = append(out, p.Masked())
 	}
 	return out, nil

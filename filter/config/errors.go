@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"reflect"
 	"strconv"
 	"strings"
@@ -43,19 +44,49 @@ func decodeError(data []byte, err error) error {
 	var syntaxErr *json.SyntaxError
 	switch {
 	case errors.As(err, &typeErr):
-		field := typeErr.Field
-		if field == "" {
+		if typeErr.Field == "" {
 			return fieldErrorf("", "the configuration must be a JSON object, not %s", typeErr.Value)
+		}
+		// typeErr.Field drops array indices and map keys; the offset pins the value.
+		field := valuePathAt(gjson.ParseBytes(data), "", int(typeErr.Offset))
+		if field == "" {
+			field = typeErr.Field
 		}
 		return fieldErrorf(field, "must be %s, not %s", describeType(typeErr.Type), typeErr.Value)
 	case errors.As(err, &syntaxErr):
 		return fieldErrorf("", "not valid JSON (at byte %d)", syntaxErr.Offset)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return fieldErrorf("", "not valid JSON (truncated)")
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		if path := unknownField(gjson.ParseBytes(data), reflect.TypeFor[File](), ""); path != "" {
 			return fieldErrorf(path, "unknown field")
 		}
 	}
 	return fieldErrorf("", "cannot decode: %v", err)
+}
+
+// valuePathAt returns the path of the innermost value of doc that ends at or
+// contains byte offset end (encoding/json reports the offset just past the
+// value it could not decode).
+func valuePathAt(doc gjson.Result, path string, end int) string {
+	found := path
+	if !doc.IsObject() && !doc.IsArray() {
+		return found
+	}
+	i := 0
+	doc.ForEach(func(key, value gjson.Result) bool {
+		name := indexed(path, i)
+		if doc.IsObject() {
+			name = join(path, key.Str)
+		}
+		i++
+		if value.Index < end && end <= value.Index+len(value.Raw) {
+			found = valuePathAt(value, name, end)
+			return false
+		}
+		return true
+	})
+	return found
 }
 
 // unknownField walks doc against the struct type t and returns the path of

@@ -282,7 +282,7 @@ func TestParseInvalid(t *testing.T) {
 		{"empty", ``, "", "the configuration is empty"},
 		{"only whitespace", " \n\t ", "", "the configuration is empty"},
 		{"not JSON", `jwt: {}`, "", "not valid JSON"},
-		{"truncated JSON", `{"routes":[`, "", "unexpected EOF"},
+		{"truncated JSON", `{"routes":[`, "", "not valid JSON (truncated)"},
 		{"trailing garbage", minimal + ` x`, "", "unexpected data after the configuration object"},
 		{"two objects", minimal + `{}`, "", "unexpected data after the configuration object"},
 		{"a JSON array", `[]`, "", "must be a JSON object, not array"},

@@ -18,6 +18,7 @@ import (
 	"hash"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/tidwall/gjson"
 )
@@ -40,11 +41,11 @@ type Options struct {
 }
 
 // Claims gives read access to a verified token's payload.
-type Claims struct{ payload []byte }
+type Claims struct{ payload string }
 
 // Get returns the claim named name (a top-level member, no path syntax).
 func (c Claims) Get(name string) gjson.Result {
-	return gjson.GetBytes(c.payload, gjson.Escape(name))
+	return gjson.Get(c.payload, gjson.Escape(name))
 }
 
 // Verified is the outcome of a successful verification.
@@ -60,10 +61,11 @@ type macKey struct {
 
 // Verifier checks tokens against fixed options.
 type Verifier struct {
-	opts Options
-	keys []macKey
-	sig  [sha256.Size]byte // scratch for the decoded signature
-	sum  []byte            // scratch for the computed MAC
+	opts  Options
+	keys  []macKey
+	sig   [sha256.Size]byte // scratch for the decoded signature
+	sum   []byte            // scratch for the computed MAC
+	input []byte            // scratch for the signing input
 }
 
 // NewVerifier returns a Verifier for opts.
@@ -84,6 +86,9 @@ func (v *Verifier) Verify(token string, now time.Time) (Verified, error) {
 	}
 	if len(token) > v.opts.MaxTokenBytes {
 		return Verified{}, fail(ReasonTooLarge)
+	}
+	if !compactAlphabet(token) {
+		return Verified{}, fail(ReasonMalformed)
 	}
 	first := strings.IndexByte(token, '.')
 	last := strings.LastIndexByte(token, '.')
@@ -116,14 +121,14 @@ func (v *Verifier) Verify(token string, now time.Time) (Verified, error) {
 }
 
 // checkHeader validates the JOSE header and returns the keys worth trying.
-func (v *Verifier) checkHeader(header []byte) ([]macKey, error) {
-	if alg := gjson.GetBytes(header, "alg"); alg.Type != gjson.String || alg.Str != "HS256" {
+func (v *Verifier) checkHeader(header string) ([]macKey, error) {
+	if alg := gjson.Get(header, "alg"); alg.Type != gjson.String || alg.Str != "HS256" {
 		return nil, fail(ReasonUnsupportedAlg)
 	}
-	if gjson.GetBytes(header, "crit").Exists() {
+	if gjson.Get(header, "crit").Exists() {
 		return nil, fail(ReasonUnsupportedCrit)
 	}
-	kid := gjson.GetBytes(header, "kid")
+	kid := gjson.Get(header, "kid")
 	if !kid.Exists() {
 		return v.keys, nil
 	}
@@ -142,7 +147,8 @@ func (v *Verifier) signedByAny(keys []macKey, signingInput string) bool {
 	for i := range keys {
 		m := keys[i].mac
 		m.Reset()
-		m.Write([]byte(signingInput))
+		v.input = append(v.input[:0], signingInput...)
+		m.Write(v.input)
 		v.sum = m.Sum(v.sum[:0])
 		if hmac.Equal(v.sum, v.sig[:]) {
 			return true
@@ -151,10 +157,10 @@ func (v *Verifier) signedByAny(keys []macKey, signingInput string) bool {
 	return false
 }
 
-func (v *Verifier) checkClaims(payload []byte, now time.Time) (Verified, error) {
+func (v *Verifier) checkClaims(payload string, now time.Time) (Verified, error) {
 	nowSec := float64(now.UnixNano()) / 1e9
 	leeway := v.opts.Leeway.Seconds()
-	exp := gjson.GetBytes(payload, "exp")
+	exp := gjson.Get(payload, "exp")
 	switch {
 	case !exp.Exists():
 		if v.opts.RequireExp {
@@ -165,7 +171,7 @@ func (v *Verifier) checkClaims(payload []byte, now time.Time) (Verified, error) 
 	case nowSec >= exp.Num+leeway:
 		return Verified{}, fail(ReasonExpired)
 	}
-	if nbf := gjson.GetBytes(payload, "nbf"); nbf.Exists() {
+	if nbf := gjson.Get(payload, "nbf"); nbf.Exists() {
 		if nbf.Type != gjson.Number {
 			return Verified{}, fail(ReasonMalformed)
 		}
@@ -173,18 +179,18 @@ func (v *Verifier) checkClaims(payload []byte, now time.Time) (Verified, error) 
 			return Verified{}, fail(ReasonNotYetValid)
 		}
 	}
-	if iat := gjson.GetBytes(payload, "iat"); iat.Exists() && iat.Type != gjson.Number {
+	if iat := gjson.Get(payload, "iat"); iat.Exists() && iat.Type != gjson.Number {
 		return Verified{}, fail(ReasonMalformed)
 	}
 	if v.opts.Issuer != "" {
-		if iss := gjson.GetBytes(payload, "iss"); iss.Type != gjson.String || iss.Str != v.opts.Issuer {
+		if iss := gjson.Get(payload, "iss"); iss.Type != gjson.String || iss.Str != v.opts.Issuer {
 			return Verified{}, fail(ReasonWrongIssuer)
 		}
 	}
-	if len(v.opts.Audiences) > 0 && !v.audienceMatches(gjson.GetBytes(payload, "aud")) {
+	if len(v.opts.Audiences) > 0 && !v.audienceMatches(gjson.Get(payload, "aud")) {
 		return Verified{}, fail(ReasonWrongAudience)
 	}
-	sub := gjson.GetBytes(payload, gjson.Escape(v.opts.KeyClaim))
+	sub := gjson.Get(payload, gjson.Escape(v.opts.KeyClaim))
 	if sub.Type != gjson.String || sub.Str == "" {
 		return Verified{}, fail(ReasonMissingKeyClaim)
 	}
@@ -197,12 +203,14 @@ func (v *Verifier) audienceMatches(aud gjson.Result) bool {
 	case aud.Type == gjson.String:
 		return v.wantsAudience(aud.Str)
 	case aud.IsArray():
-		found := false
+		// RFC 7519 §4.1.3: an array of strings; any other element refuses the token.
+		found, wellFormed := false, true
 		aud.ForEach(func(_, el gjson.Result) bool {
-			found = el.Type == gjson.String && v.wantsAudience(el.Str)
-			return !found
+			wellFormed = el.Type == gjson.String
+			found = found || (wellFormed && v.wantsAudience(el.Str))
+			return wellFormed
 		})
-		return found
+		return found && wellFormed
 	}
 	return false
 }
@@ -216,26 +224,40 @@ func (v *Verifier) wantsAudience(aud string) bool {
 	return false
 }
 
+// compactAlphabet reports whether token holds only base64url characters and
+// dots. Go's base64 decoder skips CR and LF even in strict mode; JWS compact
+// serialization allows neither (RFC 7515 §2, §7.1).
+func compactAlphabet(token string) bool {
+	for i := 0; i < len(token); i++ {
+		c := token[i]
+		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
 // decodeObject decodes one base64url segment that must hold a JSON object
-// without duplicate top-level member names.
-func decodeObject(segment string) ([]byte, error) {
+// without duplicate top-level member names. The result aliases a fresh buffer
+// that nothing else holds, so gjson can slice it without copying.
+func decodeObject(segment string) (string, error) {
 	if segment == "" {
-		return nil, fail(ReasonMalformed)
+		return "", fail(ReasonMalformed)
 	}
 	raw := make([]byte, b64.DecodedLen(len(segment)))
 	n, err := b64.Decode(raw, []byte(segment))
-	if err != nil {
-		return nil, fail(ReasonMalformed)
+	if err != nil || n == 0 {
+		return "", fail(ReasonMalformed)
 	}
-	raw = raw[:n]
-	if !gjson.ValidBytes(raw) {
-		return nil, fail(ReasonMalformed)
+	doc := unsafe.String(&raw[0], n)
+	if !gjson.Valid(doc) {
+		return "", fail(ReasonMalformed)
 	}
-	obj := gjson.ParseBytes(raw)
+	obj := gjson.Parse(doc)
 	if !obj.IsObject() || hasDuplicateMembers(obj) {
-		return nil, fail(ReasonMalformed)
+		return "", fail(ReasonMalformed)
 	}
-	return raw, nil
+	return doc, nil
 }
 
 // hasDuplicateMembers reports whether a top-level member name repeats. JOSE

@@ -191,7 +191,7 @@ func TestBadConfigRefusesToStartNamingTheField(t *testing.T) {
 		cases := map[string]struct{ config, field string }{
 			"unknown field":    {`{"routes":[{"prefix":"/a","public":true}],"helth":{}}`, "helth: unknown field"},
 			"nested unknown":   {`{"routes":[{"prefix":"/a","public":true,"pubic":true}]}`, "routes[0].pubic: unknown field"},
-			"wrong type":       {`{"routes":[{"prefix":"/a","public":"yes"}]}`, "routes.public: must be a boolean"},
+			"wrong type":       {`{"routes":[{"prefix":"/a","public":"yes"}]}`, "routes[0].public: must be a boolean"},
 			"leeway too large": {`{"jwt":{"secrets":[{"env":"X"}],"leeway_seconds":900},"routes":[{"prefix":"/a"}]}`, "jwt."},
 			"missing jwt":      {`{"routes":[{"prefix":"/a"}]}`, "jwt: required"},
 			"secret env unset": {`{"jwt":{"secrets":[{"env":"PORTCULLIS_UNSET_VAR"}]},"routes":[{"prefix":"/a"}]}`, `jwt.secrets[0].env: environment variable "PORTCULLIS_UNSET_VAR" is not set`},

@@ -34,9 +34,9 @@ func (id Identity) Managed() []string {
 const maxClaimHeaderBytes = 1024
 
 // ClaimHeaderValue renders a claim as a header value: strings as they are,
-// numbers and booleans as their JSON text, arrays of scalars joined by ",".
-// ok is false for objects, nulls, oversized values and values holding control
-// characters, which are not forwarded.
+// numbers and booleans as their JSON text, non-empty arrays of scalars joined
+// by ",". ok is false for objects, nulls, empty arrays, oversized values and
+// values holding control characters, which are not forwarded.
 func ClaimHeaderValue(claim gjson.Result) (value string, ok bool) {
 	switch claim.Type {
 	case gjson.String:
@@ -55,7 +55,7 @@ func ClaimHeaderValue(claim gjson.Result) (value string, ok bool) {
 			parts = append(parts, v)
 			return scalar
 		})
-		if !scalar {
+		if !scalar || len(parts) == 0 {
 			return "", false
 		}
 		value = strings.Join(parts, ",")

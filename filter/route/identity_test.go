@@ -30,7 +30,7 @@ func TestClaimHeaderValue(t *testing.T) {
 		{"array of strings", `["reader","writer"]`, "reader,writer", true},
 		{"array of one string", `["reader"]`, "reader", true},
 		{"array of scalars", `["a",1,true]`, "a,1,true", true},
-		{"empty array", `[]`, "", true},
+		{"empty array is not forwarded", `[]`, "", false},
 		{"nested array", `[["a"]]`, "", false},
 		{"array with a nested array", `["a",["b"]]`, "", false},
 		{"array with an object", `["a",{"b":1}]`, "", false},

@@ -55,8 +55,8 @@ func hasSegmentPrefix(path, prefix string) bool {
 
 // SplitPath returns the path of an HTTP :path value, without query or fragment.
 // ok is false when the path could mean different resources to the gateway and
-// to the upstream: dot segments, backslashes, or percent-encoded dots and
-// slashes. Envoy's normalize_path removes most of these before the plugin runs;
+// to the upstream: dot segments (also "..;x", which servlet containers read as
+// ".."), backslashes, or percent-encoded dots and slashes. Envoy's normalize_path removes most of these before the plugin runs;
 // refusing what is left keeps a public-looking path from reaching a protected one.
 func SplitPath(rawPath string) (path string, ok bool) {
 	path = rawPath
@@ -70,6 +70,8 @@ func SplitPath(rawPath string) (path string, ok bool) {
 		return path, false
 	}
 	for seg := range strings.SplitSeq(path[1:], "/") {
+		// Servlet containers drop ";params" from a segment, so "..;x" is ".." to them.
+		seg, _, _ = strings.Cut(seg, ";")
 		if seg == "." || seg == ".." {
 			return path, false
 		}
