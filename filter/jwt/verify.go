@@ -61,16 +61,21 @@ type macKey struct {
 
 // Verifier checks tokens against fixed options.
 type Verifier struct {
-	opts  Options
-	keys  []macKey
-	sig   [sha256.Size]byte // scratch for the decoded signature
-	sum   []byte            // scratch for the computed MAC
-	input []byte            // scratch for the signing input
+	opts       Options
+	keys       []macKey
+	sig        [sha256.Size]byte // scratch for the decoded signature
+	sum        []byte            // scratch for the computed MAC
+	input      []byte            // scratch for the signing input
+	claimNames []string          // claimMembers then Options.KeyClaim
 }
 
 // NewVerifier returns a Verifier for opts.
 func NewVerifier(opts Options) *Verifier {
-	v := &Verifier{opts: opts, sum: make([]byte, 0, sha256.Size)}
+	v := &Verifier{
+		opts:       opts,
+		sum:        make([]byte, 0, sha256.Size),
+		claimNames: append(claimMembers[:len(claimMembers):len(claimMembers)], opts.KeyClaim),
+	}
 	for _, k := range opts.Keys {
 		v.keys = append(v.keys, macKey{id: k.ID, mac: hmac.New(sha256.New, k.Secret)})
 	}
@@ -96,15 +101,16 @@ func (v *Verifier) Verify(token string, now time.Time) (Verified, error) {
 		return Verified{}, fail(ReasonMalformed)
 	}
 	signingInput, sigText := token[:last], token[last+1:]
-	header, err := decodeObject(token[:first])
-	if err != nil {
+	var header [len(headerMembers)]gjson.Result
+	if err := decodeObject(token[:first], headerMembers[:], header[:]); err != nil {
 		return Verified{}, err
 	}
 	keys, err := v.checkHeader(header)
 	if err != nil {
 		return Verified{}, err
 	}
-	payload, err := decodeObject(token[first+1 : last])
+	var claims [len(claimMembers) + 1]gjson.Result
+	payload, err := decodeObjectString(token[first+1:last], v.claimNames, claims[:])
 	if err != nil {
 		return Verified{}, err
 	}
@@ -117,18 +123,39 @@ func (v *Verifier) Verify(token string, now time.Time) (Verified, error) {
 	if !v.signedByAny(keys, signingInput) {
 		return Verified{}, fail(ReasonBadSignature)
 	}
-	return v.checkClaims(payload, now)
+	return v.checkClaims(payload, claims, now)
 }
 
+// The members read from each segment, found in one pass over it.
+var (
+	headerMembers = [...]string{"alg", "crit", "kid"}
+	claimMembers  = [...]string{"exp", "nbf", "iat", "iss", "aud"} // then Options.KeyClaim
+)
+
+const (
+	hdrAlg = iota
+	hdrCrit
+	hdrKid
+)
+
+const (
+	clmExp = iota
+	clmNbf
+	clmIat
+	clmIss
+	clmAud
+	clmKey
+)
+
 // checkHeader validates the JOSE header and returns the keys worth trying.
-func (v *Verifier) checkHeader(header string) ([]macKey, error) {
-	if alg := gjson.Get(header, "alg"); alg.Type != gjson.String || alg.Str != "HS256" {
+func (v *Verifier) checkHeader(header [len(headerMembers)]gjson.Result) ([]macKey, error) {
+	if alg := header[hdrAlg]; alg.Type != gjson.String || alg.Str != "HS256" {
 		return nil, fail(ReasonUnsupportedAlg)
 	}
-	if gjson.Get(header, "crit").Exists() {
+	if header[hdrCrit].Exists() {
 		return nil, fail(ReasonUnsupportedCrit)
 	}
-	kid := gjson.Get(header, "kid")
+	kid := header[hdrKid]
 	if !kid.Exists() {
 		return v.keys, nil
 	}
@@ -157,10 +184,10 @@ func (v *Verifier) signedByAny(keys []macKey, signingInput string) bool {
 	return false
 }
 
-func (v *Verifier) checkClaims(payload string, now time.Time) (Verified, error) {
+func (v *Verifier) checkClaims(payload string, claims [len(claimMembers) + 1]gjson.Result, now time.Time) (Verified, error) {
 	nowSec := float64(now.UnixNano()) / 1e9
 	leeway := v.opts.Leeway.Seconds()
-	exp := gjson.Get(payload, "exp")
+	exp := claims[clmExp]
 	switch {
 	case !exp.Exists():
 		if v.opts.RequireExp {
@@ -171,7 +198,7 @@ func (v *Verifier) checkClaims(payload string, now time.Time) (Verified, error) 
 	case nowSec >= exp.Num+leeway:
 		return Verified{}, fail(ReasonExpired)
 	}
-	if nbf := gjson.Get(payload, "nbf"); nbf.Exists() {
+	if nbf := claims[clmNbf]; nbf.Exists() {
 		if nbf.Type != gjson.Number {
 			return Verified{}, fail(ReasonMalformed)
 		}
@@ -179,18 +206,18 @@ func (v *Verifier) checkClaims(payload string, now time.Time) (Verified, error) 
 			return Verified{}, fail(ReasonNotYetValid)
 		}
 	}
-	if iat := gjson.Get(payload, "iat"); iat.Exists() && iat.Type != gjson.Number {
+	if iat := claims[clmIat]; iat.Exists() && iat.Type != gjson.Number {
 		return Verified{}, fail(ReasonMalformed)
 	}
 	if v.opts.Issuer != "" {
-		if iss := gjson.Get(payload, "iss"); iss.Type != gjson.String || iss.Str != v.opts.Issuer {
+		if iss := claims[clmIss]; iss.Type != gjson.String || iss.Str != v.opts.Issuer {
 			return Verified{}, fail(ReasonWrongIssuer)
 		}
 	}
-	if len(v.opts.Audiences) > 0 && !v.audienceMatches(gjson.Get(payload, "aud")) {
+	if len(v.opts.Audiences) > 0 && !v.audienceMatches(claims[clmAud]) {
 		return Verified{}, fail(ReasonWrongAudience)
 	}
-	sub := gjson.Get(payload, gjson.Escape(v.opts.KeyClaim))
+	sub := claims[clmKey]
 	if sub.Type != gjson.String || sub.Str == "" {
 		return Verified{}, fail(ReasonMissingKeyClaim)
 	}
@@ -229,18 +256,32 @@ func (v *Verifier) wantsAudience(aud string) bool {
 // serialization allows neither (RFC 7515 §2, §7.1).
 func compactAlphabet(token string) bool {
 	for i := 0; i < len(token); i++ {
-		c := token[i]
-		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+		if !compactChars[token[i]] {
 			return false
 		}
 	}
 	return true
 }
 
+var compactChars = func() (set [256]bool) {
+	for _, c := range "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_." {
+		set[c] = true
+	}
+	return set
+}()
+
 // decodeObject decodes one base64url segment that must hold a JSON object
-// without duplicate top-level member names. The result aliases a fresh buffer
-// that nothing else holds, so gjson can slice it without copying.
-func decodeObject(segment string) (string, error) {
+// without duplicate top-level member names, and stores the members named in
+// names into out (same index; absent members stay zero).
+func decodeObject(segment string, names []string, out []gjson.Result) error {
+	_, err := decodeObjectString(segment, names, out)
+	return err
+}
+
+// decodeObjectString is decodeObject that also returns the decoded JSON. The
+// string aliases a fresh buffer nothing else holds, so gjson slices it
+// without copying.
+func decodeObjectString(segment string, names []string, out []gjson.Result) (string, error) {
 	if segment == "" {
 		return "", fail(ReasonMalformed)
 	}
@@ -254,27 +295,33 @@ func decodeObject(segment string) (string, error) {
 		return "", fail(ReasonMalformed)
 	}
 	obj := gjson.Parse(doc)
-	if !obj.IsObject() || hasDuplicateMembers(obj) {
+	if !obj.IsObject() || !collectMembers(obj, names, out) {
 		return "", fail(ReasonMalformed)
 	}
 	return doc, nil
 }
 
-// hasDuplicateMembers reports whether a top-level member name repeats. JOSE
-// objects are small, so a quadratic scan over a fixed buffer beats a map.
-func hasDuplicateMembers(obj gjson.Result) bool {
+// collectMembers walks obj's top-level members once, storing those named in
+// names into out, and reports false when a member name repeats. JOSE objects
+// are small, so a quadratic scan over a stack buffer beats a map.
+func collectMembers(obj gjson.Result, names []string, out []gjson.Result) bool {
 	var seen [16]string
-	names := seen[:0]
-	dup := false
-	obj.ForEach(func(key, _ gjson.Result) bool {
-		for _, n := range names {
-			if n == key.Str {
-				dup = true
+	keys := seen[:0]
+	unique := true
+	obj.ForEach(func(key, value gjson.Result) bool {
+		for _, k := range keys {
+			if k == key.Str {
+				unique = false
 				return false
 			}
 		}
-		names = append(names, key.Str)
+		keys = append(keys, key.Str)
+		for i, name := range names {
+			if name == key.Str {
+				out[i] = value
+			}
+		}
 		return true
 	})
-	return dup
+	return unique
 }
