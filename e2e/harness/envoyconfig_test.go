@@ -1,0 +1,126 @@
+package harness
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The renderer runs on the real envoy.yaml, so a change there that the
+// harness cannot follow fails here, without Envoy.
+func TestRenderShippedConfig(t *testing.T) {
+	shipped, err := os.ReadFile(filepath.Join(RepoRoot(t), "envoy.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := RenderEnvoyConfig(shipped, EnvoyParams{
+		Upstream:      "127.0.0.1:4321",
+		Wasm:          "/abs/plugin.wasm",
+		PluginConfig:  `{"routes":[]}`,
+		EnvKeys:       []string{"JWT_SECRET", "OTHER"},
+		RouteTimeout:  1500 * time.Millisecond,
+		NodeID:        "node-x",
+		Region:        "eu-test-1",
+		FailurePolicy: "FAIL_OPEN",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg map[string]any
+	if err := json.Unmarshal(out, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	get := func(m any, keys ...any) any {
+		for _, k := range keys {
+			switch k := k.(type) {
+			case string:
+				m = m.(map[string]any)[k]
+			case int:
+				m = m.([]any)[k]
+			}
+		}
+		return m
+	}
+	if get(cfg, "node", "id") != "node-x" || get(cfg, "node", "locality", "region") != "eu-test-1" {
+		t.Errorf("node = %v", cfg["node"])
+	}
+	if get(cfg, "admin", "address", "socket_address", "port_value") != float64(0) {
+		t.Errorf("admin address not rendered: %v", get(cfg, "admin"))
+	}
+	listener := get(cfg, "static_resources", "listeners", 0)
+	if get(listener, "address", "socket_address", "port_value") != float64(0) ||
+		get(listener, "address", "socket_address", "address") != "127.0.0.1" {
+		t.Errorf("listener address = %v", get(listener, "address"))
+	}
+	hcm := get(listener, "filter_chains", 0, "filters", 0, "typed_config")
+	filters := get(hcm, "http_filters").([]any)
+	var names []string
+	for _, f := range filters {
+		names = append(names, f.(map[string]any)["name"].(string))
+	}
+	if strings.Join(names, ",") != "envoy.filters.http.cors,envoy.filters.http.wasm,envoy.filters.http.router" {
+		t.Errorf("http filters = %v", names)
+	}
+	wasm := get(filters[1], "typed_config", "config")
+	if get(wasm, "vm_config", "code", "local", "filename") != "/abs/plugin.wasm" {
+		t.Errorf("wasm filename not replaced")
+	}
+	if get(wasm, "configuration", "value") != `{"routes":[]}` {
+		t.Errorf("plugin configuration not replaced")
+	}
+	if get(wasm, "failure_policy") != "FAIL_OPEN" {
+		t.Errorf("failure_policy not replaced")
+	}
+	keys, _ := json.Marshal(get(wasm, "vm_config", "environment_variables", "host_env_keys"))
+	if string(keys) != `["JWT_SECRET","OTHER"]` {
+		t.Errorf("host_env_keys = %s", keys)
+	}
+	routes := get(hcm, "route_config", "virtual_hosts", 0, "routes").([]any)
+	for _, r := range routes {
+		if get(r, "route", "timeout") != "1.500s" {
+			t.Errorf("route %v timeout = %v", get(r, "name"), get(r, "route", "timeout"))
+		}
+	}
+	ep := get(cfg, "static_resources", "clusters", 0, "load_assignment", "endpoints", 0, "lb_endpoints", 0, "endpoint", "address", "socket_address")
+	if get(ep, "port_value") != float64(4321) || get(ep, "address") != "127.0.0.1" {
+		t.Errorf("upstream endpoint = %v", ep)
+	}
+}
+
+// The shipped file keeps the decisions the README and the tests rely on.
+func TestShippedDecisions(t *testing.T) {
+	shipped, err := os.ReadFile(filepath.Join(RepoRoot(t), "envoy.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	policy, err := ShippedFailurePolicy(shipped)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if policy != "FAIL_RELOAD" && policy != "FAIL_CLOSED" {
+		t.Errorf("failure_policy = %q: an authenticating gateway must fail closed (FAIL_CLOSED or FAIL_RELOAD)", policy)
+	}
+	out, err := RenderEnvoyConfig(shipped, EnvoyParams{Upstream: "127.0.0.1:1", Wasm: "/x.wasm"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"normalize_path": true`, `"merge_slashes": true`, `"path_with_escaped_slashes_action": "KEEP_UNCHANGED"`, `"generate_request_id": true`} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("rendered config lacks %s", want)
+		}
+	}
+	if strings.Contains(string(out), `"exact": "*"`) || strings.Contains(string(out), `"prefix": ""`) {
+		t.Errorf("CORS must list explicit origins")
+	}
+}
+
+func TestRenderRejectsUnexpectedShape(t *testing.T) {
+	for _, doc := range []string{"", "node: {}\n", "node: {}\nadmin: {}\nstatic_resources: {listeners: []}\n"} {
+		if _, err := RenderEnvoyConfig([]byte(doc), EnvoyParams{Upstream: "127.0.0.1:1", Wasm: "/x"}); err == nil {
+			t.Errorf("%q: no error", doc)
+		}
+	}
+}

@@ -1,0 +1,107 @@
+// Package upstream is the demo upstream service: it answers every request with
+// JSON describing what it received, so forwarding, header stripping and (later)
+// cache hits are visible to a person with curl and to the e2e tests.
+//
+//	GET /anything       → 200 {"method","path","query","headers","body_bytes","count"}
+//	GET /slow?ms=N      → the same, after sleeping N milliseconds (at most 60 s)
+//	ANY /status/{code}  → that status code (200-599; anything else answers 400), JSON body
+package upstream
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// MaxSlow bounds /slow so a typo cannot park a connection for ever.
+const MaxSlow = 60 * time.Second
+
+// Echo is the JSON body the upstream answers with.
+type Echo struct {
+	Method string `json:"method"`
+	Path   string `json:"path"`
+	Query  string `json:"query"`
+	// Headers maps each lower-case header name to its value: a string when the
+	// header came once, an array of strings when it came several times.
+	Headers   map[string]any `json:"headers"`
+	BodyBytes int64          `json:"body_bytes"`
+	// Count is this process's request counter, including this request.
+	Count  int64 `json:"count"`
+	Status int   `json:"status,omitempty"`
+}
+
+// Handler is the demo upstream. The zero value is ready to use.
+type Handler struct {
+	count atomic.Int64
+}
+
+// New returns a Handler.
+func New() *Handler { return &Handler{} }
+
+// Count is how many requests the handler has received.
+func (h *Handler) Count() int64 { return h.count.Load() }
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	n := h.count.Add(1)
+	bodyBytes, _ := io.Copy(io.Discard, io.LimitReader(r.Body, 64<<20))
+	echo := Echo{
+		Method:    r.Method,
+		Path:      r.URL.EscapedPath(),
+		Query:     r.URL.RawQuery,
+		Headers:   headers(r),
+		BodyBytes: bodyBytes,
+		Count:     n,
+	}
+	status := http.StatusOK
+	switch {
+	case r.URL.Path == "/slow":
+		ms, err := strconv.Atoi(r.URL.Query().Get("ms"))
+		if err != nil || ms < 0 {
+			ms = 1000
+		}
+		d := min(time.Duration(ms)*time.Millisecond, MaxSlow)
+		select {
+		case <-time.After(d):
+		case <-r.Context().Done():
+			return // the client (Envoy) gave up; nobody reads the answer
+		}
+	case strings.HasPrefix(r.URL.Path, "/status/"):
+		code, err := strconv.Atoi(strings.TrimPrefix(r.URL.Path, "/status/"))
+		if err != nil || code < 200 || code > 599 {
+			status = http.StatusBadRequest
+		} else {
+			status = code
+		}
+		echo.Status = status
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	if r.Method == http.MethodHead || status == http.StatusNoContent || status == http.StatusNotModified {
+		return
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(echo)
+}
+
+func headers(r *http.Request) map[string]any {
+	out := make(map[string]any, len(r.Header)+1)
+	for name, values := range r.Header {
+		key := strings.ToLower(name)
+		if len(values) == 1 {
+			out[key] = values[0]
+		} else {
+			out[key] = append([]string(nil), values...)
+		}
+	}
+	if r.Host != "" {
+		out["host"] = r.Host
+	}
+	return out
+}
