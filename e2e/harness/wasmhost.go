@@ -1,0 +1,123 @@
+package harness
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/portcullis/portcullis/e2e/wasmhost"
+)
+
+// WasmHost runs the plugin in the wazero host of e2e/wasmhost, in process,
+// configured like the shipped envoy.yaml: its plugin configuration, its /api
+// prefix strip, two workers, Envoy's 503 for a failed VM.
+type WasmHost struct {
+	Wasm    []byte // build/portcullis.wasm
+	Shipped []byte // envoy.yaml
+}
+
+// NewWasmHost reads the compiled plugin and envoy.yaml. A missing plugin
+// fails t under CI=true and skips it otherwise.
+func NewWasmHost(t testing.TB) *WasmHost {
+	t.Helper()
+	wasm, err := os.ReadFile(WasmPath(t))
+	if err != nil {
+		t.Fatalf("harness: %v", err)
+	}
+	shipped, err := os.ReadFile(filepath.Join(RepoRoot(t), "envoy.yaml"))
+	if err != nil {
+		t.Fatalf("harness: %v", err)
+	}
+	return &WasmHost{Wasm: wasm, Shipped: shipped}
+}
+
+// Name implements Target.
+func (*WasmHost) Name() string { return "wasmhost" }
+
+// Start implements Target.
+func (w *WasmHost) Start(t *testing.T, opts Options) *Gateway {
+	t.Helper()
+	up := StartUpstream(t)
+	host, err := w.newHost(t, opts, up)
+	if err != nil {
+		t.Fatalf("wasmhost did not start: %v", err)
+	}
+	srv, err := host.Start("127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("wasmhost: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = srv.Close()
+		_ = host.Close()
+	})
+	hooks := Hooks{
+		PluginLogs: host.PluginLogs,
+		HostLogs:   host.HostLogs,
+		Counter:    host.Metric,
+	}
+	return NewGateway(srv.URL, w.nodeID(t, opts), opts.Region, up, hooks)
+}
+
+// StartRefused implements Target.
+func (w *WasmHost) StartRefused(t *testing.T, opts Options) string {
+	t.Helper()
+	host, err := w.newHost(t, opts, nil)
+	if err == nil {
+		_ = host.Close()
+		t.Errorf("wasmhost started although the plugin configuration is invalid")
+		return host.HostLogs()
+	}
+	var refused *wasmhost.StartError
+	if !errors.As(err, &refused) {
+		t.Errorf("wasmhost failed for another reason than the plugin refusing: %v", err)
+	}
+	return err.Error()
+}
+
+func (w *WasmHost) newHost(t *testing.T, opts Options, up *UpstreamServer) (*wasmhost.Host, error) {
+	config := opts.PluginConfig
+	if config == "" {
+		var err error
+		if config, err = PluginConfigFrom(w.Shipped); err != nil {
+			t.Fatalf("harness: %v", err)
+		}
+	}
+	wasm := w.Wasm
+	if opts.Wasm != "" {
+		var err error
+		if wasm, err = os.ReadFile(opts.Wasm); err != nil {
+			t.Fatalf("harness: %v", err)
+		}
+	}
+	workers := opts.Concurrency
+	if workers == 0 {
+		workers = 2
+	}
+	hostOpts := wasmhost.Options{
+		Workers:      workers,
+		PluginConfig: config,
+		Env:          opts.VMEnv(),
+		PluginName:   "portcullis", RootID: "portcullis", VMID: "portcullis",
+		NodeID:          w.nodeID(t, opts),
+		Region:          opts.Region,
+		StripPrefix:     "/api",
+		UpstreamTimeout: opts.RouteTimeout,
+		FailStatus:      503, // Envoy's answer for a request whose VM failed
+	}
+	if opts.FailurePolicy == "FAIL_CLOSED" {
+		hostOpts.FailurePolicy = wasmhost.FailClosed
+	}
+	if up != nil {
+		hostOpts.Upstream = "http://" + up.Addr
+	}
+	return wasmhost.New(context.Background(), wasm, hostOpts)
+}
+
+func (w *WasmHost) nodeID(t *testing.T, opts Options) string {
+	if opts.NodeID != "" {
+		return opts.NodeID
+	}
+	return "wasmhost-" + filepath.Base(t.Name())
+}
