@@ -3,9 +3,10 @@
 package health
 
 import (
-	"encoding/json"
 	"net/netip"
 	"time"
+
+	"github.com/portcullis/portcullis/filter/jsonobj"
 )
 
 // Report is the /health body.
@@ -28,8 +29,9 @@ func NewReport(node, region, version string, now time.Time) Report {
 
 // JSON renders the report.
 func (r Report) JSON() []byte {
-	body, _ := json.Marshal(r) // five strings always marshal
-	return body
+	var o jsonobj.Object
+	return o.String("status", r.Status).String("node", r.Node).String("region", r.Region).
+		String("version", r.Version).String("timestamp", r.Timestamp).Bytes()
 }
 
 // Allowlist holds the client networks allowed to read /health; empty allows all.

@@ -1,7 +1,7 @@
 // Package httperr is the one JSON error envelope every gateway-made response uses.
 package httperr
 
-import "encoding/json"
+import "github.com/portcullis/portcullis/filter/jsonobj"
 
 // Kind pairs an HTTP status with the envelope's machine-readable "error" code.
 type Kind struct {
@@ -20,20 +20,12 @@ var (
 	GatewayTimeout       = Kind{504, "upstream_error"}
 )
 
-// Envelope is the body of every error the gateway makes.
-type Envelope struct {
-	Error     string `json:"error"`
-	Message   string `json:"message"`
-	RequestID string `json:"request_id"`
-}
-
-// Body renders the envelope for kind; message must never hold secrets or tokens.
+// Body renders the envelope every gateway-made error carries:
+// {"error":kind.Code,"message":message,"request_id":requestID}. The message
+// must never hold secrets or tokens.
 func Body(kind Kind, message, requestID string) []byte {
-	body, err := json.Marshal(Envelope{Error: kind.Code, Message: message, RequestID: requestID})
-	if err != nil { // unreachable: three strings always marshal
-		return []byte(`{"error":"internal_error"}`)
-	}
-	return body
+	var o jsonobj.Object
+	return o.String("error", kind.Code).String("message", message).String("request_id", requestID).Bytes()
 }
 
 // ContentType is the media type of Body.

@@ -109,7 +109,7 @@ func (h *httpContext) logError(kind httperr.Kind, reason string) {
 		level = host.Warn
 	}
 	host.Log(level, errorLogLine(errorLog{
-		Event: "gateway_error", Status: kind.Status, Error: kind.Code, Reason: reason,
+		Status: kind.Status, Error: kind.Code, Reason: reason,
 		RequestID: h.requestID, Method: h.method, Path: h.path, Route: h.rule,
 	}))
 }

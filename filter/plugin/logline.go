@@ -1,29 +1,27 @@
 package plugin
 
 import (
-	"encoding/json"
 	"strings"
+
+	"github.com/portcullis/portcullis/filter/jsonobj"
 )
 
 // errorLog is the one structured line logged for every gateway-made error.
 // It never holds headers, query strings or tokens.
 type errorLog struct {
-	Event     string `json:"event"`
-	Status    int    `json:"status"`
-	Error     string `json:"error"`
-	Reason    string `json:"reason"`
-	RequestID string `json:"request_id"`
-	Method    string `json:"method"`
-	Path      string `json:"path"`
-	Route     string `json:"route,omitempty"`
+	Status                                 int
+	Error, Reason, RequestID, Method, Path string
+	Route                                  string // omitted when empty
 }
 
 func errorLogLine(l errorLog) string {
-	line, err := json.Marshal(l)
-	if err != nil {
-		return `{"event":"gateway_error"}`
+	var o jsonobj.Object
+	o.String("event", "gateway_error").Int("status", l.Status).String("error", l.Error).String("reason", l.Reason).
+		String("request_id", l.RequestID).String("method", l.Method).String("path", l.Path)
+	if l.Route != "" {
+		o.String("route", l.Route)
 	}
-	return string(line)
+	return string(o.Bytes())
 }
 
 // pathForLog drops the query, which may carry credentials, and bounds the length.
