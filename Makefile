@@ -71,7 +71,7 @@ test: build envoy
 
 # Native benchmarks of every package, then the pure packages' benchmarks again
 # inside WebAssembly: compiled for wasip1 and run under wazero by build/wasirun.
-WASM_BENCH_PACKAGES := ./filter/jwt
+WASM_BENCH_PACKAGES := ./filter/jwt ./filter/ratelimit
 bench: build
 	PORTCULLIS_WASM="$(CURDIR)/$(WASM)" $(GO) test -run '^$$' -bench . -benchmem ./...
 	$(GO) build -o build/wasirun ./e2e/cmd/wasirun

@@ -1,0 +1,337 @@
+package ratelimit
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"time"
+)
+
+// Store is the shared key-value store the table lives in: proxy-wasm shared
+// data in the plugin, shared by every VM of one vm_id. Its semantics are
+// Envoy's proxy_get_shared_data / proxy_set_shared_data, and must be
+// linearizable (Envoy holds one mutex):
+//
+//   - Get returns the value and cas of key; found is false (err nil) for a
+//     key that was never written. Shared data never deletes keys.
+//   - Set writes value under key and gives the key a new non-zero cas when
+//     cas is 0, when cas equals the key's current cas, or when the key does
+//     not exist (whatever cas is); otherwise it returns ErrCasMismatch (or an
+//     error wrapping it) and writes nothing.
+//
+// Set must not keep value after returning; the limiter reuses the buffer.
+type Store interface {
+	Get(key string) (value []byte, cas uint32, found bool, err error)
+	Set(key string, value []byte, cas uint32) error
+}
+
+// ErrCasMismatch is what Store.Set returns when the key's cas is not the one
+// given: another VM wrote it since it was read.
+var ErrCasMismatch = errors.New("ratelimit: cas mismatch")
+
+// createCAS is the cas the limiter writes a never-seen key with. Envoy's
+// cas 0 would overwrite a key another VM created since our Get; a non-zero
+// cas creates a missing key but fails against an existing one — unless that
+// key's cas happens to be exactly this value (one in 2³² writes), which is
+// the only residual race, and only on a bucket's very first writes.
+const createCAS = math.MaxUint32
+
+// FailMode is the decision when the limiter cannot decide: CAS retries ran
+// out, the store failed, or the policy does not fit the table.
+type FailMode uint8
+
+const (
+	FailOpen   FailMode = iota // allow the request (the default)
+	FailClosed                 // deny it, with Retry-After 1 s
+)
+
+// Defaults and bounds of Options.
+const (
+	DefaultSlots      = 65536
+	DefaultWays       = 4
+	DefaultWidth      = 2
+	DefaultPrefix     = "pc:rl:"
+	DefaultCASRetries = 8
+	MaxSlots          = 1 << 24
+	MaxCASRetries     = 64
+)
+
+// Options configures a Limiter. Zero values take the defaults.
+type Options struct {
+	Store Store
+	Now   func() time.Time // the proxy's clock (wall clock in Envoy)
+
+	// Slots is the number of entries in the table (one per active key),
+	// grouped into Slots/Ways buckets, one shared-data key each. A multiple
+	// of Ways, at most MaxSlots.
+	Slots int
+	// Ways is the number of entries per bucket, 1 to 8.
+	Ways int
+	// Width is the number of limits an entry holds: at least the widest
+	// policy used with this limiter (WidthFor), at most MaxLimits.
+	Width int
+	// Prefix starts every shared-data key; the bucket index follows in decimal.
+	Prefix string
+	// CASRetries bounds the retries after a CAS mismatch (1 to MaxCASRetries).
+	CASRetries int
+	// FailMode is the decision when retries run out or the store fails.
+	FailMode FailMode
+	// Seed is mixed into key hashes so that bucket placement cannot be
+	// predicted from the keys alone. Every VM must use the same seed (it is
+	// part of the table's layout); changing it resets all counters.
+	Seed uint64
+}
+
+// Limiter decides requests against a table in a Store. It keeps scratch
+// buffers and is not safe for concurrent use: each VM owns one (a Go wasm VM
+// is single-threaded); VMs coordinate only through the Store.
+type Limiter struct {
+	store    Store
+	now      func() time.Time
+	g        geometry
+	buckets  uint64
+	prefix   string
+	retries  int
+	failOpen bool
+	seed     uint64
+
+	b    bucket
+	buf  []byte // encoded record
+	kb   []byte // shared-data key being built
+	keys [keyCacheSize]cachedKey
+}
+
+// keyCacheSize is the number of recent shared-data key strings a Limiter
+// keeps (direct-mapped by bucket index), so busy keys cost no allocation.
+const keyCacheSize = 256
+
+type cachedKey struct {
+	bucket uint64
+	key    string
+}
+
+// New validates opts and returns a Limiter.
+func New(opts Options) (*Limiter, error) {
+	if opts.Store == nil || opts.Now == nil {
+		return nil, errors.New("ratelimit: Store and Now are required")
+	}
+	ways := cmpOr(opts.Ways, DefaultWays)
+	if ways < 1 || ways > maxWays {
+		return nil, fmt.Errorf("ways: must be between 1 and %d, got %d", maxWays, ways)
+	}
+	slots := cmpOr(opts.Slots, DefaultSlots)
+	if slots < ways || slots > MaxSlots || slots%ways != 0 {
+		return nil, fmt.Errorf("slots: must be a multiple of ways (%d) between %d and %d, got %d", ways, ways, MaxSlots, slots)
+	}
+	width := cmpOr(opts.Width, DefaultWidth)
+	if width < 1 || width > MaxLimits {
+		return nil, fmt.Errorf("width: must be between 1 and %d, got %d", MaxLimits, width)
+	}
+	retries := cmpOr(opts.CASRetries, DefaultCASRetries)
+	if retries < 1 || retries > MaxCASRetries {
+		return nil, fmt.Errorf("cas_retries: must be between 1 and %d, got %d", MaxCASRetries, retries)
+	}
+	if opts.FailMode > FailClosed {
+		return nil, fmt.Errorf("fail_mode: unknown value %d", opts.FailMode)
+	}
+	prefix := opts.Prefix
+	if prefix == "" {
+		prefix = DefaultPrefix
+	}
+	g := geometry{ways: ways, width: width, size: RecordSize(ways, width)}
+	l := &Limiter{
+		store: opts.Store, now: opts.Now, g: g, buckets: uint64(slots / ways), prefix: prefix,
+		retries: retries, failOpen: opts.FailMode == FailOpen, seed: opts.Seed,
+		buf: make([]byte, g.size),
+		kb:  make([]byte, 0, len(prefix)+8),
+	}
+	l.kb = append(l.kb, prefix...)
+	return l, nil
+}
+
+func cmpOr(v, def int) int {
+	if v == 0 {
+		return def
+	}
+	return v
+}
+
+// Decide charges one request of key under policy p, if every limit of p
+// admits it, and returns the outcome. A denial changes no budget. It never
+// panics and never returns an error: failures become the fail mode and are
+// reported in Decision.Faults.
+func (l *Limiter) Decide(p *Policy, key string) Decision {
+	now := l.now().UnixNano()
+	if p.Width() > l.g.width {
+		return l.fail(p, now, FaultPolicy, 0)
+	}
+	h := p.keyHash(key, l.seed)
+	slot := l.slotKey(h)
+	for attempt := 0; ; attempt++ {
+		val, cas, found, err := l.store.Get(slot)
+		if err != nil {
+			return l.fail(p, now, FaultStore, attempt)
+		}
+		var faults Fault
+		if !found {
+			l.g.reset(&l.b)
+			cas = createCAS
+		} else if !l.g.decode(&l.b, val) {
+			faults |= FaultCorrupt
+		}
+		at, f := l.g.sanitize(&l.b, now)
+		var d Decision
+		changed := l.apply(&d, p, h, at)
+		d.Faults |= faults | f
+		d.Retries = attempt
+		// A denial writes only to persist a repair; otherwise it leaves the
+		// record exactly as it was.
+		if !changed && d.Faults&(FaultCorrupt|FaultClamped|FaultClockBackwards) == 0 {
+			return d
+		}
+		l.b.updated = at
+		l.g.encode(l.buf, &l.b)
+		err = l.store.Set(slot, l.buf, cas)
+		switch {
+		case err == nil:
+			return d
+		case !errors.Is(err, ErrCasMismatch):
+			return l.fail(p, now, d.Faults|FaultStore, attempt)
+		case attempt == l.retries:
+			return l.fail(p, now, d.Faults|FaultContention, attempt+1)
+		}
+	}
+}
+
+// slotKey is the shared-data key of h's bucket.
+func (l *Limiter) slotKey(h uint64) string {
+	idx := h % l.buckets
+	c := &l.keys[idx%keyCacheSize]
+	if c.key == "" || c.bucket != idx {
+		l.kb = strconv.AppendUint(l.kb[:len(l.prefix)], idx, 10)
+		c.bucket, c.key = idx, string(l.kb)
+	}
+	return c.key
+}
+
+// apply decides on the decoded bucket at time at into d, charging the key's
+// entry when the request is admitted, and reports whether it was (the
+// bucket then has to be written).
+func (l *Limiter) apply(d *Decision, p *Policy, h uint64, at int64) bool {
+	g, b := l.g, &l.b
+	d.at, d.policy = at, p
+	e := -1
+	for i := range g.ways {
+		if b.hash[i] == h {
+			e = i
+			break
+		}
+	}
+	sharing := false
+	if e < 0 {
+		e, sharing = l.place(p, h, at)
+	}
+	tats := g.tats(b, e)[:len(p.rules)]
+	for j := range tats {
+		tats[j] = max(tats[j], at) // a TAT in the past is no debt; keeps every t−at below in [0, maxDebt]
+	}
+	switch {
+	case sharing:
+		d.Faults |= FaultShared
+	case b.shared&(1<<e) == 0:
+		// The entry is this key's alone: its debt can never exceed an
+		// exhausted budget. (A shared entry may legitimately hold more: other
+		// keys, other policies.)
+		for j, r := range p.rules {
+			if tats[j]-at > r.capacity {
+				tats[j] = at + r.capacity
+				d.Faults |= FaultClamped
+			}
+		}
+	}
+	d.Allowed = true
+	for j, r := range p.rules {
+		if tats[j]-at > r.tolerance { // debt beyond (N−1)·I: this limit denies
+			d.Allowed = false
+		}
+	}
+	if d.Allowed {
+		for j, r := range p.rules {
+			tats[j] = max(tats[j], at) + r.interval
+		}
+		if sharing {
+			b.shared |= 1 << e
+		}
+	}
+	l.report(d, p, tats)
+	return d.Allowed
+}
+
+// place finds an entry for h, which has none in the bucket. The first entry
+// that is empty or expired is given to h. When every entry is active, h is
+// charged against its fallback entry's budget (sharing). A key that shared
+// and later gets an entry of its own starts from the fallback entry's debt,
+// which includes its own admissions, so moving never hands it a fresh budget.
+func (l *Limiter) place(p *Policy, h uint64, at int64) (e int, sharing bool) {
+	g, b := l.g, &l.b
+	fallback := int((h >> 40) % uint64(g.ways))
+	for i := range g.ways {
+		if g.active(b, i, at) {
+			continue
+		}
+		tats := g.tats(b, i)
+		clear(tats)
+		if i != fallback && b.shared&(1<<fallback) != 0 && g.active(b, fallback, at) {
+			from := g.tats(b, fallback)
+			for j, r := range p.rules {
+				tats[j] = min(from[j], at+r.capacity) // its own debt is never more than that
+			}
+		}
+		b.hash[i] = h
+		b.shared &^= 1 << i
+		return i, false
+	}
+	return fallback, true
+}
+
+// report fills the tightest limit's numbers from the key's TATs.
+func (l *Limiter) report(d *Decision, p *Policy, tats []int64) {
+	best := -1
+	var bestRemaining, bestReset, bestRetry int64
+	for j, r := range p.rules {
+		owed := max(tats[j]-d.at, 0)
+		remaining := max(r.Requests-(owed+r.interval-1)/r.interval, 0)
+		retry := max(owed-r.tolerance, 0)
+		var better bool
+		switch {
+		case best < 0:
+			better = true
+		case !d.Allowed:
+			better = retry > bestRetry
+		default:
+			better = remaining < bestRemaining || remaining == bestRemaining && owed > bestReset
+		}
+		if better {
+			best, bestRemaining, bestReset, bestRetry = j, remaining, owed, retry
+		}
+	}
+	d.Limit = p.rules[best].Limit
+	d.Remaining = bestRemaining
+	d.Reset = time.Duration(bestReset)
+	if !d.Allowed {
+		d.RetryAfter = time.Duration(bestRetry)
+	}
+}
+
+// fail is the fail-mode decision.
+func (l *Limiter) fail(p *Policy, at int64, f Fault, retries int) Decision {
+	d := Decision{Allowed: l.failOpen, Faults: f, Retries: retries, at: at, policy: p}
+	if len(p.rules) > 0 {
+		d.Limit = p.rules[0].Limit
+	}
+	if !d.Allowed {
+		d.RetryAfter = time.Second
+	}
+	return d
+}
