@@ -27,6 +27,13 @@ func badConfigs(t *testing.T, target harness.Target) {
 			patch: func(cfg map[string]any) { jwtObj(cfg)["leeway_seconds"] = 900 }},
 		{name: "unknown_nested_field", field: "routes[1].pubic",
 			patch: func(cfg map[string]any) { cfg["routes"].([]any)[1].(map[string]any)["pubic"] = true }},
+		{name: "rate_limit_zero_window", field: "rate_limit.default[1].window_seconds",
+			patch: func(cfg map[string]any) {
+				cfg["rate_limit"] = map[string]any{"default": []any{
+					map[string]any{"requests": 10, "window_seconds": 1},
+					map[string]any{"requests": 100, "window_seconds": 0},
+				}}
+			}},
 		{name: "secret_shorter_than_32_bytes", field: "jwt.secrets[0].env", never: ShortSecret,
 			env: map[string]string{harness.SecretEnv: ShortSecret}},
 		{name: "secret_variable_unset", field: "jwt.secrets[0].env",

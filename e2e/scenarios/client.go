@@ -3,6 +3,7 @@ package scenarios
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -47,6 +48,20 @@ type Response struct {
 // Send sends r to gw and reads the whole answer.
 func Send(t testing.TB, gw *harness.Gateway, r Request) Response {
 	t.Helper()
+	began := time.Now()
+	resp, err := Do(gw, r)
+	if d := time.Since(began); d > 2*time.Second {
+		t.Logf("%s %s took %v", r.Method, r.Path, d.Round(time.Millisecond))
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
+// Do is Send for other goroutines than the test's: it returns the error
+// instead of failing the test.
+func Do(gw *harness.Gateway, r Request) (Response, error) {
 	method := r.Method
 	if method == "" {
 		method = http.MethodGet
@@ -57,29 +72,23 @@ func Send(t testing.TB, gw *harness.Gateway, r Request) Response {
 	}
 	req, err := http.NewRequest(method, gw.BaseURL+r.Path, body)
 	if err != nil {
-		t.Fatalf("%s %s: %v", method, r.Path, err)
+		return Response{}, fmt.Errorf("%s %s: %w", method, r.Path, err)
 	}
 	for name, values := range r.Header {
 		for _, v := range values {
 			req.Header.Add(name, v)
 		}
 	}
-	began := time.Now()
-	defer func() {
-		if d := time.Since(began); d > 2*time.Second {
-			t.Logf("%s %s took %v", method, r.Path, d.Round(time.Millisecond))
-		}
-	}()
 	resp, err := client.Do(req)
 	if err != nil {
-		t.Fatalf("%s %s: %v", method, r.Path, err)
+		return Response{}, fmt.Errorf("%s %s: %w", method, r.Path, err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		t.Fatalf("%s %s: reading the body: %v", method, r.Path, err)
+		return Response{}, fmt.Errorf("%s %s: reading the body: %w", method, r.Path, err)
 	}
-	return Response{Status: resp.StatusCode, Header: resp.Header, Body: b}
+	return Response{Status: resp.StatusCode, Header: resp.Header, Body: b}, nil
 }
 
 // String describes the response for failure messages.

@@ -100,6 +100,14 @@ func Run(t *testing.T, target harness.Target, extras Extras) {
 		t.Run("every_error_logged_once", func(t *testing.T) { AssertErrorsLogged(t, gw) })
 	})
 
+	// Local rate limiting across the workers of one gateway.
+	t.Run("rate_limit_local", func(t *testing.T) {
+		t.Parallel()
+		gw := target.Start(t, harness.Options{PluginConfig: RateLimitConfig(t), Concurrency: BurstWorkers})
+		t.Run("cold_burst_admits_exactly_the_limit", func(t *testing.T) { coldBurst(t, gw) })
+		t.Run("every_error_logged_once", func(t *testing.T) { AssertErrorsLogged(t, gw) })
+	})
+
 	t.Run("bad_config_refused", func(t *testing.T) {
 		t.Parallel()
 		badConfigs(t, target)

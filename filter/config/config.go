@@ -16,11 +16,12 @@ import (
 
 // File is the JSON document, as Envoy's `configuration` or Istio's `pluginConfig`.
 type File struct {
-	JWT          *JWTFile     `json:"jwt"`
-	Identity     IdentityFile `json:"identity"`
-	Routes       []RouteFile  `json:"routes"`
-	Health       HealthFile   `json:"health"`
-	ContentTypes []string     `json:"content_types"`
+	JWT          *JWTFile       `json:"jwt"`
+	Identity     IdentityFile   `json:"identity"`
+	Routes       []RouteFile    `json:"routes"`
+	Health       HealthFile     `json:"health"`
+	ContentTypes []string       `json:"content_types"`
+	RateLimit    *RateLimitFile `json:"rate_limit"`
 }
 
 // JWTFile configures token verification.
@@ -55,6 +56,8 @@ type RouteFile struct {
 	Prefix  string   `json:"prefix"`
 	Methods []string `json:"methods"`
 	Public  bool     `json:"public"`
+	// RateLimit replaces the rate_limit policy for this rule (protected rules only).
+	RateLimit []LimitFile `json:"rate_limit"`
 }
 
 // HealthFile configures the health endpoint.
@@ -71,6 +74,9 @@ type Config struct {
 	HealthPath   string
 	HealthAllow  health.Allowlist
 	ContentTypes []string // lower case
+	// RateLimit is nil when rate limiting is off. Route overrides are in
+	// route.Rule.RateLimit.
+	RateLimit *RateLimit
 }
 
 // Defaults and bounds.

@@ -109,6 +109,13 @@ func unknownField(doc gjson.Result, t reflect.Type, path string) string {
 			return found == ""
 		})
 		return found
+	case reflect.Map:
+		found := ""
+		doc.ForEach(func(key, value gjson.Result) bool {
+			found = unknownField(value, t.Elem(), join(path, key.Str))
+			return found == ""
+		})
+		return found
 	case reflect.Slice:
 		found := ""
 		i := 0

@@ -35,7 +35,11 @@ func Parse(data []byte, env Env) (*Config, error) {
 func compile(f *File, env Env) (*Config, error) {
 	c := &Config{}
 	var err error
-	if c.Routes, err = compileRoutes(f.Routes); err != nil {
+	var overrides []routePolicy
+	if c.Routes, overrides, err = compileRoutes(f.Routes); err != nil {
+		return nil, err
+	}
+	if c.RateLimit, err = compileRateLimit(f.RateLimit, f.Routes, overrides); err != nil {
 		return nil, err
 	}
 	if c.Identity, err = compileIdentity(f.Identity); err != nil {
@@ -63,24 +67,24 @@ func compile(f *File, env Env) (*Config, error) {
 	return c, nil
 }
 
-func compileRoutes(rules []RouteFile) (route.Table, error) {
+func compileRoutes(rules []RouteFile) (route.Table, []routePolicy, error) {
 	if len(rules) == 0 {
-		return route.Table{}, fieldErrorf("routes", "required: at least one route rule")
+		return route.Table{}, nil, fieldErrorf("routes", "required: at least one route rule")
 	}
 	out := make([]route.Rule, 0, len(rules))
 	for i, r := range rules {
 		field := indexed("routes", i)
 		if r.Prefix == "" || r.Prefix[0] != '/' {
-			return route.Table{}, fieldErrorf(field+".prefix", "required: a path prefix starting with \"/\"")
+			return route.Table{}, nil, fieldErrorf(field+".prefix", "required: a path prefix starting with \"/\"")
 		}
 		if _, ok := route.SplitPath(r.Prefix); !ok || strings.ContainsAny(r.Prefix, "?#") {
-			return route.Table{}, fieldErrorf(field+".prefix", "must be a plain path without dot segments, query or escapes: %q", r.Prefix)
+			return route.Table{}, nil, fieldErrorf(field+".prefix", "must be a plain path without dot segments, query or escapes: %q", r.Prefix)
 		}
 		methods := make([]string, 0, len(r.Methods))
 		for j, m := range r.Methods {
 			upper := strings.ToUpper(m)
 			if !isToken(upper) {
-				return route.Table{}, fieldErrorf(indexed(field+".methods", j), "not an HTTP method: %q", m)
+				return route.Table{}, nil, fieldErrorf(indexed(field+".methods", j), "not an HTTP method: %q", m)
 			}
 			methods = append(methods, upper)
 		}
@@ -90,7 +94,13 @@ func compileRoutes(rules []RouteFile) (route.Table, error) {
 		}
 		out = append(out, route.Rule{Name: name, Prefix: r.Prefix, Methods: methods, Public: r.Public})
 	}
-	return route.NewTable(out), nil
+	var overrides []routePolicy
+	for i, r := range rules {
+		if r.RateLimit != nil {
+			overrides = append(overrides, routePolicy{index: i, name: out[i].Name, policy: &out[i].RateLimit})
+		}
+	}
+	return route.NewTable(out), overrides, nil
 }
 
 func compileIdentity(f IdentityFile) (route.Identity, error) {

@@ -15,6 +15,7 @@ var (
 	Forbidden            = Kind{403, "forbidden"}
 	NotFound             = Kind{404, "not_found"}
 	UnsupportedMediaType = Kind{415, "unsupported_media_type"}
+	TooManyRequests      = Kind{429, "rate_limit_exceeded"}
 	Internal             = Kind{500, "internal_error"}
 	BadGateway           = Kind{502, "upstream_error"}
 	GatewayTimeout       = Kind{504, "upstream_error"}
@@ -26,6 +27,14 @@ var (
 func Body(kind Kind, message, requestID string) []byte {
 	var o jsonobj.Object
 	return o.String("error", kind.Code).String("message", message).String("request_id", requestID).Bytes()
+}
+
+// BodyRetryAfter is Body with the seconds a client should wait before
+// retrying (the Retry-After header's value), for TooManyRequests:
+// {"error":...,"message":...,"retry_after":N,"request_id":...}.
+func BodyRetryAfter(kind Kind, message string, retryAfter int, requestID string) []byte {
+	var o jsonobj.Object
+	return o.String("error", kind.Code).String("message", message).Int("retry_after", retryAfter).String("request_id", requestID).Bytes()
 }
 
 // ContentType is the media type of Body.

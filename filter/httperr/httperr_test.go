@@ -20,6 +20,7 @@ func TestKinds(t *testing.T) {
 		{httperr.Forbidden, 403, "forbidden"},
 		{httperr.NotFound, 404, "not_found"},
 		{httperr.UnsupportedMediaType, 415, "unsupported_media_type"},
+		{httperr.TooManyRequests, 429, "rate_limit_exceeded"},
 		{httperr.Internal, 500, "internal_error"},
 		{httperr.BadGateway, 502, "upstream_error"},
 		{httperr.GatewayTimeout, 504, "upstream_error"},
@@ -80,5 +81,13 @@ func TestBody(t *testing.T) {
 				t.Errorf("Body %q holds raw control or HTML characters", body)
 			}
 		})
+	}
+}
+
+func TestBodyRetryAfter(t *testing.T) {
+	got := string(httperr.BodyRetryAfter(httperr.TooManyRequests, "rate limit exceeded", 17, "req-9"))
+	want := `{"error":"rate_limit_exceeded","message":"rate limit exceeded","retry_after":17,"request_id":"req-9"}`
+	if got != want {
+		t.Errorf("body = %s, want %s", got, want)
 	}
 }

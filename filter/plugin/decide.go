@@ -4,9 +4,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tidwall/gjson"
+
 	"github.com/portcullis/portcullis/filter/config"
 	"github.com/portcullis/portcullis/filter/httperr"
 	"github.com/portcullis/portcullis/filter/jwt"
+	"github.com/portcullis/portcullis/filter/ratelimit"
 	"github.com/portcullis/portcullis/filter/route"
 )
 
@@ -25,6 +28,8 @@ type Rejection struct {
 	Message string
 	Reason  string // metric / log reason, snake_case
 	Headers [][2]string
+	// RetryAfter is the body's retry_after (seconds) for TooManyRequests.
+	RetryAfter int64
 }
 
 // Decision is what to do with a request. Exactly one of Reject, Health or
@@ -34,6 +39,11 @@ type Decision struct {
 	Health  bool
 	Rule    *route.Rule
 	Forward Forward
+	// RateLimit is the rate-limit decision when the request was limited
+	// (denied: Reject is the 429), nil when no limit applies.
+	RateLimit *ratelimit.Decision
+	// RateHeaders are the rate-limit response headers of a forwarded request.
+	RateHeaders []ratelimit.Header
 }
 
 // Forward lists the header changes for a request that goes upstream.
@@ -46,7 +56,8 @@ type Forward struct {
 // from the verifier's scratch buffers, so it tests natively.
 type decider struct {
 	cfg      *config.Config
-	verifier *jwt.Verifier // nil when every route is public
+	verifier *jwt.Verifier      // nil when every route is public
+	limiter  *ratelimit.Limiter // nil when rate limiting is off
 }
 
 func (d *decider) decide(req Request, now time.Time) Decision {
@@ -65,26 +76,68 @@ func (d *decider) decide(req Request, now time.Time) Decision {
 	if !d.cfg.Identity.KeepAuthorization {
 		fwd.Remove = append(fwd.Remove, "authorization")
 	}
+	var caller *jwt.Verified
 	if !rule.Public {
-		set, rej := d.authenticate(req.Authorization, now)
+		v, set, rej := d.authenticate(req.Authorization, now)
 		if rej != nil {
 			return Decision{Reject: rej, Rule: rule}
 		}
 		fwd.Set = set
+		caller = &v
 	}
 	if req.HasBody && route.HasBody(req.Method) && !route.MediaTypeAllowed(req.ContentType, d.cfg.ContentTypes) {
 		dec := reject(httperr.UnsupportedMediaType, "Content-Type must be one of: "+strings.Join(d.cfg.ContentTypes, ", "), "unsupported_media_type")
 		dec.Rule = rule
 		return dec
 	}
-	return Decision{Rule: rule, Forward: fwd}
+	dec := Decision{Rule: rule, Forward: fwd}
+	// Only requests that would go upstream are charged. Public routes have no
+	// verified key and are not limited (yet).
+	if caller != nil && d.limiter != nil {
+		d.rateLimit(&dec, rule, caller)
+	}
+	return dec
 }
 
-// authenticate verifies the bearer token and returns the identity headers to set.
-func (d *decider) authenticate(authorization string, now time.Time) ([][2]string, *Rejection) {
+// rateLimit charges the caller's key under the policy that applies: the
+// rule's override, else the plan's (by the plan claim), else the default.
+func (d *decider) rateLimit(dec *Decision, rule *route.Rule, caller *jwt.Verified) {
+	rl := d.cfg.RateLimit
+	policy := rule.RateLimit
+	if policy == nil {
+		policy = rl.Default
+		if plan := caller.Claims.Get(rl.PlanClaim); plan.Type == gjson.String {
+			if p, ok := rl.Plans[plan.Str]; ok {
+				policy = p
+			}
+		}
+	}
+	rd := d.limiter.Decide(policy, caller.Subject)
+	dec.RateLimit = &rd
+	headers := rd.AppendHeaders(make([]ratelimit.Header, 0, 6), rl.ResetFormat)
+	if rd.Allowed {
+		dec.RateHeaders = headers
+		return
+	}
+	rej := &Rejection{
+		Kind:       httperr.TooManyRequests,
+		Message:    "rate limit exceeded",
+		Reason:     "rate_limited",
+		Headers:    make([][2]string, 0, len(headers)),
+		RetryAfter: rd.RetryAfterSeconds(),
+	}
+	for _, h := range headers {
+		rej.Headers = append(rej.Headers, [2]string{h.Name, h.Value})
+	}
+	dec.Reject = rej
+}
+
+// authenticate verifies the bearer token and returns the caller and the
+// identity headers to set.
+func (d *decider) authenticate(authorization string, now time.Time) (jwt.Verified, [][2]string, *Rejection) {
 	token, ok := jwt.BearerToken(authorization)
 	if !ok || token == "" {
-		return nil, unauthorized(jwt.ReasonMissing)
+		return jwt.Verified{}, nil, unauthorized(jwt.ReasonMissing)
 	}
 	v, err := d.verifier.Verify(token, now)
 	if err != nil {
@@ -92,10 +145,10 @@ func (d *decider) authenticate(authorization string, now time.Time) ([][2]string
 		if e, ok := err.(*jwt.Error); ok {
 			reason = e.Reason
 		}
-		return nil, unauthorized(reason)
+		return jwt.Verified{}, nil, unauthorized(reason)
 	}
 	if !route.SafeHeaderValue(v.Subject) {
-		return nil, unauthorized(jwt.ReasonMissingKeyClaim)
+		return jwt.Verified{}, nil, unauthorized(jwt.ReasonMissingKeyClaim)
 	}
 	id := d.cfg.Identity
 	set := make([][2]string, 0, 1+len(id.ClaimHeaders))
@@ -105,7 +158,7 @@ func (d *decider) authenticate(authorization string, now time.Time) ([][2]string
 			set = append(set, [2]string{ch.Header, value})
 		}
 	}
-	return set, nil
+	return v, set, nil
 }
 
 const realm = `Bearer realm="portcullis"`

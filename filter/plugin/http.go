@@ -9,6 +9,7 @@ import (
 	"github.com/portcullis/portcullis/filter/health"
 	"github.com/portcullis/portcullis/filter/host"
 	"github.com/portcullis/portcullis/filter/httperr"
+	"github.com/portcullis/portcullis/filter/ratelimit"
 )
 
 // stage is where one HTTP stream is in its life.
@@ -32,6 +33,8 @@ type httpContext struct {
 	rule      string
 	// upstreamKind is the error being written in place of an Envoy-made upstream failure.
 	upstreamKind httperr.Kind
+	// rateHeaders go on the response of a forwarded, rate-limited request.
+	rateHeaders []ratelimit.Header
 }
 
 // OnHttpRequestHeaders runs the request stages and either forwards or replies.
@@ -52,6 +55,9 @@ func (h *httpContext) OnHttpRequestHeaders(_ int, endOfStream bool) (action type
 	if dec.Rule != nil {
 		h.rule = dec.Rule.Name
 	}
+	if dec.RateLimit != nil {
+		p.metrics.rateLimited(dec.RateLimit)
+	}
 	switch {
 	case dec.Reject != nil:
 		return h.reply(dec.Reject)
@@ -70,6 +76,7 @@ func (h *httpContext) OnHttpRequestHeaders(_ int, endOfStream bool) (action type
 		p.metrics.verified.Inc()
 	}
 	p.metrics.forwarded.Inc()
+	h.rateHeaders = dec.RateHeaders
 	h.stage = stageForwarded
 	return types.ActionContinue
 }
@@ -96,6 +103,9 @@ func (h *httpContext) reply(rej *Rejection) types.Action {
 	h.plugin.metrics.reject(rej.Reason)
 	headers := append([][2]string{{"content-type", httperr.ContentType}, {"cache-control", "no-store"}}, rej.Headers...)
 	body := httperr.Body(rej.Kind, rej.Message, h.requestID)
+	if rej.Kind == httperr.TooManyRequests {
+		body = httperr.BodyRetryAfter(rej.Kind, rej.Message, int(rej.RetryAfter), h.requestID)
+	}
 	if err := proxywasm.SendHttpResponse(uint32(rej.Kind.Status), headers, body, -1); err != nil {
 		host.Log(host.Error, "portcullis: cannot send local reply: "+err.Error())
 	}

@@ -3,6 +3,7 @@ package plugin
 import (
 	"github.com/portcullis/portcullis/filter/host"
 	"github.com/portcullis/portcullis/filter/jwt"
+	"github.com/portcullis/portcullis/filter/ratelimit"
 )
 
 // metricPrefix namespaces every counter; Envoy adds "wasmcustom." in /stats.
@@ -18,11 +19,15 @@ type metrics struct {
 	rejected map[string]host.Counter
 	// upstreamErrors counts Envoy-made upstream failures rewritten to JSON.
 	upstreamErrors map[string]host.Counter
+	// rateAllowed and rateDenied count rate-limit decisions; rateFaults
+	// counts each ratelimit.Fault (by bit index).
+	rateAllowed, rateDenied host.Counter
+	rateFaults              []host.Counter
 }
 
 // rejectionReasons lists every Rejection.Reason the plugin can produce.
 func rejectionReasons() []string {
-	reasons := []string{"bad_path", "route_not_found", "unsupported_media_type", "health_forbidden", "internal_error"}
+	reasons := []string{"bad_path", "route_not_found", "unsupported_media_type", "health_forbidden", "internal_error", "rate_limited"}
 	for _, r := range jwt.Reasons() {
 		reasons = append(reasons, "jwt_"+r.Metric())
 	}
@@ -37,6 +42,11 @@ func newMetrics() *metrics {
 		verified:       host.NewCounter(metricPrefix + "jwt.verified"),
 		rejected:       map[string]host.Counter{},
 		upstreamErrors: map[string]host.Counter{},
+		rateAllowed:    host.NewCounter(metricPrefix + "ratelimit.allowed"),
+		rateDenied:     host.NewCounter(metricPrefix + "ratelimit.denied"),
+	}
+	for _, f := range ratelimit.Faults() {
+		m.rateFaults = append(m.rateFaults, host.NewCounter(metricPrefix+"ratelimit.fault."+f.Metric()))
 	}
 	for _, r := range rejectionReasons() {
 		m.rejected[r] = host.NewCounter(metricPrefix + "rejected." + r)
@@ -45,6 +55,23 @@ func newMetrics() *metrics {
 		m.upstreamErrors[r] = host.NewCounter(metricPrefix + "upstream_error." + r)
 	}
 	return m
+}
+
+// rateLimited counts one rate-limit decision and each of its faults.
+func (m *metrics) rateLimited(d *ratelimit.Decision) {
+	if d.Allowed {
+		m.rateAllowed.Inc()
+	} else {
+		m.rateDenied.Inc()
+	}
+	if d.Faults == 0 {
+		return
+	}
+	for i, f := range ratelimit.Faults() {
+		if d.Faults.Has(f) {
+			m.rateFaults[i].Inc()
+		}
+	}
 }
 
 func (m *metrics) reject(reason string) {

@@ -33,12 +33,18 @@ func upstreamFailure(status int, codeDetails string) (httperr.Kind, string, bool
 	return httperr.Kind{}, "", false
 }
 
-// OnHttpResponseHeaders rewrites Envoy-made upstream failures into the JSON
-// envelope; every upstream response passes through unchanged.
+// OnHttpResponseHeaders adds the rate-limit headers of a forwarded request
+// and rewrites Envoy-made upstream failures into the JSON envelope; every
+// other upstream response passes through otherwise unchanged.
 func (h *httpContext) OnHttpResponseHeaders(_ int, _ bool) (action types.Action) {
 	defer h.recoverPanic(&action)
 	if h.stage != stageForwarded {
 		return types.ActionContinue
+	}
+	// The request was charged: its rate-limit state goes on whatever answer
+	// it gets, replacing any the upstream sent.
+	for _, hd := range h.rateHeaders {
+		_ = proxywasm.ReplaceHttpResponseHeader(hd.Name, hd.Value)
 	}
 	status, _ := strconv.Atoi(responseHeader(":status"))
 	kind, reason, ok := upstreamFailure(status, host.Property("response", "code_details"))

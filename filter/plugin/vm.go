@@ -11,6 +11,7 @@ import (
 	"github.com/portcullis/portcullis/filter/config"
 	"github.com/portcullis/portcullis/filter/host"
 	"github.com/portcullis/portcullis/filter/jwt"
+	"github.com/portcullis/portcullis/filter/ratelimit"
 )
 
 // Version is the plugin version reported by /health; the build may override it
@@ -51,6 +52,14 @@ func (p *Plugin) OnPluginStart(int) types.OnPluginStartStatus {
 	p.cfg = cfg
 	if cfg.JWT != nil {
 		p.verifier = jwt.NewVerifier(*cfg.JWT)
+	}
+	if rl := cfg.RateLimit; rl != nil {
+		opts := rl.Options
+		opts.Store, opts.Now = host.SharedData{}, p.now
+		if p.limiter, err = ratelimit.New(opts); err != nil {
+			host.Log(host.Critical, "portcullis: refusing to start: invalid plugin configuration: rate_limit."+err.Error())
+			return types.OnPluginStartStatusFailed
+		}
 	}
 	p.metrics = newMetrics()
 	host.Log(host.Info, "portcullis: started, version "+Version)

@@ -1,7 +1,11 @@
 // Package route matches a request to the first plugin rule that covers it.
 package route
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/portcullis/portcullis/filter/ratelimit"
+)
 
 // Rule is one entry of the ordered route table.
 type Rule struct {
@@ -9,6 +13,9 @@ type Rule struct {
 	Prefix  string
 	Methods []string // upper case; empty means every method
 	Public  bool     // no token required
+	// RateLimit overrides the configured rate-limit policy for this rule; nil
+	// means the default (or plan) policy applies.
+	RateLimit *ratelimit.Policy
 }
 
 // Table is an ordered list of rules; the first match wins.

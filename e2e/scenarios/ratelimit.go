@@ -1,0 +1,161 @@
+package scenarios
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/portcullis/portcullis/e2e/harness"
+)
+
+// Rate-limit scenario parameters: BurstClients clients at once on one cold
+// key, against a limit of BurstLimit per BurstWindowSeconds, on a gateway
+// with BurstWorkers worker threads (plugin VMs) sharing one table.
+const (
+	BurstLimit         = 10
+	BurstWindowSeconds = 60
+	BurstClients       = 64
+	BurstWorkers       = 4
+)
+
+// RateLimitConfig is the shipped plugin configuration with local rate
+// limiting of BurstLimit requests per BurstWindowSeconds.
+func RateLimitConfig(t *testing.T) string {
+	return patchConfig(t, harness.ShippedPluginConfig(t), func(cfg map[string]any) {
+		cfg["rate_limit"] = map[string]any{
+			"default": []any{map[string]any{"requests": BurstLimit, "window_seconds": BurstWindowSeconds}},
+		}
+	})
+}
+
+// rateLimitBody is the 429 envelope.
+type rateLimitBody struct {
+	Error      string `json:"error"`
+	Message    string `json:"message"`
+	RetryAfter int    `json:"retry_after"`
+	RequestID  string `json:"request_id"`
+}
+
+// coldBurst: BurstClients parallel requests with one token on a key never
+// seen before admit exactly BurstLimit (GCRA's cold-burst guarantee, across
+// every VM of the gateway through shared-data CAS), answer the rest 429 JSON
+// with Retry-After, and only the admitted reach the upstream.
+func coldBurst(t *testing.T, gw *harness.Gateway) {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	tok := Token(harness.TestSecret, "burst-"+hex.EncodeToString(b), nil)
+	before := gw.Upstream.Count()
+
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	responses := make([]Response, BurstClients)
+	errs := make([]error, BurstClients)
+	for i := range BurstClients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			responses[i], errs[i] = Do(gw, Request{Path: "/api/burst", Header: Bearer(tok)})
+		}()
+	}
+	close(start)
+	wg.Wait()
+
+	admitted, denied := 0, 0
+	for i, resp := range responses {
+		if errs[i] != nil {
+			t.Errorf("client %d: %v", i, errs[i])
+			continue
+		}
+		switch resp.Status {
+		case http.StatusOK:
+			admitted++
+			if got := resp.Header.Get("X-RateLimit-Limit"); got != strconv.Itoa(BurstLimit) {
+				t.Errorf("200: X-RateLimit-Limit %q, want %d", got, BurstLimit)
+			}
+			if got := resp.Header.Get("RateLimit-Policy"); got != `"default";q=10;w=60` {
+				t.Errorf("200: RateLimit-Policy %q", got)
+			}
+			if n, err := strconv.Atoi(resp.Header.Get("X-RateLimit-Remaining")); err != nil || n < 0 || n >= BurstLimit {
+				t.Errorf("200: X-RateLimit-Remaining %q", resp.Header.Get("X-RateLimit-Remaining"))
+			}
+		case http.StatusTooManyRequests:
+			denied++
+			checkTooMany(t, gw, resp)
+		default:
+			t.Errorf("client %d: want 200 or 429, got:\n%s", i, resp)
+		}
+	}
+	if admitted != BurstLimit || denied != BurstClients-BurstLimit {
+		t.Errorf("%d admitted, %d denied; want exactly %d admitted of %d", admitted, denied, BurstLimit, BurstClients)
+	}
+	if got := gw.Upstream.Count() - before; got != BurstLimit {
+		t.Errorf("the upstream received %d requests, want exactly %d", got, BurstLimit)
+	}
+
+	// The key stays limited, whichever worker answers.
+	for range 4 {
+		checkTooMany(t, gw, Send(t, gw, Request{Path: "/api/burst", Header: Bearer(tok)}))
+	}
+	if got := gw.Upstream.Count() - before; got != BurstLimit {
+		t.Errorf("after the burst the upstream received %d requests, want %d", got, BurstLimit)
+	}
+	// The counters agree (summed over every VM).
+	want := map[string]int64{"portcullis.ratelimit.allowed": BurstLimit, "portcullis.ratelimit.denied": BurstClients - BurstLimit + 4, "portcullis.ratelimit.fault.contention": 0}
+	ok := eventually(5*time.Second, func() bool {
+		for name, n := range want {
+			if got, _ := gw.Counter(name); got != n {
+				return false
+			}
+		}
+		return true
+	})
+	if !ok {
+		for name, n := range want {
+			got, exists := gw.Counter(name)
+			t.Errorf("counter %s = %d (exists %v), want %d", name, got, exists, n)
+		}
+	}
+}
+
+// checkTooMany checks one 429: the JSON envelope with retry_after, the
+// matching Retry-After header and the rate-limit headers.
+func checkTooMany(t *testing.T, gw *harness.Gateway, resp Response) {
+	t.Helper()
+	if resp.Status != http.StatusTooManyRequests {
+		t.Errorf("want 429, got:\n%s", resp)
+		return
+	}
+	var e rateLimitBody
+	dec := json.NewDecoder(bytes.NewReader(resp.Body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&e); err != nil {
+		t.Errorf("429 body is not the envelope (%v):\n%s", err, resp)
+		return
+	}
+	retry, err := strconv.Atoi(resp.Header.Get("Retry-After"))
+	if err != nil || retry < 1 || retry > BurstWindowSeconds {
+		t.Errorf("Retry-After %q, want 1..%d seconds:\n%s", resp.Header.Get("Retry-After"), BurstWindowSeconds, resp)
+	}
+	if e.Error != "rate_limit_exceeded" || e.Message == "" || e.RetryAfter != retry || e.RequestID == "" {
+		t.Errorf("429 envelope %+v, want rate_limit_exceeded with retry_after = Retry-After %d", e, retry)
+	}
+	if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
+		t.Errorf("429 content-type %q", ct)
+	}
+	if got := resp.Header.Get("X-RateLimit-Remaining"); got != "0" {
+		t.Errorf("429 X-RateLimit-Remaining %q, want 0", got)
+	}
+	if got := resp.Header.Get("X-RateLimit-Limit"); got != strconv.Itoa(BurstLimit) {
+		t.Errorf("429 X-RateLimit-Limit %q", got)
+	}
+	if e.RequestID != "" {
+		gatewayErrors.add(gw, e.RequestID, http.StatusTooManyRequests)
+	}
+}
