@@ -35,7 +35,7 @@ case "$HOST" in
     # The wazero host (e2e/cmd/wasmhost) takes Envoy's place on the same ports.
     # Plugin configuration, node and VM environment come from envoy.yaml's wasm
     # filter; the routing is envoy.yaml's too: /api/* to the demo upstream, /api stripped.
-    # The wazero host has no admin listener.
+    # Its admin listener (/ready, /stats) is on 127.0.0.1:9901 like Envoy's.
     "$GO" build -o build/wasmhost ./e2e/cmd/wasmhost
     gateway=(build/wasmhost -wasm build/portcullis.wasm -envoy-yaml envoy.yaml -workers 2
       -listen 127.0.0.1:10000 -cluster upstream=http://127.0.0.1:10001 -strip-prefix /api)

@@ -17,7 +17,9 @@ const (
 	bufferPluginConfig     bufferType = 7
 )
 
-// headerMap returns the map t of the active context, nil when it has none.
+// headerMap returns the map t of the active context, nil when it has none
+// (yet): a trailer map exists only from its trailers callback on, or in the
+// last body callback of a stream without trailers.
 func (in *instance) headerMap(t mapType) *headers {
 	switch t {
 	case mapHTTPCallResponseHeads:
@@ -39,13 +41,15 @@ func (in *instance) headerMap(t mapType) *headers {
 	case mapRequestHeaders:
 		return &st.reqHeaders
 	case mapRequestTrailers:
-		return &st.reqTrailers
+		if st.reqTrailersOpen {
+			return &st.reqTrailers
+		}
 	case mapResponseHeaders:
 		if st.phase == phaseResponse {
 			return &st.respHeaders
 		}
 	case mapResponseTrailers:
-		if st.phase == phaseResponse {
+		if st.phase == phaseResponse && st.respTrailersOpen {
 			return &st.respTrailers
 		}
 	}

@@ -3,6 +3,8 @@ package wasmhost
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -69,6 +71,9 @@ func (in *instance) runCallout(id uint32, cluster, base string, hdr headers, bod
 	if err != nil {
 		if in.h.ctx.Err() != nil {
 			return // the host is closing
+		}
+		if errors.Is(err, context.DeadlineExceeded) {
+			err = fmt.Errorf("timed out after %s (the call's timeout)", timeout)
 		}
 		in.h.logs.hostf(in.vm.index, Warn, "wasmhost: http_call %d to %s failed: %v", id, cluster, err)
 		resp = &calloutResponse{}

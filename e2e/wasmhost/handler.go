@@ -26,7 +26,7 @@ type response struct {
 	body     io.ReadCloser
 	length   int64 // -1 when unknown
 	bodyless bool
-	trailers http.Header // announced and, after the body, filled (upstream only)
+	trailers func() http.Header // the upstream's trailers, complete once body reached EOF; nil for none
 	details  string
 	flags    uint64
 }
@@ -162,25 +162,32 @@ func (rw *responder) run(ctx context.Context) {
 	}
 }
 
-// decode runs the request callbacks.
+// decode runs the request callbacks. The body is buffered whole, so it is
+// one proxy_on_request_body call; when trailers follow, that call is not the
+// end of the stream and a pause there only buffers (as Envoy's
+// StopIterationAndBuffer), and proxy_on_request_trailers decides. Without
+// trailers, that body call may add some, which go upstream.
 func (rw *responder) decode(ctx context.Context) (outcome, error) {
 	s, fns := rw.s, &rw.s.in.fns
 	var nHeaders, nTrailers, bodySize int
 	rw.locked(func() { nHeaders, nTrailers, bodySize = len(s.reqHeaders), len(s.reqTrailers), len(s.reqBody) })
 	eos := bodySize == 0 && nTrailers == 0
-	o, err := s.step(ctx, fns.reqHeaders, "proxy_on_request_headers", true, uint64(nHeaders), wasmBool(eos))
+	o, err := s.step(ctx, fns.reqHeaders, "proxy_on_request_headers", headersCallback, true, uint64(nHeaders), wasmBool(eos))
 	if o != proceed || eos {
 		return o, err
 	}
 	if bodySize > 0 {
 		rw.locked(func() { bodySize = len(s.reqBody) })
-		o, err = s.step(ctx, fns.reqBody, "proxy_on_request_body", true, uint64(bodySize), wasmBool(nTrailers == 0))
-		if o != proceed {
+		last := nTrailers == 0
+		rw.locked(func() { s.reqTrailersOpen = last }) // the plugin may add trailers
+		o, err = s.step(ctx, fns.reqBody, "proxy_on_request_body", bodyCallback, last, uint64(bodySize), wasmBool(last))
+		if o != proceed && o != buffer {
 			return o, err
 		}
 	}
 	if nTrailers > 0 {
-		o, err = s.step(ctx, fns.reqTrailers, "proxy_on_request_trailers", true, uint64(nTrailers))
+		rw.locked(func() { s.reqTrailersOpen = true; nTrailers = len(s.reqTrailers) })
+		o, err = s.step(ctx, fns.reqTrailers, "proxy_on_request_trailers", trailersCallback, true, uint64(nTrailers))
 	}
 	return o, err
 }

@@ -11,8 +11,16 @@
 // pause/continue, local replies passing through the plugin's response
 // callbacks, upstream failures reported through response.code_details).
 //
-// A test starts a host with New, serves Handler() (or calls Serve for a
-// listener and base URL) and reads Logs, Metric and SharedData.
+// A test starts a host with New, serves Handler() (or calls Start for a
+// listener and base URL) and reads Logs, Metric and SharedData; Admin serves
+// Envoy's /ready and /stats for it.
+//
+// Known differences from Envoy: HTTP/1.1 trailers reach the plugin and pass
+// on both ways here, where Envoy's HTTP/1 codec drops them unless
+// http_protocol_options.enable_trailers is set (envoy.yaml does not set it);
+// a callback returning no valid action fails its request here, where Envoy
+// pauses the stream for good; request bodies are buffered whole before
+// proxy_on_request_body, where Envoy streams them in chunks.
 package wasmhost
 
 import (
@@ -332,15 +340,22 @@ func (h *Host) fault(cluster string) Fault {
 	return h.faults[cluster]
 }
 
-// VMError says why a VM failed.
+// VMError says why a VM failed: a trap, a Go panic, a callback that outran
+// CallTimeout. It also reports a callback that returned no valid action (Err
+// is then an *InvalidActionError); that request fails but the VM, which did
+// not trap, keeps running whatever the FailurePolicy.
 type VMError struct {
 	VM       int    // the VM's index
 	Callback string // the export that failed, e.g. "proxy_on_request_headers"
-	Err      error  // wazero's error: the trap, or the exit code of a Go panic
+	Err      error  // wazero's error (the trap, or the exit code of a Go panic), or an *InvalidActionError
 	Output   string // what the module wrote to stderr just before (a Go panic's message and stack)
 }
 
 func (e *VMError) Error() string {
+	var bad *InvalidActionError
+	if errors.As(e.Err, &bad) {
+		return fmt.Sprintf("wasmhost: vm %d: %v; the request failed, the VM runs on", e.VM, bad)
+	}
 	msg := fmt.Sprintf("wasmhost: vm %d failed in %s: %v", e.VM, e.Callback, e.Err)
 	if e.Output != "" {
 		msg += "\n" + e.Output
@@ -362,6 +377,12 @@ func (h *Host) recordFailure(e *VMError) {
 	h.failures = append(h.failures, e)
 	h.mu.Unlock()
 	h.logs.add(FromHost, Critical, e.VM, e.Error())
+}
+
+func (h *Host) isClosed() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.closed
 }
 
 // Close stops timers and callouts and releases every VM.

@@ -34,6 +34,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	precompile()
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
@@ -68,6 +69,23 @@ func buildPlugins(dir string, names ...string) error {
 	return nil
 }
 
+// precompile compiles every plugin into the process's compilation cache,
+// concurrently, so that the tests (which compile them one after another) find
+// them compiled: wazero's compiler is the slowest part of the suite, above
+// all under -race.
+func precompile() {
+	var wg sync.WaitGroup
+	for _, wasm := range plugins {
+		wg.Go(func() {
+			// "missing" fails after compiling, which is all this is for.
+			if h, err := wasmhost.New(context.Background(), wasm, wasmhost.Options{}); err == nil {
+				h.Close()
+			}
+		})
+	}
+	wg.Wait()
+}
+
 // start runs plugin in a host with opts, serving on a free port, until t ends.
 func start(t testing.TB, plugin string, opts wasmhost.Options) (*wasmhost.Host, string) {
 	t.Helper()
@@ -92,15 +110,19 @@ func start(t testing.TB, plugin string, opts wasmhost.Options) (*wasmhost.Host, 
 
 // echo is what the echo upstream saw.
 type echo struct {
-	Method  string            `json:"method"`
-	Path    string            `json:"path"`
-	Host    string            `json:"host"`
-	Headers map[string]string `json:"headers"`
-	Body    string            `json:"body"`
+	Method   string            `json:"method"`
+	Path     string            `json:"path"`
+	Host     string            `json:"host"`
+	Headers  map[string]string `json:"headers"`
+	Body     string            `json:"body"`
+	Trailers map[string]string `json:"trailers,omitempty"`
 }
 
 // startEcho starts an upstream that answers JSON describing the request.
-// A path starting with /slow sleeps for the duration in its query (?d=200ms).
+// A path starting with /slow sleeps for the duration in its query (?d=200ms);
+// one starting with /trailers answers with the trailers X-Up-Trailer: up and
+// X-Drop-Trailer: drop, undeclared (no Trailer header), as Go permits; one
+// starting with /add-trailers answers chunked, without trailers.
 func startEcho(t testing.TB) string {
 	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -117,9 +139,23 @@ func startEcho(t testing.TB) string {
 		for k := range r.Header {
 			e.Headers[strings.ToLower(k)] = r.Header.Get(k)
 		}
+		for k := range r.Trailer { // complete now that the body was read
+			if e.Trailers == nil {
+				e.Trailers = map[string]string{}
+			}
+			e.Trailers[strings.ToLower(k)] = r.Trailer.Get(k)
+		}
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("X-Upstream", "echo")
+		if strings.HasPrefix(r.URL.Path, "/add-trailers") {
+			w.(http.Flusher).Flush() // no Content-Length: a chunked answer, which can end in trailers
+		}
 		_ = json.NewEncoder(w).Encode(e)
+		if strings.HasPrefix(r.URL.Path, "/trailers") {
+			w.(http.Flusher).Flush() // the header is out: these can only be trailers
+			w.Header().Set(http.TrailerPrefix+"X-Up-Trailer", "up")
+			w.Header().Set(http.TrailerPrefix+"X-Drop-Trailer", "drop")
+		}
 	}))
 	t.Cleanup(srv.Close)
 	return srv.URL
@@ -137,6 +173,10 @@ func closedURL(t testing.TB) string {
 	return "http://" + addr
 }
 
+// testClient bounds every test request, so a host that leaves a request
+// hanging fails the test instead of stalling it until go test's timeout.
+var testClient = &http.Client{Timeout: 20 * time.Second}
+
 type result struct {
 	status int
 	header http.Header
@@ -152,7 +192,7 @@ func do(t testing.TB, method, url, body string, hdr ...string) result {
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := testClient.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, url, err)
 	}

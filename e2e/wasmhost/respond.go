@@ -6,45 +6,54 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 )
 
-// encode runs the response callbacks and writes the response.
+// encode runs the response callbacks and writes the response. Trailers are
+// known only once the body has been read (an upstream need not announce them
+// in a Trailer header), so the last body chunk is the end of the stream only
+// when none came; otherwise proxy_on_response_trailers runs on them, and what
+// the plugin left of them is sent to the client as HTTP trailers.
 func (rw *responder) encode(ctx context.Context, resp *response) {
 	s, fns := rw.s, &rw.s.in.fns
 	defer resp.body.Close()
 	s.enterResponse(resp.headers, resp.status, resp.details, resp.flags)
-	hasTrailers := len(resp.trailers) > 0
-	eos := resp.bodyless && !hasTrailers
-	o, err := s.step(ctx, fns.respHeaders, "proxy_on_response_headers", true, uint64(len(resp.headers)), wasmBool(eos))
+	o, err := s.step(ctx, fns.respHeaders, "proxy_on_response_headers", headersCallback, true,
+		uint64(len(resp.headers)), wasmBool(resp.bodyless))
 	if !rw.settle(o, err) {
 		return
 	}
 	rw.commit()
-	if !resp.bodyless {
-		if !rw.streamBody(ctx, resp, hasTrailers) {
-			return
-		}
+	if resp.bodyless {
+		return
 	}
-	if hasTrailers {
-		rw.locked(func() { s.respTrailers.fromHTTP(resp.trailers) })
-		var n int
-		rw.locked(func() { n = len(s.respTrailers) })
-		o, err := s.step(ctx, fns.respTrailers, "proxy_on_response_trailers", true, uint64(n))
+	trl, ok := rw.streamBody(ctx, resp)
+	if !ok {
+		return
+	}
+	if len(trl) > 0 {
+		rw.locked(func() { s.respTrailers, s.respTrailersOpen = trl, true })
+		o, err = s.step(ctx, fns.respTrailers, "proxy_on_response_trailers", trailersCallback, true, uint64(len(trl)))
 		if !rw.settle(o, err) {
 			return
 		}
-		rw.write(s.takeBody())
-		var trl headers
-		rw.locked(func() { trl = s.respTrailers })
-		for _, p := range trl {
-			rw.w.Header().Add(http.TrailerPrefix+p[0], p[1])
+		rw.write(s.takeBody()) // what the plugin buffered by pausing the last chunk
+	}
+	// The upstream's trailers as the plugin left them, or those it added in
+	// the last body callback.
+	rw.locked(func() { trl = append(headers(nil), s.respTrailers...) })
+	for _, p := range trl {
+		if strings.HasPrefix(p[0], ":") || hopByHop[p[0]] {
+			continue
 		}
+		rw.w.Header().Add(http.TrailerPrefix+http.CanonicalHeaderKey(p[0]), p[1])
 	}
 }
 
 // streamBody runs proxy_on_response_body for every chunk the upstream sends
-// and writes what the plugin lets through; it reports whether to go on.
-func (rw *responder) streamBody(ctx context.Context, resp *response, hasTrailers bool) bool {
+// and writes what the plugin lets through. It returns the upstream's trailers
+// and whether to go on.
+func (rw *responder) streamBody(ctx context.Context, resp *response) (headers, bool) {
 	s := rw.s
 	bp := bodyBuffers.Get().(*[]byte)
 	defer bodyBuffers.Put(bp)
@@ -61,20 +70,27 @@ func (rw *responder) streamBody(ctx context.Context, resp *response, hasTrailers
 		if n == 0 && !done {
 			continue
 		}
+		var trl headers
+		if done && resp.trailers != nil {
+			trl.fromHTTP(resp.trailers()) // filled once the body reached EOF
+		}
 		size := s.appendBody(buf[:n])
-		eos := done && !hasTrailers
-		o, err := s.step(ctx, s.in.fns.respBody, "proxy_on_response_body", eos, uint64(size), wasmBool(eos))
+		eos := done && len(trl) == 0
+		if eos {
+			rw.locked(func() { s.respTrailersOpen = true }) // the plugin may add trailers
+		}
+		o, err := s.step(ctx, s.in.fns.respBody, "proxy_on_response_body", bodyCallback, eos, uint64(size), wasmBool(eos))
 		switch o {
 		case proceed:
 			rw.write(s.takeBody())
 		case buffer:
 		default:
 			if !rw.settle(o, err) {
-				return false
+				return nil, false
 			}
 		}
 		if done {
-			return true
+			return trl, true
 		}
 	}
 }

@@ -35,9 +35,14 @@ type stream struct {
 	reqHeaders, reqTrailers   headers
 	respHeaders, respTrailers headers
 	reqBody, respBody         []byte
-	props                     map[string][]byte
-	local                     *localReply
-	reset                     bool
+	// reqTrailersOpen and respTrailersOpen say whether the plugin can see
+	// the trailer maps: as in Envoy, from the trailers callback on, or, when
+	// the stream has no trailers, in the body callback that ends it, which
+	// may add some (Envoy's addDecodedTrailers / addEncodedTrailers).
+	reqTrailersOpen, respTrailersOpen bool
+	props                             map[string][]byte
+	local                             *localReply
+	reset                             bool
 }
 
 // signal wakes the handler if it waits; it never blocks.
@@ -48,15 +53,60 @@ func (s *stream) signal() {
 	}
 }
 
-// errInvalidAction is a callback result that is no proxy-wasm action.
-type errInvalidAction struct {
-	callback string
-	action   uint64
+// InvalidActionError is a callback result that is no action the callback may
+// return. The host answers the request with Options.FailStatus (Envoy instead
+// treats it as the strongest pause and leaves the stream waiting) and records
+// it as a *VMError; the VM keeps running, since it did not trap.
+type InvalidActionError struct {
+	Callback string // e.g. "proxy_on_request_headers"
+	Action   uint64 // what it returned
+	Max      uint64 // the largest action that callback may return
 }
 
-func (e errInvalidAction) Error() string {
-	return fmt.Sprintf("wasmhost: %s returned %d, which is no valid action", e.callback, e.action)
+func (e *InvalidActionError) Error() string {
+	return fmt.Sprintf("%s returned %d, which is no valid action (0 to %d)", e.Callback, e.Action, e.Max)
 }
+
+// callbackKind says which actions an HTTP callback may return: Envoy's
+// FilterHeadersStatus, FilterDataStatus or FilterTrailersStatus.
+type callbackKind int
+
+const (
+	headersCallback  callbackKind = iota // 0 Continue, 1 StopIteration, 2 ContinueAndDontEndStream, 3 StopAllIterationAndBuffer, 4 StopAllIterationAndWatermark
+	bodyCallback                         // 0 Continue, 1 StopIterationAndBuffer, 2 StopIterationAndWatermark, 3 StopIterationNoBuffer
+	trailersCallback                     // 0 Continue, 1 StopIteration
+)
+
+// classify maps an action to continue (true) or pause (false); ok is false
+// for a value the callback may not return.
+func (k callbackKind) classify(action uint64) (cont, ok bool) {
+	switch k {
+	case headersCallback:
+		switch action {
+		case 0, 2:
+			return true, true
+		case 1, 3, 4:
+			return false, true
+		}
+	case bodyCallback:
+		switch action {
+		case 0:
+			return true, true
+		case 1, 2, 3:
+			return false, true
+		}
+	case trailersCallback:
+		switch action {
+		case 0:
+			return true, true
+		case 1:
+			return false, true
+		}
+	}
+	return false, false
+}
+
+func (k callbackKind) max() uint64 { return [...]uint64{4, 3, 1}[k] }
 
 // outcome is how a stream step ended.
 type outcome int
@@ -72,7 +122,7 @@ const (
 // step runs one HTTP callback. On Pause it waits for proxy_continue_stream (or a
 // local reply, a reset, a VM failure, the client leaving) unless the callback
 // was a body chunk before the end of the stream, which only asks for more data.
-func (s *stream) step(ctx context.Context, fn api.Function, name string, waitOnPause bool, args ...uint64) (outcome, error) {
+func (s *stream) step(ctx context.Context, fn api.Function, name string, kind callbackKind, waitOnPause bool, args ...uint64) (outcome, error) {
 	v := s.in.vm
 	v.mu.Lock()
 	s.in.active = s.id
@@ -85,16 +135,15 @@ func (s *stream) step(ctx context.Context, fn api.Function, name string, waitOnP
 	if o != proceed {
 		return o, nil
 	}
-	switch res {
-	case 0: // Continue
+	cont, valid := kind.classify(res)
+	if !valid {
+		e := &VMError{VM: v.index, Callback: name, Err: &InvalidActionError{Callback: name, Action: res, Max: kind.max()}}
+		s.h.recordFailure(e)
+		return failed, e
+	}
+	if cont {
 		s.drain()
 		return proceed, nil
-	case 1, 3, 4: // Pause (StopIteration, StopAllIterationAndBuffer, StopAllIterationAndWatermark)
-	case 2: // ContinueAndEndStream: treated as Continue
-		s.drain()
-		return proceed, nil
-	default:
-		return failed, errInvalidAction{name, res}
 	}
 	if !waitOnPause {
 		return buffer, nil
@@ -150,6 +199,7 @@ func (s *stream) enterResponse(hdr headers, code int, details string, flags uint
 	s.phase = phaseResponse
 	s.respHeaders = hdr
 	s.respTrailers = nil
+	s.respTrailersOpen = false
 	s.respBody = nil
 	s.props["response.code"] = int64Property(int64(code))
 	s.props["response.code_details"] = []byte(details)

@@ -71,9 +71,13 @@ func (rw *responder) forward(ctx context.Context) *response {
 		req.Body = http.NoBody
 	}
 	if len(trl) > 0 {
+		// Trailers need a chunked body: one of unknown length that is not
+		// http.NoBody. (Go still drops them for a GET or HEAD whose body is
+		// empty, as it then sends no body at all.)
 		req.Trailer = http.Header{}
 		trl.toHTTP(req.Trailer)
 		req.ContentLength = -1
+		req.Body = io.NopCloser(bytes.NewReader(body))
 	}
 	resp, err := h.client.Do(req)
 	if err != nil {
@@ -100,7 +104,7 @@ func (rw *responder) forward(ctx context.Context) *response {
 		headers:  headers{{":status", strconv.Itoa(resp.StatusCode)}},
 		body:     cancelOnClose{resp.Body, cancel},
 		length:   resp.ContentLength,
-		trailers: resp.Trailer,
+		trailers: func() http.Header { return resp.Trailer },
 		details:  "via_upstream",
 	}
 	out.headers.fromHTTP(resp.Header)

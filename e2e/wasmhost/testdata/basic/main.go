@@ -5,6 +5,7 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"strconv"
 	"strings"
@@ -25,6 +26,7 @@ type plugin struct {
 	types.DefaultPluginContext
 	requests, retries, ticks, done proxywasm.MetricCounter
 	gauge                          proxywasm.MetricGauge
+	pathLen                        proxywasm.MetricHistogram
 }
 
 const counterKey = "basic.counter"
@@ -45,6 +47,7 @@ func (p *plugin) OnPluginStart(int) types.OnPluginStartStatus {
 	p.ticks = proxywasm.DefineCounterMetric("basic.ticks")
 	p.done = proxywasm.DefineCounterMetric("basic.done")
 	p.gauge = proxywasm.DefineGaugeMetric("basic.gauge")
+	p.pathLen = proxywasm.DefineHistogramMetric("basic.path_len")
 	p.gauge.Add(5)
 	p.gauge.Add(-2)
 	if _, _, err := proxywasm.GetSharedData(counterKey); errors.Is(err, types.ErrorStatusNotFound) {
@@ -91,6 +94,7 @@ func header(name string) string {
 func (h *httpContext) OnHttpRequestHeaders(_ int, _ bool) types.Action {
 	h.plugin.requests.Increment(1)
 	h.path = header(":path")
+	h.plugin.pathLen.Record(uint64(len(h.path)))
 	proxywasm.LogInfof("basic: request %s", h.path)
 	switch h.path {
 	case "/local":
@@ -114,6 +118,16 @@ func (h *httpContext) OnHttpRequestHeaders(_ int, _ bool) types.Action {
 		crash[len(crash)+1]++ // an unrecovered Go panic: the VM exits
 	case "/callout", "/callout-local":
 		return h.callout()
+	case "/bad-action":
+		return types.Action(7) // no proxy-wasm action: the host must fail this request only
+	case "/trailers":
+		return types.ActionContinue // leave the headers alone: only trailers are mutated
+	case "/add-trailers":
+		// Too early: as in Envoy, a request has no trailer map before its
+		// trailers or the end of its body.
+		err := proxywasm.AddHttpRequestTrailer("x-early", "1")
+		_ = proxywasm.AddHttpRequestHeader("x-early-trailer-add", fmt.Sprint(err))
+		return types.ActionContinue
 	case "/badcluster":
 		_, err := proxywasm.DispatchHttpCall("nope", [][2]string{{":method", "GET"}, {":path", "/"}, {":authority", "x"}}, nil, nil, 1000,
 			func(int, int, int) {})
@@ -188,7 +202,21 @@ func (h *httpContext) callout() types.Action {
 }
 
 func (h *httpContext) OnHttpRequestBody(size int, eos bool) types.Action {
-	if h.path != "/upper" {
+	switch h.path {
+	case "/trailers":
+		if !eos {
+			return types.ActionPause // buffer the body until the trailers
+		}
+		return types.ActionContinue
+	case "/bad-action-body":
+		return types.Action(4) // a headers action, but no body action
+	case "/add-trailers":
+		if eos { // the end of a request without trailers: the plugin may add some
+			_ = proxywasm.AddHttpRequestTrailer("x-body-added-req", "basic")
+		}
+		return types.ActionContinue
+	case "/upper":
+	default:
 		return types.ActionContinue
 	}
 	if !eos {
@@ -202,7 +230,46 @@ func (h *httpContext) OnHttpRequestBody(size int, eos bool) types.Action {
 	return types.ActionContinue
 }
 
+// OnHttpRequestTrailers, on /trailers, reads the trailer map whole and by
+// key and changes it: x-req-trailer replaced, x-drop-trailer removed,
+// x-added-req-trailer added, x-seen-req-trailers the count it saw.
+func (h *httpContext) OnHttpRequestTrailers(n int) types.Action {
+	if h.path != "/trailers" {
+		return types.ActionContinue
+	}
+	pairs, err := proxywasm.GetHttpRequestTrailers()
+	if err != nil {
+		proxywasm.LogErrorf("basic: request trailers: %v", err)
+	}
+	old, _ := proxywasm.GetHttpRequestTrailer("x-req-trailer")
+	_ = proxywasm.ReplaceHttpRequestTrailer("x-req-trailer", "replaced:"+old)
+	_ = proxywasm.RemoveHttpRequestTrailer("x-drop-trailer")
+	_ = proxywasm.AddHttpRequestTrailer("x-added-req-trailer", "basic")
+	_ = proxywasm.AddHttpRequestTrailer("x-seen-req-trailers", strconv.Itoa(len(pairs))+"/"+strconv.Itoa(n))
+	return types.ActionContinue
+}
+
+// OnHttpResponseTrailers does the same to the response trailers on /trailers.
+func (h *httpContext) OnHttpResponseTrailers(n int) types.Action {
+	if h.path != "/trailers" {
+		return types.ActionContinue
+	}
+	pairs, err := proxywasm.GetHttpResponseTrailers()
+	if err != nil {
+		proxywasm.LogErrorf("basic: response trailers: %v", err)
+	}
+	old, _ := proxywasm.GetHttpResponseTrailer("x-up-trailer")
+	_ = proxywasm.ReplaceHttpResponseTrailer("x-up-trailer", "replaced:"+old)
+	_ = proxywasm.RemoveHttpResponseTrailer("x-drop-trailer")
+	_ = proxywasm.AddHttpResponseTrailer("x-added-resp-trailer", "basic")
+	_ = proxywasm.AddHttpResponseTrailer("x-seen-resp-trailers", strconv.Itoa(len(pairs))+"/"+strconv.Itoa(n))
+	return types.ActionContinue
+}
+
 func (h *httpContext) OnHttpResponseHeaders(int, bool) types.Action {
+	if h.path == "/bad-action-response" {
+		return types.Action(9)
+	}
 	_ = proxywasm.AddHttpResponseHeader("x-resp", "basic")
 	_ = proxywasm.AddHttpResponseHeader("x-code-details", prop("response", "code_details"))
 	if h.path == "/replace-body" {
@@ -212,6 +279,12 @@ func (h *httpContext) OnHttpResponseHeaders(int, bool) types.Action {
 }
 
 func (h *httpContext) OnHttpResponseBody(_ int, eos bool) types.Action {
+	if h.path == "/trailers" && !eos {
+		return types.ActionPause // buffer the body until the trailers
+	}
+	if h.path == "/add-trailers" && eos {
+		_ = proxywasm.AddHttpResponseTrailer("x-body-added-resp", "basic")
+	}
 	if h.path != "/replace-body" {
 		return types.ActionContinue
 	}
