@@ -82,19 +82,16 @@ func (in *instance) getHeaderMapValue(mod api.Module, s []uint64) status {
 }
 
 func (in *instance) addHeaderMapValue(mod api.Module, s []uint64) status {
-	m, key, st := in.mapAndKey(mod, s)
-	if st != statusOK {
-		return st
-	}
-	v, ok := readString(mod, u32(s[3]), u32(s[4]))
-	if !ok {
-		return statusInvalidMemoryAccess
-	}
-	m.add(key, v)
-	return statusOK
+	return in.setHeaderMapValue(mod, s, (*headers).add)
 }
 
 func (in *instance) replaceHeaderMapValue(mod api.Module, s []uint64) status {
+	return in.setHeaderMapValue(mod, s, (*headers).replace)
+}
+
+// setHeaderMapValue reads the map, key and value arguments of
+// proxy_add_header_map_value / proxy_replace_header_map_value and applies set.
+func (in *instance) setHeaderMapValue(mod api.Module, s []uint64, set func(*headers, string, string)) status {
 	m, key, st := in.mapAndKey(mod, s)
 	if st != statusOK {
 		return st
@@ -103,7 +100,7 @@ func (in *instance) replaceHeaderMapValue(mod api.Module, s []uint64) status {
 	if !ok {
 		return statusInvalidMemoryAccess
 	}
-	m.replace(key, v)
+	set(m, key, v)
 	return statusOK
 }
 

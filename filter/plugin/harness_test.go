@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 
@@ -127,4 +128,18 @@ func headerValue(headers [][2]string, name string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// assertRefused starts the plugin with config and checks that it refuses,
+// logging exactly one critical line that names field.
+func assertRefused(t *testing.T, r runner, config, field string) {
+	t.Helper()
+	host, status := startPlugin(t, r, config)
+	if status != types.OnPluginStartStatusFailed {
+		t.Fatalf("plugin started with a bad config")
+	}
+	logs := host.GetCriticalLogs()
+	if len(logs) != 1 || !strings.Contains(logs[0], "invalid plugin configuration: "+field) {
+		t.Errorf("critical logs = %q, want one line naming %q", logs, field)
+	}
 }

@@ -198,16 +198,7 @@ func TestBadConfigRefusesToStartNamingTheField(t *testing.T) {
 			"empty":            {``, "the configuration is empty"},
 		}
 		for name, c := range cases {
-			t.Run(name, func(t *testing.T) {
-				host, status := startPlugin(t, r, c.config)
-				if status != types.OnPluginStartStatusFailed {
-					t.Fatalf("plugin started with a bad config")
-				}
-				logs := host.GetCriticalLogs()
-				if len(logs) != 1 || !strings.Contains(logs[0], "invalid plugin configuration: "+c.field) {
-					t.Errorf("critical logs = %q, want one line naming %q", logs, c.field)
-				}
-			})
+			t.Run(name, func(t *testing.T) { assertRefused(t, r, c.config, c.field) })
 		}
 	})
 }
