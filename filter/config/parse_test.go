@@ -44,7 +44,7 @@ func testEnv(name string) (string, bool) {
 
 const minimal = `{"jwt":{"secrets":[{"env":"JWT_SECRET"}]},"routes":[{"prefix":"/api"}]}`
 
-// contractExample is the configuration doc/CONFIG-CONTRACT.md shows.
+// contractExample is a configuration using every core field (README "Configuration").
 const contractExample = `{
   "jwt": {
     "secrets": [{"kid": "k1", "env": "JWT_SECRET", "encoding": "raw"}],
