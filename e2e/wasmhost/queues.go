@@ -65,11 +65,11 @@ func (in *instance) enqueueSharedQueue(mod api.Module, s []uint64) status {
 	id := u32(s[0])
 	q := in.h.queues
 	q.mu.Lock()
-	if id == 0 || int(id) > len(q.byID) {
+	qu := q.lookupLocked(id)
+	if qu == nil {
 		q.mu.Unlock()
 		return statusNotFound
 	}
-	qu := q.byID[id-1]
 	qu.items = append(qu.items, data)
 	owner := qu.owner
 	q.mu.Unlock()
@@ -89,11 +89,11 @@ func (in *instance) dequeueSharedQueue(mod api.Module, s []uint64) status {
 	id := u32(s[0])
 	q := in.h.queues
 	q.mu.Lock()
-	if id == 0 || int(id) > len(q.byID) {
+	qu := q.lookupLocked(id)
+	if qu == nil {
 		q.mu.Unlock()
 		return statusNotFound
 	}
-	qu := q.byID[id-1]
 	if len(qu.items) == 0 {
 		q.mu.Unlock()
 		return statusEmpty
@@ -102,4 +102,12 @@ func (in *instance) dequeueSharedQueue(mod api.Module, s []uint64) status {
 	qu.items = qu.items[1:]
 	q.mu.Unlock()
 	return in.writeResult(in.ctx, mod, item, u32(s[1]), u32(s[2]))
+}
+
+// lookupLocked returns the queue with id, or nil; q.mu must be held.
+func (q *queues) lookupLocked(id uint32) *queue {
+	if id == 0 || int(id) > len(q.byID) {
+		return nil
+	}
+	return q.byID[id-1]
 }

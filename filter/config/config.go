@@ -68,8 +68,11 @@ type HealthFile struct {
 
 // Config is the compiled, validated configuration the plugin runs on.
 type Config struct {
-	JWT          *jwt.Options // nil when every route is public
-	Identity     route.Identity
+	JWT      *jwt.Options // nil when every route is public
+	Identity route.Identity
+	// StripHeaders are removed from every forwarded request: the identity
+	// headers the gateway sets, and authorization unless it is kept.
+	StripHeaders []string
 	Routes       route.Table
 	HealthPath   string
 	HealthAllow  health.Allowlist

@@ -45,6 +45,10 @@ func compile(f *File, env Env) (*Config, error) {
 	if c.Identity, err = compileIdentity(f.Identity); err != nil {
 		return nil, err
 	}
+	c.StripHeaders = c.Identity.Managed()
+	if !c.Identity.KeepAuthorization {
+		c.StripHeaders = append(c.StripHeaders, "authorization")
+	}
 	if c.HealthPath, err = compileHealthPath(f.Health.Path); err != nil {
 		return nil, err
 	}

@@ -25,16 +25,23 @@ var (
 // {"error":kind.Code,"message":message,"request_id":requestID}. The message
 // must never hold secrets or tokens.
 func Body(kind Kind, message, requestID string) []byte {
-	var o jsonobj.Object
-	return o.String("error", kind.Code).String("message", message).String("request_id", requestID).Bytes()
+	return envelope(kind, message, requestID, nil)
 }
 
 // BodyRetryAfter is Body with the seconds a client should wait before
 // retrying (the Retry-After header's value), for TooManyRequests:
 // {"error":...,"message":...,"retry_after":N,"request_id":...}.
 func BodyRetryAfter(kind Kind, message string, retryAfter int, requestID string) []byte {
+	return envelope(kind, message, requestID, &retryAfter)
+}
+
+func envelope(kind Kind, message, requestID string, retryAfter *int) []byte {
 	var o jsonobj.Object
-	return o.String("error", kind.Code).String("message", message).Int("retry_after", retryAfter).String("request_id", requestID).Bytes()
+	o.String("error", kind.Code).String("message", message)
+	if retryAfter != nil {
+		o.Int("retry_after", *retryAfter)
+	}
+	return o.String("request_id", requestID).Bytes()
 }
 
 // ContentType is the media type of Body.

@@ -99,15 +99,15 @@ func (v *Verifier) Verify(token string, now time.Time) (Verified, error) {
 	}
 	signingInput, sigText := token[:last], token[last+1:]
 	var header [len(headerMembers)]gjson.Result
-	if err := decodeObject(token[:first], headerMembers[:], header[:]); err != nil {
+	if _, err := decodeObject(token[:first], headerMembers[:], header[:]); err != nil {
 		return Verified{}, err
 	}
-	keys, err := v.checkHeader(header)
+	keys, err := v.checkHeader(&header)
 	if err != nil {
 		return Verified{}, err
 	}
 	var claims [len(claimMembers) + 1]gjson.Result
-	payload, err := decodeObjectString(token[first+1:last], v.claimNames, claims[:])
+	payload, err := decodeObject(token[first+1:last], v.claimNames, claims[:])
 	if err != nil {
 		return Verified{}, err
 	}
@@ -121,7 +121,7 @@ func (v *Verifier) Verify(token string, now time.Time) (Verified, error) {
 	if !v.signedByAny(keys, signingInput) {
 		return Verified{}, fail(ReasonBadSignature)
 	}
-	return v.checkClaims(payload, claims, now)
+	return v.checkClaims(payload, &claims, now)
 }
 
 // The members read from each segment, found in one pass over it.
@@ -146,7 +146,7 @@ const (
 )
 
 // checkHeader validates the JOSE header and returns the keys worth trying.
-func (v *Verifier) checkHeader(header [len(headerMembers)]gjson.Result) ([]macKey, error) {
+func (v *Verifier) checkHeader(header *[len(headerMembers)]gjson.Result) ([]macKey, error) {
 	if alg := header[hdrAlg]; alg.Type != gjson.String || alg.Str != "HS256" {
 		return nil, fail(ReasonUnsupportedAlg)
 	}
@@ -182,7 +182,7 @@ func (v *Verifier) signedByAny(keys []macKey, signingInput string) bool {
 	return false
 }
 
-func (v *Verifier) checkClaims(payload string, claims [len(claimMembers) + 1]gjson.Result, now time.Time) (Verified, error) {
+func (v *Verifier) checkClaims(payload string, claims *[len(claimMembers) + 1]gjson.Result, now time.Time) (Verified, error) {
 	nowSec := float64(now.UnixNano()) / 1e9
 	leeway := v.opts.Leeway.Seconds()
 	exp := claims[clmExp]
@@ -250,17 +250,11 @@ func (v *Verifier) wantsAudience(aud string) bool {
 }
 
 // decodeObject decodes one base64url segment that must hold a JSON object
-// without duplicate top-level member names, and stores the members named in
-// names into out (same index; absent members stay zero).
-func decodeObject(segment string, names []string, out []gjson.Result) error {
-	_, err := decodeObjectString(segment, names, out)
-	return err
-}
-
-// decodeObjectString is decodeObject that also returns the decoded JSON. The
-// string aliases a fresh buffer nothing else holds, so gjson slices it
-// without copying.
-func decodeObjectString(segment string, names []string, out []gjson.Result) (string, error) {
+// without duplicate top-level member names, stores the members named in names
+// into out (same index; absent members stay zero), and returns the decoded
+// JSON. The string aliases a fresh buffer nothing else holds, so gjson slices
+// it without copying.
+func decodeObject(segment string, names []string, out []gjson.Result) (string, error) {
 	if segment == "" {
 		return "", fail(ReasonMalformed)
 	}

@@ -48,7 +48,7 @@ type Decision struct {
 
 // Forward lists the header changes for a request that goes upstream.
 type Forward struct {
-	Remove []string    // applied first
+	Remove []string    // applied first; shared with the config, read only
 	Set    [][2]string // then these
 }
 
@@ -72,10 +72,7 @@ func (d *decider) decide(req Request, now time.Time) Decision {
 	if !ok {
 		return reject(httperr.NotFound, "Route "+req.Method+" "+path+" not found", "route_not_found")
 	}
-	fwd := Forward{Remove: d.cfg.Identity.Managed()}
-	if !d.cfg.Identity.KeepAuthorization {
-		fwd.Remove = append(fwd.Remove, "authorization")
-	}
+	fwd := Forward{Remove: d.cfg.StripHeaders}
 	var caller *jwt.Verified
 	if !rule.Public {
 		v, set, rej := d.authenticate(req.Authorization, now)

@@ -89,19 +89,22 @@ func (h *httpContext) answerHealth() types.Action {
 	p.metrics.health.Inc()
 	report := health.NewReport(host.Property("xds", "node", "id"), host.Property("xds", "node", "locality", "region"), Version, p.now())
 	h.stage = stageReplied
-	headers := [][2]string{{"content-type", "application/json"}, {"cache-control", "no-store"}}
-	if err := proxywasm.SendHttpResponse(200, headers, report.JSON(), -1); err != nil {
+	if err := proxywasm.SendHttpResponse(200, jsonReplyHeaders, report.JSON(), -1); err != nil {
 		host.Log(host.Error, "portcullis: cannot send health response: "+err.Error())
 	}
 	return types.ActionPause
 }
+
+// jsonReplyHeaders go on every answer the plugin makes itself; never append
+// to it in place.
+var jsonReplyHeaders = [][2]string{{"content-type", httperr.ContentType}, {"cache-control", "no-store"}}
 
 // reply answers the request locally with the JSON error envelope and logs one
 // structured line. It returns Pause: after a local reply the stream must not continue.
 func (h *httpContext) reply(rej *Rejection) types.Action {
 	h.stage = stageReplied
 	h.plugin.metrics.reject(rej.Reason)
-	headers := append([][2]string{{"content-type", httperr.ContentType}, {"cache-control", "no-store"}}, rej.Headers...)
+	headers := append(jsonReplyHeaders[:len(jsonReplyHeaders):len(jsonReplyHeaders)], rej.Headers...)
 	body := httperr.Body(rej.Kind, rej.Message, h.requestID)
 	if rej.Kind == httperr.TooManyRequests {
 		body = httperr.BodyRetryAfter(rej.Kind, rej.Message, int(rej.RetryAfter), h.requestID)
