@@ -1,24 +1,42 @@
 package config
 
 import (
+	"cmp"
 	"errors"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/portcullis/portcullis/filter/fleet"
 	"github.com/portcullis/portcullis/filter/ratelimit"
+	"github.com/portcullis/portcullis/filter/route"
 )
 
-// RateLimitFile configures local (one Envoy, every worker) rate limiting of
-// protected routes, keyed by the verified key claim.
+// RateLimitFile configures rate limiting: local (one Envoy, every worker,
+// limits set here) or fleet (envoyproxy/ratelimit, limits set in its
+// descriptor config). Protected routes are keyed by the verified key claim;
+// public routes only when PublicKey says how.
 type RateLimitFile struct {
+	Mode         string      `json:"mode"`
+	Fleet        *FleetFile  `json:"fleet"`
+	PublicKey    string      `json:"public_key"`
 	Default      []LimitFile `json:"default"`
 	Plans        *PlansFile  `json:"plans"`
 	Slots        int         `json:"slots"`
 	CASRetries   int         `json:"cas_retries"`
 	OnContention string      `json:"on_contention"`
 	ResetFormat  string      `json:"reset_format"`
+}
+
+// FleetFile configures the calls to envoyproxy/ratelimit's /json endpoint.
+type FleetFile struct {
+	Cluster    string `json:"cluster"`
+	Authority  string `json:"authority"`
+	Domain     string `json:"domain"`
+	TimeoutMS  int    `json:"timeout_ms"`
+	OnFailure  string `json:"on_failure"`
+	BlockSlots int    `json:"block_slots"`
 }
 
 // LimitFile is one limit: Requests per WindowSeconds.
@@ -44,7 +62,47 @@ type RateLimit struct {
 	// Options for ratelimit.New, without Store and Now.
 	Options     ratelimit.Options
 	ResetFormat ratelimit.ResetFormat
+	// PublicKey is what public routes are counted by; KeyNone leaves them
+	// unlimited.
+	PublicKey KeySource
+	// Fleet is set in fleet mode: the service decides, and Default, Plans,
+	// Options and route overrides are unused.
+	Fleet *Fleet
 }
+
+// KeySource is what a public route's requests are counted by.
+type KeySource struct {
+	Kind   KeyKind
+	Header string // lower case, for KeyHeader
+}
+
+// KeyKind names a key source.
+type KeyKind uint8
+
+const (
+	KeyNone          KeyKind = iota // public routes are not limited
+	KeyClientAddress                // the downstream address (Envoy's source.address), port dropped
+	KeyHeader                       // a request header's value (as trustworthy as whoever sets it)
+)
+
+// Fleet is the compiled fleet block.
+type Fleet struct {
+	Cluster, Authority, Domain string
+	Timeout                    time.Duration
+	// FailOpen admits requests when the service cannot answer (no answer in
+	// time, an error, an answer not understood); otherwise they are refused.
+	FailOpen   bool
+	BlockSlots int
+}
+
+// Fleet defaults.
+const (
+	DefaultFleetCluster   = "ratelimit"
+	DefaultFleetAuthority = "ratelimit"
+	DefaultFleetDomain    = "portcullis"
+	DefaultFleetTimeout   = 100 * time.Millisecond
+	MaxFleetTimeoutMS     = 5000
+)
 
 // DefaultRateLimit is the limit used when rate_limit.default is omitted: the
 // tutorial's 100 requests per 60 s.
@@ -64,19 +122,46 @@ func compileRateLimit(f *RateLimitFile, routes []RouteFile, rules []routePolicy)
 		if f == nil {
 			return nil, fieldErrorf(field, "requires the top-level rate_limit block")
 		}
-		if r.Public {
-			return nil, fieldErrorf(field, "public routes are not rate-limited (there is no verified key to count against)")
+		if r.Public && f.PublicKey == "" {
+			return nil, fieldErrorf(field, "public routes are rate-limited only with rate_limit.public_key (there is no verified key to count against)")
+		}
+		if f.Mode == "fleet" {
+			return nil, fieldErrorf(field, "in fleet mode the limits are set in the ratelimit service's descriptor config")
 		}
 	}
 	if f == nil {
 		return nil, nil
 	}
 	rl := &RateLimit{PlanClaim: DefaultPlanClaim, Plans: map[string]*ratelimit.Policy{}}
+	var err error
+	if rl.PublicKey, err = compileKeySource(f.PublicKey); err != nil {
+		return nil, err
+	}
+	switch f.ResetFormat {
+	case "", "seconds":
+		rl.ResetFormat = ratelimit.ResetSeconds
+	case "timestamp":
+		rl.ResetFormat = ratelimit.ResetTimestamp
+	default:
+		return nil, fieldErrorf("rate_limit.reset_format", "must be seconds or timestamp, got %q", f.ResetFormat)
+	}
+	switch f.Mode {
+	case "", "local":
+		if f.Fleet != nil {
+			return nil, fieldErrorf("rate_limit.fleet", `only in fleet mode (rate_limit.mode "fleet")`)
+		}
+	case "fleet":
+		if rl.Fleet, err = compileFleet(f); err != nil {
+			return nil, err
+		}
+		return rl, nil
+	default:
+		return nil, fieldErrorf("rate_limit.mode", "must be local or fleet, got %q", f.Mode)
+	}
 	defaults := f.Default
 	if defaults == nil {
 		defaults = DefaultRateLimit
 	}
-	var err error
 	if rl.Default, err = compilePolicy("rate_limit.default", "default", defaults); err != nil {
 		return nil, err
 	}
@@ -131,14 +216,6 @@ func compileRateLimit(f *RateLimitFile, routes []RouteFile, rules []routePolicy)
 	default:
 		return nil, fieldErrorf("rate_limit.on_contention", "must be allow or deny, got %q", f.OnContention)
 	}
-	switch f.ResetFormat {
-	case "", "seconds":
-		rl.ResetFormat = ratelimit.ResetSeconds
-	case "timestamp":
-		rl.ResetFormat = ratelimit.ResetTimestamp
-	default:
-		return nil, fieldErrorf("rate_limit.reset_format", "must be seconds or timestamp, got %q", f.ResetFormat)
-	}
 	if s := f.Slots; s != 0 && (s < ratelimit.DefaultWays || s > ratelimit.MaxSlots || s%ratelimit.DefaultWays != 0) {
 		return nil, fieldErrorf("rate_limit.slots", "must be a multiple of %d between %d and %d, got %d",
 			ratelimit.DefaultWays, ratelimit.DefaultWays, ratelimit.MaxSlots, s)
@@ -150,6 +227,75 @@ func compileRateLimit(f *RateLimitFile, routes []RouteFile, rules []routePolicy)
 	rl.Options.CASRetries = f.CASRetries
 	rl.Options.Width = ratelimit.WidthFor(policies...)
 	return rl, nil
+}
+
+// compileFleet compiles the fleet block; the local-mode fields must be absent.
+func compileFleet(f *RateLimitFile) (*Fleet, error) {
+	for _, local := range []struct {
+		name string
+		set  bool
+	}{
+		{"default", f.Default != nil}, {"plans", f.Plans != nil}, {"slots", f.Slots != 0},
+		{"cas_retries", f.CASRetries != 0}, {"on_contention", f.OnContention != ""},
+	} {
+		if local.set {
+			return nil, fieldErrorf("rate_limit."+local.name, "only in local mode: in fleet mode the limits are set in the ratelimit service's descriptor config")
+		}
+	}
+	if f.Fleet == nil {
+		return nil, fieldErrorf("rate_limit.fleet", "required in fleet mode")
+	}
+	ff := f.Fleet
+	fl := &Fleet{
+		Cluster:    cmp.Or(ff.Cluster, DefaultFleetCluster),
+		Authority:  cmp.Or(ff.Authority, DefaultFleetAuthority),
+		Domain:     cmp.Or(ff.Domain, DefaultFleetDomain),
+		Timeout:    DefaultFleetTimeout,
+		BlockSlots: ff.BlockSlots,
+	}
+	if !isToken(fl.Cluster) {
+		return nil, fieldErrorf("rate_limit.fleet.cluster", "not an Envoy cluster name: %q", fl.Cluster)
+	}
+	if !isToken(fl.Domain) {
+		return nil, fieldErrorf("rate_limit.fleet.domain", "not a descriptor domain: %q", fl.Domain)
+	}
+	if !route.SafeHeaderValue(fl.Authority) || strings.ContainsAny(fl.Authority, " \t/") {
+		return nil, fieldErrorf("rate_limit.fleet.authority", "not a host[:port]: %q", fl.Authority)
+	}
+	if ms := ff.TimeoutMS; ms != 0 {
+		if ms < 1 || ms > MaxFleetTimeoutMS {
+			return nil, fieldErrorf("rate_limit.fleet.timeout_ms", "must be between 1 and %d, got %d", MaxFleetTimeoutMS, ms)
+		}
+		fl.Timeout = time.Duration(ms) * time.Millisecond
+	}
+	switch ff.OnFailure {
+	case "", "allow":
+		fl.FailOpen = true
+	case "deny":
+	default:
+		return nil, fieldErrorf("rate_limit.fleet.on_failure", "must be allow or deny, got %q", ff.OnFailure)
+	}
+	if n := ff.BlockSlots; n != 0 && (n < 1 || n > fleet.MaxBlockSlots) {
+		return nil, fieldErrorf("rate_limit.fleet.block_slots", "must be between 1 and %d, got %d", fleet.MaxBlockSlots, n)
+	}
+	return fl, nil
+}
+
+// compileKeySource reads public_key: "", "client_address" or "header:<name>".
+func compileKeySource(s string) (KeySource, error) {
+	switch {
+	case s == "":
+		return KeySource{}, nil
+	case s == "client_address":
+		return KeySource{Kind: KeyClientAddress}, nil
+	case strings.HasPrefix(s, "header:"):
+		name := strings.ToLower(strings.TrimPrefix(s, "header:"))
+		if !isToken(name) {
+			return KeySource{}, fieldErrorf("rate_limit.public_key", "not a header name: %q", strings.TrimPrefix(s, "header:"))
+		}
+		return KeySource{Kind: KeyHeader, Header: name}, nil
+	}
+	return KeySource{}, fieldErrorf("rate_limit.public_key", `must be "client_address" or "header:<name>", got %q`, s)
 }
 
 // routePolicy is a route rule with a rate_limit override, and where its

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/filter/jsonobj"
+	"github.com/portcullis/portcullis/filter/route"
 )
 
 // Report is the /health body.
@@ -44,7 +45,7 @@ func (a Allowlist) Allows(address string) bool {
 	if len(a) == 0 {
 		return true
 	}
-	ip, err := parseIP(address)
+	ip, err := route.ClientIP(address)
 	if err != nil {
 		return false
 	}
@@ -54,12 +55,4 @@ func (a Allowlist) Allows(address string) bool {
 		}
 	}
 	return false
-}
-
-func parseIP(address string) (netip.Addr, error) {
-	if ap, err := netip.ParseAddrPort(address); err == nil {
-		return ap.Addr().Unmap(), nil
-	}
-	ip, err := netip.ParseAddr(address)
-	return ip.Unmap(), err
 }

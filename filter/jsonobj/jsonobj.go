@@ -16,7 +16,7 @@ type Object struct{ buf []byte }
 // String adds the member key: value.
 func (o *Object) String(key, value string) *Object {
 	o.key(key)
-	o.buf = appendString(o.buf, value)
+	o.buf = AppendString(o.buf, value)
 	return o
 }
 
@@ -41,13 +41,15 @@ func (o *Object) key(key string) {
 	} else {
 		o.buf = append(o.buf, ',')
 	}
-	o.buf = appendString(o.buf, key)
+	o.buf = AppendString(o.buf, key)
 	o.buf = append(o.buf, ':')
 }
 
 const hexDigits = "0123456789abcdef"
 
-func appendString(dst []byte, s string) []byte {
+// AppendString appends s to dst as a JSON string, escaped like the
+// members of an Object; for callers that build other JSON shapes.
+func AppendString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	for i := 0; i < len(s); {
 		c := s[i]

@@ -7,6 +7,7 @@ import (
 	"github.com/tidwall/gjson"
 
 	"github.com/portcullis/portcullis/filter/config"
+	"github.com/portcullis/portcullis/filter/fleet"
 	"github.com/portcullis/portcullis/filter/httperr"
 	"github.com/portcullis/portcullis/filter/jwt"
 	"github.com/portcullis/portcullis/filter/ratelimit"
@@ -20,6 +21,10 @@ type Request struct {
 	Authorization string
 	ContentType   string
 	HasBody       bool // the request headers did not end the stream
+	// PublicKey is what a public route is rate-limited by (the client
+	// address or a header, as rate_limit.public_key says); "" when unknown
+	// or not configured.
+	PublicKey string
 }
 
 // Rejection is a local reply the gateway makes instead of forwarding.
@@ -44,6 +49,17 @@ type Decision struct {
 	RateLimit *ratelimit.Decision
 	// RateHeaders are the rate-limit response headers of a forwarded request.
 	RateHeaders []ratelimit.Header
+	// Fleet, when set, is the ratelimit service call that decides whether
+	// the request is forwarded (fleet mode; see fleetAnswer).
+	Fleet *FleetCall
+}
+
+// FleetCall is one ShouldRateLimit call to make before forwarding.
+type FleetCall struct {
+	Body        []byte
+	Key, Route  string // the blocklist's pair
+	Entry       string // the descriptor entry the key is under
+	blocklisted bool
 }
 
 // Forward lists the header changes for a request that goes upstream.
@@ -55,9 +71,13 @@ type Forward struct {
 // decider runs the request stages over a compiled config. It is pure apart
 // from the verifier's scratch buffers, so it tests natively.
 type decider struct {
-	cfg      *config.Config
-	verifier *jwt.Verifier      // nil when every route is public
-	limiter  *ratelimit.Limiter // nil when rate limiting is off
+	cfg       *config.Config
+	verifier  *jwt.Verifier      // nil when every route is public
+	limiter   *ratelimit.Limiter // nil unless rate limiting is local
+	blocklist *fleet.Blocklist   // nil unless rate limiting is fleet
+	// reported caches the policies of the limits the service reports, so
+	// their RateLimit-Policy field is built once per limit.
+	reported map[reportedLimit]*ratelimit.Policy
 }
 
 func (d *decider) decide(req Request, now time.Time) Decision {
@@ -88,38 +108,81 @@ func (d *decider) decide(req Request, now time.Time) Decision {
 		return dec
 	}
 	dec := Decision{Rule: rule, Forward: fwd}
-	// Only requests that would go upstream are charged. Public routes have no
-	// verified key and are not limited (yet).
-	if caller != nil && d.limiter != nil {
-		d.rateLimit(&dec, rule, caller)
+	// Only requests that would go upstream are charged.
+	if entry, key, ok := d.rateKey(rule, caller, req); ok {
+		if d.blocklist != nil {
+			d.askFleet(&dec, entry, key, now)
+		} else {
+			d.rateLimit(&dec, rule, caller, entry, key)
+		}
 	}
 	return dec
 }
 
-// rateLimit charges the caller's key under the policy that applies: the
-// rule's override, else the plan's (by the plan claim), else the default.
-func (d *decider) rateLimit(dec *Decision, rule *route.Rule, caller *jwt.Verified) {
+// rateKey is what the request is counted by, and under which descriptor
+// entry: the verified key on protected routes, the configured public key on
+// public ones. ok is false when the request is not rate-limited.
+func (d *decider) rateKey(rule *route.Rule, caller *jwt.Verified, req Request) (entry, key string, ok bool) {
+	rl := d.cfg.RateLimit
+	switch {
+	case rl == nil:
+		return "", "", false
+	case caller != nil:
+		return fleet.KeyEntry, caller.Subject, true
+	case rl.PublicKey.Kind == config.KeyClientAddress && req.PublicKey != "":
+		return fleet.ClientAddressEntry, req.PublicKey, true
+	case rl.PublicKey.Kind == config.KeyHeader && req.PublicKey != "" && route.SafeHeaderValue(req.PublicKey):
+		return fleet.HeaderEntry, req.PublicKey, true
+	}
+	// A public route whose key is missing is not counted: refusing it would
+	// lock out every client without the header, counting it under "" would
+	// make them all share one budget.
+	return "", "", false
+}
+
+// localKey is the shared-data key of a counted key: verified keys as they
+// are, the others in their own namespace (a NUL never occurs in a verified
+// key), so a client address can never spend an API key's budget.
+func localKey(entry, key string) string {
+	if entry == fleet.KeyEntry {
+		return key
+	}
+	return "\x00" + entry + "\x00" + key
+}
+
+// rateLimit charges the key under the policy that applies: the rule's
+// override, else the plan's (by the plan claim of a verified caller), else
+// the default.
+func (d *decider) rateLimit(dec *Decision, rule *route.Rule, caller *jwt.Verified, entry, key string) {
 	rl := d.cfg.RateLimit
 	policy := rule.RateLimit
 	if policy == nil {
 		policy = rl.Default
-		if plan := caller.Claims.Get(rl.PlanClaim); plan.Type == gjson.String {
-			if p, ok := rl.Plans[plan.Str]; ok {
-				policy = p
+		if caller != nil {
+			if plan := caller.Claims.Get(rl.PlanClaim); plan.Type == gjson.String {
+				if p, ok := rl.Plans[plan.Str]; ok {
+					policy = p
+				}
 			}
 		}
 	}
-	rd := d.limiter.Decide(policy, caller.Subject)
+	rd := d.limiter.Decide(policy, localKey(entry, key))
+	d.applyRateDecision(dec, rd, "rate limit exceeded", "rate_limited")
+}
+
+// applyRateDecision records rd in dec: the headers of a forwarded request,
+// or the 429 that refuses it.
+func (d *decider) applyRateDecision(dec *Decision, rd ratelimit.Decision, message, reason string) {
 	dec.RateLimit = &rd
-	headers := rd.AppendHeaders(make([]ratelimit.Header, 0, 6), rl.ResetFormat)
+	headers := rd.AppendHeaders(make([]ratelimit.Header, 0, 6), d.cfg.RateLimit.ResetFormat)
 	if rd.Allowed {
 		dec.RateHeaders = headers
 		return
 	}
 	rej := &Rejection{
 		Kind:       httperr.TooManyRequests,
-		Message:    "rate limit exceeded",
-		Reason:     "rate_limited",
+		Message:    message,
+		Reason:     reason,
 		Headers:    make([][2]string, 0, len(headers)),
 		RetryAfter: rd.RetryAfterSeconds(),
 	}

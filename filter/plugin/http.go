@@ -20,6 +20,8 @@ const (
 	stageForwarded                      // sent on to the upstream
 	stageReplied                        // answered locally by the plugin
 	stageRewritingUpstream              // an Envoy-made upstream failure is being turned into JSON
+	stageAwaitingFleet                  // paused until the ratelimit service answers
+	stageDone                           // the stream is gone; late callbacks do nothing
 )
 
 // httpContext handles one HTTP stream.
@@ -35,6 +37,8 @@ type httpContext struct {
 	upstreamKind httperr.Kind
 	// rateHeaders go on the response of a forwarded, rate-limited request.
 	rateHeaders []ratelimit.Header
+	// fleetCall is the ratelimit service call the request waits for.
+	fleetCall *FleetCall
 }
 
 // OnHttpRequestHeaders runs the request stages and either forwards or replies.
@@ -49,6 +53,7 @@ func (h *httpContext) OnHttpRequestHeaders(_ int, endOfStream bool) (action type
 		Authorization: header("authorization"),
 		ContentType:   header("content-type"),
 		HasBody:       !endOfStream,
+		PublicKey:     p.publicKey(),
 	}
 	h.method, h.path = req.Method, pathForLog(req.Path)
 	dec := p.decide(req, p.now())
@@ -57,6 +62,9 @@ func (h *httpContext) OnHttpRequestHeaders(_ int, endOfStream bool) (action type
 	}
 	if dec.RateLimit != nil {
 		p.metrics.rateLimited(dec.RateLimit)
+		if p.blocklist != nil {
+			p.metrics.fleetBlocklisted.Inc() // fleet mode decides locally only from the blocklist
+		}
 	}
 	switch {
 	case dec.Reject != nil:
@@ -75,10 +83,24 @@ func (h *httpContext) OnHttpRequestHeaders(_ int, endOfStream bool) (action type
 	if len(dec.Forward.Set) > 0 {
 		p.metrics.verified.Inc()
 	}
-	p.metrics.forwarded.Inc()
-	h.rateHeaders = dec.RateHeaders
+	if dec.Fleet != nil {
+		return h.callFleet(dec.Fleet)
+	}
+	return h.forward(dec.RateHeaders)
+}
+
+// forward lets the request go on to the upstream; rateHeaders go on its response.
+func (h *httpContext) forward(rateHeaders []ratelimit.Header) types.Action {
+	h.plugin.metrics.forwarded.Inc()
+	h.rateHeaders = rateHeaders
 	h.stage = stageForwarded
 	return types.ActionContinue
+}
+
+// OnHttpStreamDone marks the stream gone, so that a callout answering
+// after the client left does nothing.
+func (h *httpContext) OnHttpStreamDone() {
+	h.stage = stageDone
 }
 
 func (h *httpContext) answerHealth() types.Action {
@@ -135,7 +157,7 @@ func (h *httpContext) recoverPanic(action *types.Action) {
 		return
 	}
 	host.Log(host.Error, fmt.Sprintf("portcullis: recovered from panic (request_id %q): %v", h.requestID, rec))
-	if h.stage == stageReceived {
+	if h.stage == stageReceived || h.stage == stageAwaitingFleet {
 		*action = h.reply(internalError("internal error"))
 		return
 	}

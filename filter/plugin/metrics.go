@@ -23,11 +23,14 @@ type metrics struct {
 	// counts each ratelimit.Fault (by bit index).
 	rateAllowed, rateDenied host.Counter
 	rateFaults              []host.Counter
+	// Fleet mode: calls made to the ratelimit service, calls that failed
+	// (the failure mode decided), refusals answered from the blocklist.
+	fleetCalls, fleetUnavailable, fleetBlocklisted host.Counter
 }
 
 // rejectionReasons lists every Rejection.Reason the plugin can produce.
 func rejectionReasons() []string {
-	reasons := []string{"bad_path", "route_not_found", "unsupported_media_type", "health_forbidden", "internal_error", "rate_limited"}
+	reasons := []string{"bad_path", "route_not_found", "unsupported_media_type", "health_forbidden", "internal_error", "rate_limited", "ratelimit_unavailable"}
 	for _, r := range jwt.Reasons() {
 		reasons = append(reasons, "jwt_"+r.Metric())
 	}
@@ -36,14 +39,17 @@ func rejectionReasons() []string {
 
 func newMetrics() *metrics {
 	m := &metrics{
-		requests:       host.NewCounter(metricPrefix + "requests"),
-		forwarded:      host.NewCounter(metricPrefix + "forwarded"),
-		health:         host.NewCounter(metricPrefix + "health"),
-		verified:       host.NewCounter(metricPrefix + "jwt.verified"),
-		rejected:       map[string]host.Counter{},
-		upstreamErrors: map[string]host.Counter{},
-		rateAllowed:    host.NewCounter(metricPrefix + "ratelimit.allowed"),
-		rateDenied:     host.NewCounter(metricPrefix + "ratelimit.denied"),
+		requests:         host.NewCounter(metricPrefix + "requests"),
+		forwarded:        host.NewCounter(metricPrefix + "forwarded"),
+		health:           host.NewCounter(metricPrefix + "health"),
+		verified:         host.NewCounter(metricPrefix + "jwt.verified"),
+		rejected:         map[string]host.Counter{},
+		upstreamErrors:   map[string]host.Counter{},
+		rateAllowed:      host.NewCounter(metricPrefix + "ratelimit.allowed"),
+		rateDenied:       host.NewCounter(metricPrefix + "ratelimit.denied"),
+		fleetCalls:       host.NewCounter(metricPrefix + "ratelimit.fleet.calls"),
+		fleetUnavailable: host.NewCounter(metricPrefix + "ratelimit.fleet.unavailable"),
+		fleetBlocklisted: host.NewCounter(metricPrefix + "ratelimit.fleet.blocklisted"),
 	}
 	for _, f := range ratelimit.Faults() {
 		m.rateFaults = append(m.rateFaults, host.NewCounter(metricPrefix+"ratelimit.fault."+f.Metric()))

@@ -199,7 +199,7 @@ func TestRateLimitBadConfigNamesTheField(t *testing.T) {
 		"bad plan name":     {build(api, `{"plans": {"by_plan": {"p\"ro": [{"requests": 1, "window_seconds": 60}]}}}`), "rate_limit.plans.by_plan.p\"ro"},
 		"bad route limit":   {build(`{"name": "a", "prefix": "/a", "rate_limit": [{"requests": 1, "window_seconds": 0}]}`, `{}`), "routes[0].rate_limit[0].window_seconds"},
 		"route no block":    {`{"jwt": {"secrets": [{"env": "` + testSecretEnv + `"}]}, "routes": [{"prefix": "/a", "rate_limit": [{"requests": 1, "window_seconds": 60}]}]}`, "routes[0].rate_limit: requires the top-level rate_limit block"},
-		"public route":      {build(`{"prefix": "/p", "public": true, "rate_limit": [{"requests": 1, "window_seconds": 60}]}`, `{}`), "routes[0].rate_limit: public routes are not rate-limited"},
+		"public route":      {build(`{"prefix": "/p", "public": true, "rate_limit": [{"requests": 1, "window_seconds": 60}]}`, `{}`), "routes[0].rate_limit: public routes are rate-limited only with rate_limit.public_key"},
 		"slots":             {build(api, `{"slots": 10}`), "rate_limit.slots: must be a multiple of 4"},
 		"cas retries":       {build(api, `{"cas_retries": 100}`), "rate_limit.cas_retries: must be between 1 and 64"},
 		"on contention":     {build(api, `{"on_contention": "maybe"}`), "rate_limit.on_contention: must be allow or deny"},
@@ -212,6 +212,39 @@ func TestRateLimitBadConfigNamesTheField(t *testing.T) {
 	eachRunner(t, func(t *testing.T, r runner) {
 		for name, c := range cases {
 			t.Run(name, func(t *testing.T) { assertRefused(t, r, c.config, c.field) })
+		}
+	})
+}
+
+// Public routes counted by client address: the port does not matter, the
+// address does; both runners (no secret needed).
+func TestRateLimitPublicRouteByClientAddress(t *testing.T) {
+	config := `{
+  "routes": [{"name": "public", "prefix": "/api/public", "public": true}],
+  "rate_limit": {"public_key": "client_address", "default": [{"requests": 1, "window_seconds": 60}]}
+}`
+	eachRunner(t, func(t *testing.T, r runner) {
+		host := mustStart(t, r, config)
+		for _, tc := range []struct {
+			address string
+			want    int // 0: forwarded
+		}{
+			{"10.0.0.1:1234", 0},
+			{"10.0.0.1:5678", 429},
+			{"[::ffff:10.0.0.1]:9", 429},
+			{"10.0.0.2:1234", 0},
+		} {
+			if err := host.SetProperty([]string{"source", "address"}, []byte(tc.address)); err != nil {
+				t.Fatal(err)
+			}
+			id, _ := request{method: "GET", path: "/api/public/x"}.send(host)
+			got := 0
+			if resp := host.GetSentLocalResponse(id); resp != nil {
+				got = int(resp.StatusCode)
+			}
+			if got != tc.want {
+				t.Errorf("%s: status %d, want %d (0: forwarded)", tc.address, got, tc.want)
+			}
 		}
 	})
 }

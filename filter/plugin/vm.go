@@ -9,6 +9,7 @@ import (
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/types"
 
 	"github.com/portcullis/portcullis/filter/config"
+	"github.com/portcullis/portcullis/filter/fleet"
 	"github.com/portcullis/portcullis/filter/host"
 	"github.com/portcullis/portcullis/filter/jwt"
 	"github.com/portcullis/portcullis/filter/ratelimit"
@@ -53,7 +54,10 @@ func (p *Plugin) OnPluginStart(int) types.OnPluginStartStatus {
 	if cfg.JWT != nil {
 		p.verifier = jwt.NewVerifier(*cfg.JWT)
 	}
-	if rl := cfg.RateLimit; rl != nil {
+	switch rl := cfg.RateLimit; {
+	case rl != nil && rl.Fleet != nil:
+		p.blocklist = fleet.NewBlocklist(host.SharedData{}, rl.Fleet.BlockSlots)
+	case rl != nil:
 		opts := rl.Options
 		opts.Store, opts.Now = host.SharedData{}, p.now
 		if p.limiter, err = ratelimit.New(opts); err != nil {

@@ -120,6 +120,8 @@ type Policy struct {
 	rules  []rule
 	prefix uint64 // FNV-1a state after the name and separator
 	field  string // RateLimit-Policy value
+	// reported policies only describe limits enforced elsewhere (ReportedPolicy).
+	reported bool
 }
 
 // NewPolicy validates name (see ValidateLimits for the rules on names) and
@@ -213,6 +215,17 @@ func mix64(h uint64) uint64 {
 func (p *Policy) keyHash(key string, seed uint64) uint64 {
 	h := mix64(fnvString(p.prefix, key) ^ seed)
 	if h == 0 {
+		h = 1
+	}
+	return h
+}
+
+// PairHash hashes the pair (a, b) the way keys are hashed here, for other
+// tables in shared data that must agree across VMs; never 0. a must not
+// contain NUL, which separates the two.
+func PairHash(a, b string) uint64 {
+	h := fnvString(fnvByte(fnvString(fnvOffset, a), 0), b)
+	if h = mix64(h); h == 0 {
 		h = 1
 	}
 	return h

@@ -163,7 +163,7 @@ func cmpOr(v, def int) int {
 // reported in Decision.Faults.
 func (l *Limiter) Decide(p *Policy, key string) Decision {
 	now := l.now().UnixNano()
-	if p.Width() > l.g.width {
+	if p.Width() > l.g.width || p.reported {
 		return l.fail(p, now, FaultPolicy, 0)
 	}
 	h := p.keyHash(key, l.seed)

@@ -1,0 +1,167 @@
+// Package fleet speaks to envoyproxy/ratelimit, the rate limiter shared by a
+// fleet of Envoys: it builds the body of a ShouldRateLimit call to the
+// service's HTTP /json endpoint, reads the answer, and remembers (in a
+// bounded table in shared data, Blocklist) keys that are over their limit so
+// that a blocked key costs no call until its reset.
+//
+// The plugin sends one descriptor per request, in the domain of the config:
+//
+//	[{"key": "api_key", "value": <key>}, {"key": "route", "value": <route rule name>}]
+//
+// (a public route counted by client address or by a header has the first
+// entry "client_address" or "client_header" instead), so that the service's
+// descriptor config (ratelimit/config/portcullis.yaml) can set one limit per
+// key and route, with overrides for particular routes. The
+// service counts in fixed windows (its units: second … year) in Redis; the
+// plugin only reports what it answers.
+package fleet
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/tidwall/gjson"
+
+	"github.com/portcullis/portcullis/filter/jsonobj"
+)
+
+// Descriptor entry keys, as the descriptor config must name them.
+const (
+	KeyEntry           = "api_key"        // the verified key of a protected route
+	ClientAddressEntry = "client_address" // a public route counted by client address
+	HeaderEntry        = "client_header"  // a public route counted by a header
+	RouteEntry         = "route"
+)
+
+// RequestBody appends to dst the JSON RateLimitRequest (protojson field
+// names) for one hit of (entry: key) on route in domain.
+func RequestBody(dst []byte, domain, entry, key, route string) []byte {
+	dst = append(dst, `{"domain":`...)
+	dst = jsonobj.AppendString(dst, domain)
+	dst = append(dst, `,"descriptors":[{"entries":[{"key":`...)
+	dst = jsonobj.AppendString(dst, entry)
+	dst = append(dst, `,"value":`...)
+	dst = jsonobj.AppendString(dst, key)
+	dst = append(dst, `},{"key":"`+RouteEntry+`","value":`...)
+	dst = jsonobj.AppendString(dst, route)
+	return append(dst, `}]}]}`...)
+}
+
+// Answer is what the service decided for one descriptor.
+type Answer struct {
+	// Over: the request is over the limit and must be refused.
+	Over bool
+	// Limited: a limit of the descriptor config applied. When false (no
+	// rule matched the descriptor) Limit, Remaining and Reset are zero.
+	Limited   bool
+	Limit     int64
+	Window    time.Duration
+	Remaining int64
+	Reset     time.Duration
+}
+
+// ErrBadAnswer wraps every reason an answer is not understood; the plugin
+// then applies its failure mode.
+var ErrBadAnswer = errors.New("ratelimit service answer not understood")
+
+// ParseAnswer reads the service's answer: HTTP status and JSON body
+// (RateLimitResponse). The service answers 200 with overallCode OK, 429
+// with OVER_LIMIT, and anything else on errors.
+func ParseAnswer(status int, body []byte) (Answer, error) {
+	if !gjson.ValidBytes(body) {
+		return Answer{}, fmt.Errorf("%w: status %d, body is not JSON", ErrBadAnswer, status)
+	}
+	root := gjson.ParseBytes(body)
+	code := root.Get("overallCode").String()
+	switch {
+	case status == 200 && code == "OK":
+	case status == 429 && code == "OVER_LIMIT":
+	default:
+		return Answer{}, fmt.Errorf("%w: status %d with overallCode %q", ErrBadAnswer, status, code)
+	}
+	a := Answer{Over: code == "OVER_LIMIT"}
+	st := root.Get("statuses.0")
+	if !st.Exists() {
+		if a.Over {
+			return Answer{}, fmt.Errorf("%w: OVER_LIMIT without a status", ErrBadAnswer)
+		}
+		return a, nil
+	}
+	if stCode := st.Get("code").String(); stCode != code {
+		return Answer{}, fmt.Errorf("%w: status code %q under overallCode %q", ErrBadAnswer, stCode, code)
+	}
+	lim := st.Get("currentLimit")
+	if !lim.Exists() {
+		if a.Over {
+			return Answer{}, fmt.Errorf("%w: OVER_LIMIT without currentLimit", ErrBadAnswer)
+		}
+		return a, nil
+	}
+	var err error
+	a.Limited = true
+	if a.Limit, err = protoInt(lim.Get("requestsPerUnit")); err != nil {
+		return Answer{}, fmt.Errorf("%w: requestsPerUnit: %v", ErrBadAnswer, err)
+	}
+	if a.Window = unitWindow[lim.Get("unit").String()]; a.Window == 0 {
+		return Answer{}, fmt.Errorf("%w: unknown unit %q", ErrBadAnswer, lim.Get("unit").String())
+	}
+	if a.Remaining, err = protoInt(st.Get("limitRemaining")); err != nil {
+		return Answer{}, fmt.Errorf("%w: limitRemaining: %v", ErrBadAnswer, err)
+	}
+	if a.Reset, err = protoDuration(st.Get("durationUntilReset")); err != nil {
+		return Answer{}, fmt.Errorf("%w: durationUntilReset: %v", ErrBadAnswer, err)
+	}
+	if a.Reset > a.Window {
+		return Answer{}, fmt.Errorf("%w: reset %v is longer than the %v window", ErrBadAnswer, a.Reset, a.Window)
+	}
+	return a, nil
+}
+
+// unitWindow is the length of each RateLimitResponse.RateLimit.Unit, as the
+// service divides time (its utils.UnitToDivider).
+var unitWindow = map[string]time.Duration{
+	"SECOND": time.Second,
+	"MINUTE": time.Minute,
+	"HOUR":   time.Hour,
+	"DAY":    24 * time.Hour,
+	"WEEK":   7 * 24 * time.Hour,
+	"MONTH":  30 * 24 * time.Hour,
+	"YEAR":   365 * 24 * time.Hour,
+}
+
+// protoInt reads a uint32 field: protojson omits zero values and writes
+// numbers (uint64 would be strings, which are accepted too).
+func protoInt(r gjson.Result) (int64, error) {
+	switch r.Type {
+	case gjson.Null:
+		return 0, nil // omitted: zero
+	case gjson.Number:
+		if n := r.Int(); n >= 0 && float64(n) == r.Num && n <= 1<<32 {
+			return n, nil
+		}
+	case gjson.String:
+		if n, err := strconv.ParseInt(r.Str, 10, 64); err == nil && n >= 0 && n <= 1<<32 {
+			return n, nil
+		}
+	}
+	return 0, fmt.Errorf("not a count: %s", r.Raw)
+}
+
+// protoDuration reads a google.protobuf.Duration in protojson form: a
+// decimal number of seconds with the suffix "s" ("59s", "0.250s").
+func protoDuration(r gjson.Result) (time.Duration, error) {
+	if r.Type == gjson.Null {
+		return 0, nil
+	}
+	s := r.Str
+	if r.Type != gjson.String || len(s) < 2 || s[len(s)-1] != 's' || s[0] == '-' || s[0] == '+' {
+		return 0, fmt.Errorf("not a duration: %s", r.Raw)
+	}
+	secs, err := strconv.ParseFloat(s[:len(s)-1], 64)
+	if err != nil || !(secs >= 0 && secs <= 366*24*3600) { // NaN fails both
+		return 0, fmt.Errorf("not a duration: %s", r.Raw)
+	}
+	return time.Duration(secs * float64(time.Second)), nil
+}
