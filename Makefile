@@ -29,12 +29,19 @@ endif
 ENVOY ?= $(ENVOY_VENV)
 export ENVOY
 
+# Tools the tests run, pinned and installed once into a cache outside the
+# checkout (kept between runs and clones).
+TOOLS_CACHE ?= $(or $(PORTCULLIS_CACHE),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/portcullis)
+# envoyproxy/ratelimit, the fleet-mode rate limiter.
+RATELIMIT_VERSION := v1.4.1-0.20260122083618-3fb702589d36
+RATELIMIT_BIN     := $(TOOLS_CACHE)/bin/ratelimit-$(RATELIMIT_VERSION)/service_cmd
+
 # The plugin: main.go and filter/ (tests excluded), plus the module files.
 PLUGIN_SOURCES := $(wildcard *.go) $(shell find filter -name '*.go' -not -name '*_test.go' 2>/dev/null) go.mod go.sum
 # Every Go file of the project, for gofmt.
 GO_FILES = $(shell find . -name '*.go' -not -path './.venv/*' -not -path './.git/*' -not -path './build/*')
 
-.PHONY: build envoy run token test bench fmt clean distclean
+.PHONY: build envoy ratelimit redis run token test bench fmt clean distclean
 
 build: $(WASM)
 
@@ -52,6 +59,17 @@ envoy:
 	case "$$v" in *"/1.40."*) echo "envoy: $(ENVOY) ($$(echo "$$v" | grep -o '/1\.40\.[0-9]*' | tr -d /))";; \
 	  *) echo "envoy: $(ENVOY) is not Envoy 1.40.x: $$v" >&2; exit 1;; esac
 
+ratelimit: $(RATELIMIT_BIN)
+
+$(RATELIMIT_BIN):
+	@echo "ratelimit: installing envoyproxy/ratelimit $(RATELIMIT_VERSION) into $(@D)"
+	GOBIN="$(@D)" $(GO) install github.com/envoyproxy/ratelimit/src/service_cmd@$(RATELIMIT_VERSION)
+
+# Redis is Debian's redis-server; the tests start their own instances on free ports.
+redis:
+	@if ! command -v redis-server >/dev/null; then 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then 	    echo "redis: installing redis-server with apt-get"; 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server; 	  else echo "redis: redis-server is missing: apt-get install redis-server (as root)" >&2; exit 1; fi; 	fi
+	@redis-server --version | cut -d' ' -f1-3
+
 # HOST=envoy (default) or HOST=wasmhost; see scripts/run.sh.
 HOST ?= envoy
 run: build envoy
@@ -63,11 +81,11 @@ token:
 	@if [ -z "$(SUB)" ]; then echo "usage: make token SUB=alice [TTL=3600]" >&2; exit 2; fi
 	@$(GO) run ./cmd/token -sub "$(SUB)" -ttl "$(TTL)"
 
-test: build envoy
+test: build envoy ratelimit redis
 	$(GO) vet ./...
 	@unformatted="$$(gofmt -l $(GO_FILES))"; \
 	if [ -n "$$unformatted" ]; then echo "gofmt: these files need \`make fmt\`:" >&2; echo "$$unformatted" >&2; exit 1; fi
-	ENVOY_BIN="$(ENVOY)" PORTCULLIS_WASM="$(CURDIR)/$(WASM)" $(GO) test -count=1 ./...
+	ENVOY_BIN="$(ENVOY)" PORTCULLIS_WASM="$(CURDIR)/$(WASM)" RATELIMIT_BIN="$(RATELIMIT_BIN)" $(GO) test -count=1 ./...
 
 # Native benchmarks of every package, then the pure packages' benchmarks again
 # inside WebAssembly: compiled for wasip1 and run under wazero by build/wasirun.

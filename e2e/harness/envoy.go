@@ -155,6 +155,7 @@ func (e *Envoy) launch(t *testing.T, opts Options) *envoyInstance {
 		NodeID:        inst.nodeID,
 		Region:        opts.Region,
 		FailurePolicy: opts.FailurePolicy,
+		Clusters:      opts.Clusters,
 	})
 	if err != nil {
 		t.Fatalf("harness: cannot derive a test config from %s: %v", e.Shipped, err)

@@ -37,6 +37,8 @@ type EnvoyParams struct {
 	NodeID, Region string
 	// FailurePolicy replaces the wasm failure_policy when non-empty.
 	FailurePolicy string
+	// Clusters replace the endpoint of other shipped clusters, by name ("host:port").
+	Clusters map[string]string
 }
 
 // RenderEnvoyConfig derives a test configuration from the shipped envoy.yaml:
@@ -103,20 +105,33 @@ func render(root map[string]any, p EnvoyParams) error {
 		}
 	}
 
-	cluster, err := named(static, "clusters", UpstreamCluster)
+	if err := setEndpoint(static, UpstreamCluster, p.Upstream); err != nil {
+		return err
+	}
+	for name, addr := range p.Clusters {
+		if err := setEndpoint(static, name, addr); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// setEndpoint makes addr ("host:port") the one endpoint of the named cluster.
+func setEndpoint(static map[string]any, name, addr string) error {
+	cluster, err := named(static, "clusters", name)
 	if err != nil {
 		return err
 	}
-	host, portText, err := net.SplitHostPort(p.Upstream)
+	host, portText, err := net.SplitHostPort(addr)
 	if err != nil {
-		return fmt.Errorf("upstream address %q: %w", p.Upstream, err)
+		return fmt.Errorf("cluster %s address %q: %w", name, addr, err)
 	}
 	port, err := strconv.Atoi(portText)
 	if err != nil {
-		return fmt.Errorf("upstream port %q: %w", portText, err)
+		return fmt.Errorf("cluster %s port %q: %w", name, portText, err)
 	}
 	cluster["load_assignment"] = map[string]any{
-		"cluster_name": UpstreamCluster,
+		"cluster_name": name,
 		"endpoints": []any{map[string]any{
 			"lb_endpoints": []any{map[string]any{
 				"endpoint": map[string]any{"address": socketAddress(host, port)},

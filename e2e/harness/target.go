@@ -54,6 +54,9 @@ type Options struct {
 	FailurePolicy string
 	// Concurrency is the number of worker threads (and so of plugin VMs); 0 means 2, as `make run`.
 	Concurrency int
+	// Clusters point clusters of the shipped envoy.yaml that the plugin calls
+	// (RateLimitCluster, ...) at "host:port" endpoints started by the test.
+	Clusters map[string]string
 }
 
 // VMEnv returns the VM environment the options ask for.

@@ -112,6 +112,12 @@ func (w *WasmHost) newHost(t *testing.T, opts Options, up *UpstreamServer) (*was
 	if up != nil {
 		hostOpts.Upstream = "http://" + up.Addr
 	}
+	if len(opts.Clusters) > 0 {
+		hostOpts.Clusters = map[string]string{}
+		for name, addr := range opts.Clusters {
+			hostOpts.Clusters[name] = "http://" + addr
+		}
+	}
 	return wasmhost.New(context.Background(), wasm, hostOpts)
 }
 

@@ -87,7 +87,7 @@ func coldBurst(t *testing.T, gw *harness.Gateway) {
 			}
 		case http.StatusTooManyRequests:
 			denied++
-			checkTooMany(t, gw, resp)
+			checkTooMany(t, gw, resp, BurstLimit, BurstWindowSeconds)
 		default:
 			t.Errorf("client %d: want 200 or 429, got:\n%s", i, resp)
 		}
@@ -101,7 +101,7 @@ func coldBurst(t *testing.T, gw *harness.Gateway) {
 
 	// The key stays limited, whichever worker answers.
 	for range 4 {
-		checkTooMany(t, gw, Send(t, gw, Request{Path: "/api/burst", Header: Bearer(tok)}))
+		checkTooMany(t, gw, Send(t, gw, Request{Path: "/api/burst", Header: Bearer(tok)}), BurstLimit, BurstWindowSeconds)
 	}
 	if got := gw.Upstream.Count() - before; got != BurstLimit {
 		t.Errorf("after the burst the upstream received %d requests, want %d", got, BurstLimit)
@@ -124,9 +124,10 @@ func coldBurst(t *testing.T, gw *harness.Gateway) {
 	}
 }
 
-// checkTooMany checks one 429: the JSON envelope with retry_after, the
-// matching Retry-After header and the rate-limit headers.
-func checkTooMany(t *testing.T, gw *harness.Gateway, resp Response) {
+// checkTooMany checks one 429 of a limit of limit per windowSeconds: the
+// JSON envelope with retry_after, the matching Retry-After header and the
+// rate-limit headers.
+func checkTooMany(t *testing.T, gw *harness.Gateway, resp Response, limit, windowSeconds int) {
 	t.Helper()
 	if resp.Status != http.StatusTooManyRequests {
 		t.Errorf("want 429, got:\n%s", resp)
@@ -140,8 +141,8 @@ func checkTooMany(t *testing.T, gw *harness.Gateway, resp Response) {
 		return
 	}
 	retry, err := strconv.Atoi(resp.Header.Get("Retry-After"))
-	if err != nil || retry < 1 || retry > BurstWindowSeconds {
-		t.Errorf("Retry-After %q, want 1..%d seconds:\n%s", resp.Header.Get("Retry-After"), BurstWindowSeconds, resp)
+	if err != nil || retry < 1 || retry > windowSeconds {
+		t.Errorf("Retry-After %q, want 1..%d seconds:\n%s", resp.Header.Get("Retry-After"), windowSeconds, resp)
 	}
 	if e.Error != "rate_limit_exceeded" || e.Message == "" || e.RetryAfter != retry || e.RequestID == "" {
 		t.Errorf("429 envelope %+v, want rate_limit_exceeded with retry_after = Retry-After %d", e, retry)
@@ -152,8 +153,8 @@ func checkTooMany(t *testing.T, gw *harness.Gateway, resp Response) {
 	if got := resp.Header.Get("X-RateLimit-Remaining"); got != "0" {
 		t.Errorf("429 X-RateLimit-Remaining %q, want 0", got)
 	}
-	if got := resp.Header.Get("X-RateLimit-Limit"); got != strconv.Itoa(BurstLimit) {
-		t.Errorf("429 X-RateLimit-Limit %q", got)
+	if got := resp.Header.Get("X-RateLimit-Limit"); got != strconv.Itoa(limit) {
+		t.Errorf("429 X-RateLimit-Limit %q, want %d", got, limit)
 	}
 	if e.RequestID != "" {
 		gatewayErrors.add(gw, e.RequestID, http.StatusTooManyRequests)

@@ -108,6 +108,13 @@ func Run(t *testing.T, target harness.Target, extras Extras) {
 		t.Run("every_error_logged_once", func(t *testing.T) { AssertErrorsLogged(t, gw) })
 	})
 
+	// Fleet mode: two gateways (and a fail-closed third) in front of one
+	// envoyproxy/ratelimit with its own Redis.
+	t.Run("rate_limit_fleet", func(t *testing.T) {
+		t.Parallel()
+		fleetScenarios(t, target, StartRedis(t))
+	})
+
 	t.Run("bad_config_refused", func(t *testing.T) {
 		t.Parallel()
 		badConfigs(t, target)

@@ -1,0 +1,216 @@
+package scenarios
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/portcullis/portcullis/e2e/harness"
+)
+
+// Fleet-mode parameters: FleetClients parallel requests with one key, spread
+// over two gateways in front of one ratelimit service whose descriptor
+// config allows FleetLimit per hour on the "api" route.
+const (
+	FleetLimit   = 10
+	FleetClients = 40
+)
+
+// fleetDescriptors is the test's descriptor config: hours, so a run never
+// straddles a window edge unnoticed (see waitAwayFromHourEdge).
+const fleetDescriptors = `domain: portcullis
+descriptors:
+  - key: api_key
+    descriptors:
+      - key: route
+        rate_limit:
+          unit: hour
+          requests_per_unit: ` + "10" + `
+`
+
+// FleetConfig is the shipped plugin configuration in fleet mode with the
+// given failure mode.
+func FleetConfig(t *testing.T, onFailure string) string {
+	return patchConfig(t, harness.ShippedPluginConfig(t), func(cfg map[string]any) {
+		cfg["rate_limit"] = map[string]any{
+			"mode":  "fleet",
+			"fleet": map[string]any{"on_failure": onFailure, "timeout_ms": 500},
+		}
+	})
+}
+
+// fleetScenarios runs two fail-open gateways and one fail-closed gateway in
+// front of one envoyproxy/ratelimit (with its own Redis).
+func fleetScenarios(t *testing.T, target harness.Target, redisAddr string) {
+	if strconv.Itoa(FleetLimit) != "10" {
+		t.Fatal("fleetDescriptors hard-codes FleetLimit")
+	}
+	svc := harness.StartRateLimitService(t, redisAddr, harness.WriteDescriptorConfig(t, fleetDescriptors))
+	clusters := map[string]string{harness.RateLimitCluster: svc.Addr}
+	gateways := make([]*harness.Gateway, 3)
+	var wg sync.WaitGroup
+	for i, mode := range []string{"allow", "allow", "deny"} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			gateways[i] = target.Start(t, harness.Options{PluginConfig: FleetConfig(t, mode), Clusters: clusters})
+		}()
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	a, b, closed := gateways[0], gateways[1], gateways[2]
+	var key string
+	t.Run("two_gateways_share_one_limit", func(t *testing.T) { key = fleetBurst(t, a, b) })
+	t.Run("blocked_key_makes_no_call", func(t *testing.T) { blockedKeyNoCall(t, a, key) })
+	t.Run("live_service_fail_closed_gateway_admits", func(t *testing.T) {
+		tok := Token(harness.TestSecret, freshKey("closed"), nil)
+		if resp := Send(t, closed, Request{Path: "/api/x", Header: Bearer(tok)}); resp.Status != http.StatusOK {
+			t.Fatalf("want 200 while the service runs, got:\n%s", resp)
+		}
+	})
+	svc.Stop()
+	t.Run("service_killed_follows_failure_mode", func(t *testing.T) { serviceKilled(t, a, closed) })
+	for _, gw := range gateways {
+		t.Run("every_error_logged_once", func(t *testing.T) { AssertErrorsLogged(t, gw) })
+	}
+}
+
+func freshKey(prefix string) string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	return prefix + "-" + hex.EncodeToString(b)
+}
+
+// waitAwayFromHourEdge sleeps past the next hour boundary when it is less
+// than margin away: the service counts in fixed hourly windows, and a burst
+// split by an edge would rightly admit more than one window's limit.
+func waitAwayFromHourEdge(margin time.Duration) {
+	now := time.Now()
+	if next := now.Truncate(time.Hour).Add(time.Hour); next.Sub(now) < margin {
+		time.Sleep(next.Sub(now) + time.Second)
+	}
+}
+
+// fleetBurst sends FleetClients parallel requests with one fresh key,
+// alternating between the gateways: exactly FleetLimit are admitted in all,
+// the rest are 429 JSON, and only the admitted reach an upstream.
+func fleetBurst(t *testing.T, a, b *harness.Gateway) string {
+	waitAwayFromHourEdge(30 * time.Second)
+	key := freshKey("fleet")
+	tok := Token(harness.TestSecret, key, nil)
+	before := a.Upstream.Count() + b.Upstream.Count()
+	responses := make([]Response, FleetClients)
+	errs := make([]error, FleetClients)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range FleetClients {
+		gw := a
+		if i%2 == 1 {
+			gw = b
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			responses[i], errs[i] = Do(gw, Request{Path: "/api/fleet", Header: Bearer(tok)})
+		}()
+	}
+	close(start)
+	wg.Wait()
+	admitted := 0
+	for i, resp := range responses {
+		gw := a
+		if i%2 == 1 {
+			gw = b
+		}
+		switch {
+		case errs[i] != nil:
+			t.Errorf("client %d: %v", i, errs[i])
+		case resp.Status == http.StatusOK:
+			admitted++
+			if got := resp.Header.Get("X-RateLimit-Limit"); got != strconv.Itoa(FleetLimit) {
+				t.Errorf("200: X-RateLimit-Limit %q, want %d", got, FleetLimit)
+			}
+			if got := resp.Header.Get("RateLimit-Policy"); got != `"fleet";q=10;w=3600` {
+				t.Errorf("200: RateLimit-Policy %q", got)
+			}
+		default:
+			checkTooMany(t, gw, resp, FleetLimit, 3600)
+		}
+	}
+	if admitted != FleetLimit {
+		t.Errorf("%d of %d admitted across both gateways; want exactly %d", admitted, FleetClients, FleetLimit)
+	}
+	if got := a.Upstream.Count() + b.Upstream.Count() - before; got != FleetLimit {
+		t.Errorf("the upstreams received %d requests, want exactly %d", got, FleetLimit)
+	}
+	return key
+}
+
+// blockedKeyNoCall: once a gateway has seen the key refused, it refuses the
+// key from its blocklist without calling the service.
+func blockedKeyNoCall(t *testing.T, gw *harness.Gateway, key string) {
+	if key == "" {
+		t.Skip("the burst did not run")
+	}
+	calls := func() int64 { n, _ := gw.Counter("portcullis.ratelimit.fleet.calls"); return n }
+	cached := func() int64 { n, _ := gw.Counter("portcullis.ratelimit.fleet.blocklisted"); return n }
+	// Metrics reach Envoy's /stats with a delay: wait until they settle.
+	settled := func() (int64, int64) {
+		var c, b int64
+		eventually(3*time.Second, func() bool {
+			c1, b1 := calls(), cached()
+			time.Sleep(200 * time.Millisecond)
+			c, b = calls(), cached()
+			return c == c1 && b == b1
+		})
+		return c, b
+	}
+	calls0, cached0 := settled()
+	tok := Token(harness.TestSecret, key, nil)
+	const n = 5
+	for range n {
+		checkTooMany(t, gw, Send(t, gw, Request{Path: "/api/fleet", Header: Bearer(tok)}), FleetLimit, 3600)
+	}
+	ok := eventually(5*time.Second, func() bool { return cached() == cached0+n })
+	if c := calls(); !ok || c != calls0 {
+		t.Errorf("after %d requests of a blocked key: calls %d → %d (want unchanged), blocklisted %d → %d (want +%d)",
+			n, calls0, c, cached0, cached(), n)
+	}
+}
+
+// serviceKilled: with the service gone, the fail-open gateway forwards and
+// the fail-closed one refuses with 429 JSON; neither answers a 5xx.
+func serviceKilled(t *testing.T, open, closed *harness.Gateway) {
+	tok := Token(harness.TestSecret, freshKey("killed"), nil)
+	for i := range 5 {
+		if resp := Send(t, open, Request{Path: "/api/x", Header: Bearer(tok)}); resp.Status != http.StatusOK {
+			t.Errorf("fail-open request %d: want 200 from the upstream, got:\n%s", i, resp)
+		}
+		resp := Send(t, closed, Request{Path: "/api/x", Header: Bearer(tok)})
+		if resp.Status != http.StatusTooManyRequests {
+			t.Errorf("fail-closed request %d: want 429, got:\n%s", i, resp)
+			continue
+		}
+		var e rateLimitBody
+		if err := json.Unmarshal(resp.Body, &e); err != nil || e.Error != "rate_limit_exceeded" ||
+			e.Message != "rate limit service unavailable" || e.RetryAfter != 1 || resp.Header.Get("Retry-After") != "1" || e.RequestID == "" {
+			t.Errorf("fail-closed 429: want the envelope with retry_after 1 = Retry-After, got:\n%s", resp)
+			continue
+		}
+		gatewayErrors.add(closed, e.RequestID, http.StatusTooManyRequests)
+	}
+	for _, gw := range []*harness.Gateway{open, closed} {
+		if !eventually(5*time.Second, func() bool { n, _ := gw.Counter("portcullis.ratelimit.fleet.unavailable"); return n >= 5 }) {
+			n, _ := gw.Counter("portcullis.ratelimit.fleet.unavailable")
+			t.Errorf("fleet.unavailable = %d, want ≥ 5", n)
+		}
+	}
+}
