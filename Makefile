@@ -41,7 +41,7 @@ PLUGIN_SOURCES := $(wildcard *.go) $(shell find filter -name '*.go' -not -name '
 # Every Go file of the project, for gofmt.
 GO_FILES = $(shell find . -name '*.go' -not -path './.venv/*' -not -path './.git/*' -not -path './build/*')
 
-.PHONY: build envoy ratelimit redis run token test bench fmt clean distclean
+.PHONY: build envoy ratelimit redis run token test bench bench-memory fmt clean distclean
 
 build: $(WASM)
 
@@ -90,10 +90,15 @@ test: build envoy ratelimit redis
 # Native benchmarks of every package, then the pure packages' benchmarks again
 # inside WebAssembly: compiled for wasip1 and run under wazero by build/wasirun.
 WASM_BENCH_PACKAGES := ./filter/jwt ./filter/ratelimit
-bench: build
-	PORTCULLIS_WASM="$(CURDIR)/$(WASM)" $(GO) test -run '^$$' -bench . -benchmem ./...
+BENCH_ENV = ENVOY_BIN="$(ENVOY)" PORTCULLIS_WASM="$(CURDIR)/$(WASM)" RATELIMIT_BIN="$(RATELIMIT_BIN)"
+bench: build envoy ratelimit redis
+	$(BENCH_ENV) $(GO) test -run '^$$' -bench . -skip 'Memory$$' -benchmem ./...
 	$(GO) build -o build/wasirun ./e2e/cmd/wasirun
 	GOOS=wasip1 GOARCH=wasm $(GO) test -exec "$(CURDIR)/build/wasirun" -run '^$$' -bench . -benchmem $(WASM_BENCH_PACKAGES)
+
+# Envoy's memory with 1,000,000 distinct rate-limited keys (several minutes).
+bench-memory: build envoy
+	$(BENCH_ENV) $(GO) test -run '^$$' -bench 'EnvoyRateLimitMemory$$' -benchtime 1x -timeout 30m ./e2e/
 
 fmt:
 	gofmt -w $(GO_FILES)

@@ -2,10 +2,13 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,7 +22,9 @@ import (
 // proxy. Subtract e2e/wasmhost's BenchmarkHostOnly (an empty plugin through
 // the same path) to get the plugin's own share.
 
-func benchPluginHost(b *testing.B) http.Handler {
+// benchPluginHost runs the plugin with the shipped configuration, with
+// patch applied to it when non-nil, and callouts to clusters (name → URL).
+func benchPluginHost(b *testing.B, patch func(cfg map[string]any), clusters map[string]string) http.Handler {
 	wasm, err := os.ReadFile(harness.WasmPath(b))
 	if err != nil {
 		b.Fatal(err)
@@ -32,8 +37,17 @@ func benchPluginHost(b *testing.B) http.Handler {
 	if err != nil {
 		b.Fatal(err)
 	}
+	if patch != nil {
+		var cfg map[string]any
+		if err := json.Unmarshal([]byte(config), &cfg); err != nil {
+			b.Fatal(err)
+		}
+		patch(cfg)
+		raw, _ := json.Marshal(cfg)
+		config = string(raw)
+	}
 	h, err := wasmhost.New(context.Background(), wasm, wasmhost.Options{
-		Workers: 1, PluginConfig: config, Env: map[string]string{harness.SecretEnv: harness.TestSecret},
+		Workers: 1, PluginConfig: config, Env: map[string]string{harness.SecretEnv: harness.TestSecret}, Clusters: clusters,
 	})
 	if err != nil {
 		b.Fatal(err)
@@ -53,19 +67,75 @@ func benchRequests(b *testing.B, handler http.Handler, req *http.Request, want i
 	}
 }
 
+func benchToken(sub string) string {
+	claims := jwttest.Valid(sub, time.Now(), time.Hour)
+	claims["iss"], claims["aud"], claims["email"] = "portcullis-dev", "portcullis-api", sub+"@example.com"
+	return "Bearer " + jwttest.HS256([]byte(harness.TestSecret), claims)
+}
+
 // BenchmarkPluginVerifiedRequest: a protected route with a valid token, so
 // the plugin verifies HS256, strips and sets identity headers, and continues.
 func BenchmarkPluginVerifiedRequest(b *testing.B) {
-	handler := benchPluginHost(b)
-	claims := jwttest.Valid("alice", time.Now(), time.Hour)
-	claims["iss"], claims["aud"], claims["email"] = "portcullis-dev", "portcullis-api", "alice@example.com"
+	handler := benchPluginHost(b, nil, nil)
 	req := httptest.NewRequest(http.MethodGet, "/api/orders?page=2", nil)
-	req.Header.Set("Authorization", "Bearer "+jwttest.HS256([]byte(harness.TestSecret), claims))
+	req.Header.Set("Authorization", benchToken("alice"))
 	benchRequests(b, handler, req, http.StatusNotFound) // the host's "no upstream" 404, after the plugin continued
 }
 
 // BenchmarkPluginRejectedRequest: no token, so the plugin answers 401 JSON itself.
 func BenchmarkPluginRejectedRequest(b *testing.B) {
-	handler := benchPluginHost(b)
+	handler := benchPluginHost(b, nil, nil)
 	benchRequests(b, handler, httptest.NewRequest(http.MethodGet, "/api/orders", nil), http.StatusUnauthorized)
+}
+
+// fakeRateLimitService answers every /json call with answer (status and
+// body, as envoyproxy/ratelimit would) and counts the calls.
+func fakeRateLimitService(b *testing.B, status int, answer string) (url string, calls *atomic.Int64) {
+	calls = &atomic.Int64{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.Header().Set("content-type", "application/json")
+		w.WriteHeader(status)
+		_, _ = io.WriteString(w, answer)
+	}))
+	b.Cleanup(srv.Close)
+	return srv.URL, calls
+}
+
+func fleetMode(cfg map[string]any) {
+	cfg["rate_limit"] = map[string]any{"mode": "fleet", "fleet": map[string]any{}}
+}
+
+// BenchmarkPluginFleetAllowed: fleet mode, the service admits: one callout
+// per request (over loopback HTTP, which dominates the figure).
+func BenchmarkPluginFleetAllowed(b *testing.B) {
+	url, calls := fakeRateLimitService(b, http.StatusOK,
+		`{"overallCode":"OK","statuses":[{"code":"OK","currentLimit":{"requestsPerUnit":100,"unit":"MINUTE"},"limitRemaining":99,"durationUntilReset":"30s"}]}`)
+	handler := benchPluginHost(b, fleetMode, map[string]string{harness.RateLimitCluster: url})
+	req := httptest.NewRequest(http.MethodGet, "/api/orders", nil)
+	req.Header.Set("Authorization", benchToken("alice"))
+	benchRequests(b, handler, req, http.StatusNotFound)
+	b.ReportMetric(float64(calls.Load())/float64(b.N), "callouts/op")
+}
+
+// BenchmarkPluginFleetBlocked: fleet mode, a key the service refused once:
+// every later request is refused from the shared-data blocklist with no
+// callout (the benchmark fails if one is made).
+func BenchmarkPluginFleetBlocked(b *testing.B) {
+	url, calls := fakeRateLimitService(b, http.StatusTooManyRequests,
+		`{"overallCode":"OVER_LIMIT","statuses":[{"code":"OVER_LIMIT","currentLimit":{"requestsPerUnit":100,"unit":"HOUR"},"durationUntilReset":"3599s"}]}`)
+	handler := benchPluginHost(b, fleetMode, map[string]string{harness.RateLimitCluster: url})
+	req := httptest.NewRequest(http.MethodGet, "/api/orders", nil)
+	req.Header.Set("Authorization", benchToken("alice"))
+	first := httptest.NewRecorder()
+	handler.ServeHTTP(first, req)
+	if first.Code != http.StatusTooManyRequests || calls.Load() != 1 {
+		b.Fatalf("first request: status %d after %d calls, want 429 after 1", first.Code, calls.Load())
+	}
+	calls.Store(0)
+	benchRequests(b, handler, req, http.StatusTooManyRequests)
+	b.ReportMetric(float64(calls.Load())/float64(b.N), "callouts/op")
+	if n := calls.Load(); n != 0 {
+		b.Fatalf("%d callouts for a blocked key, want 0", n)
+	}
 }

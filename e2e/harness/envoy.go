@@ -71,7 +71,7 @@ func NewEnvoy(t testing.TB) *Envoy {
 func (*Envoy) Name() string { return "envoy" }
 
 // Start implements Target.
-func (e *Envoy) Start(t *testing.T, opts Options) *Gateway {
+func (e *Envoy) Start(t testing.TB, opts Options) *Gateway {
 	t.Helper()
 	inst := e.launch(t, opts)
 	began := time.Now()
@@ -89,11 +89,13 @@ func (e *Envoy) Start(t *testing.T, opts Options) *Gateway {
 		Counter:    func(name string) (int64, bool) { return inst.stat("wasmcustom." + name) },
 		HostStat:   inst.stat,
 	}
-	return NewGateway(fmt.Sprintf("http://127.0.0.1:%d", port), inst.nodeID, opts.Region, inst.upstream, hooks)
+	gw := NewGateway(fmt.Sprintf("http://127.0.0.1:%d", port), inst.nodeID, opts.Region, inst.upstream, hooks)
+	gw.PID = inst.cmd.Process.Pid
+	return gw
 }
 
 // StartRefused implements Target.
-func (e *Envoy) StartRefused(t *testing.T, opts Options) string {
+func (e *Envoy) StartRefused(t testing.TB, opts Options) string {
 	t.Helper()
 	inst := e.launch(t, opts)
 	err := inst.waitReady()
@@ -122,7 +124,7 @@ type envoyInstance struct {
 
 var errExited = errors.New("envoy exited")
 
-func (e *Envoy) launch(t *testing.T, opts Options) *envoyInstance {
+func (e *Envoy) launch(t testing.TB, opts Options) *envoyInstance {
 	t.Helper()
 	inst := &envoyInstance{t: t, dir: t.TempDir(), exited: make(chan struct{})}
 	inst.logPath = filepath.Join(inst.dir, "envoy.log")

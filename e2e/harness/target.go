@@ -73,11 +73,11 @@ type Target interface {
 	Name() string
 	// Start starts a gateway with opts and stops it when t ends. It fails t
 	// (t.Fatal) when the gateway does not become ready.
-	Start(t *testing.T, opts Options) *Gateway
+	Start(t testing.TB, opts Options) *Gateway
 	// StartRefused starts a gateway whose plugin must refuse opts (a bad
 	// configuration). It fails t if the gateway becomes ready anyway, and
 	// returns everything the host logged.
-	StartRefused(t *testing.T, opts Options) (hostLogs string)
+	StartRefused(t testing.TB, opts Options) (hostLogs string)
 }
 
 // Hooks are how a Target lets the scenarios look inside its gateway.
@@ -102,6 +102,8 @@ type Gateway struct {
 	NodeID, Region string
 	// Upstream is the demo upstream behind the gateway.
 	Upstream *upstream.Handler
+	// PID is the host's process when it runs in its own (Envoy), else 0.
+	PID      int
 	upstream *UpstreamServer
 	hooks    Hooks
 }

@@ -37,7 +37,7 @@ func NewWasmHost(t testing.TB) *WasmHost {
 func (*WasmHost) Name() string { return "wasmhost" }
 
 // Start implements Target.
-func (w *WasmHost) Start(t *testing.T, opts Options) *Gateway {
+func (w *WasmHost) Start(t testing.TB, opts Options) *Gateway {
 	t.Helper()
 	up := StartUpstream(t)
 	host, err := w.newHost(t, opts, up)
@@ -61,7 +61,7 @@ func (w *WasmHost) Start(t *testing.T, opts Options) *Gateway {
 }
 
 // StartRefused implements Target.
-func (w *WasmHost) StartRefused(t *testing.T, opts Options) string {
+func (w *WasmHost) StartRefused(t testing.TB, opts Options) string {
 	t.Helper()
 	host, err := w.newHost(t, opts, nil)
 	if err == nil {
@@ -76,7 +76,7 @@ func (w *WasmHost) StartRefused(t *testing.T, opts Options) string {
 	return err.Error()
 }
 
-func (w *WasmHost) newHost(t *testing.T, opts Options, up *UpstreamServer) (*wasmhost.Host, error) {
+func (w *WasmHost) newHost(t testing.TB, opts Options, up *UpstreamServer) (*wasmhost.Host, error) {
 	config := opts.PluginConfig
 	if config == "" {
 		var err error
@@ -121,7 +121,7 @@ func (w *WasmHost) newHost(t *testing.T, opts Options, up *UpstreamServer) (*was
 	return wasmhost.New(context.Background(), wasm, hostOpts)
 }
 
-func (w *WasmHost) nodeID(t *testing.T, opts Options) string {
+func (w *WasmHost) nodeID(t testing.TB, opts Options) string {
 	if opts.NodeID != "" {
 		return opts.NodeID
 	}

@@ -9,7 +9,7 @@ import (
 )
 
 // StartRedis: TEMPORARY until internal/redistest lands.
-func StartRedis(t *testing.T) string {
+func StartRedis(t testing.TB) string {
 	l, _ := net.Listen("tcp", "127.0.0.1:0")
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()

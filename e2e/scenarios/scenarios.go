@@ -107,6 +107,11 @@ func Run(t *testing.T, target harness.Target, extras Extras) {
 		t.Run("cold_burst_admits_exactly_the_limit", func(t *testing.T) { coldBurst(t, gw) })
 		t.Run("every_error_logged_once", func(t *testing.T) { AssertErrorsLogged(t, gw) })
 	})
+	t.Run("rate_limit_sliding_window", func(t *testing.T) {
+		t.Parallel()
+		gw := target.Start(t, harness.Options{PluginConfig: SlideConfig(t), Concurrency: BurstWorkers})
+		t.Run("no_window_admits_more_than_2N-1", func(t *testing.T) { noWindowAdmitsTooMany(t, gw) })
+	})
 
 	// Fleet mode: two gateways (and a fail-closed third) in front of one
 	// envoyproxy/ratelimit with its own Redis.

@@ -1,0 +1,173 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/portcullis/portcullis/e2e/harness"
+	"github.com/portcullis/portcullis/e2e/scenarios"
+)
+
+// Real-Envoy benchmarks (`make bench`; the memory one is `make bench-memory`).
+// Envoy runs with 2 workers beside the load generator on the same machine,
+// so the figures compare configurations within one run; they are not a
+// capacity statement.
+
+// withRateLimit returns the shipped plugin configuration with rate_limit set.
+func withRateLimit(b *testing.B, rateLimit map[string]any) string {
+	var cfg map[string]any
+	if err := json.Unmarshal([]byte(harness.ShippedPluginConfig(b)), &cfg); err != nil {
+		b.Fatal(err)
+	}
+	cfg["rate_limit"] = rateLimit
+	raw, err := json.Marshal(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return string(raw)
+}
+
+// generousLimit never refuses during a benchmark, so every request costs a
+// full decision and reaches the upstream.
+var generousLimit = []any{map[string]any{"requests": 1_000_000_000, "window_seconds": 3600}}
+
+// BenchmarkEnvoyRateLimitThroughput: requests per second through Envoy with
+// rate limiting off, local (shared data) and fleet (a callout to
+// envoyproxy/ratelimit + Redis per request), 256 keys, 8 client connections.
+func BenchmarkEnvoyRateLimitThroughput(b *testing.B) {
+	envoy := harness.NewEnvoy(b)
+	svc := harness.StartRateLimitService(b, scenarios.StartRedis(b), harness.WriteDescriptorConfig(b, `domain: portcullis
+descriptors:
+  - key: api_key
+    descriptors:
+      - key: route
+        rate_limit: {unit: hour, requests_per_unit: 1000000000}
+`))
+	modes := []struct {
+		name   string
+		config string
+	}{
+		{"off", ""},
+		{"local", withRateLimit(b, map[string]any{"default": generousLimit})},
+		{"fleet", withRateLimit(b, map[string]any{"mode": "fleet", "fleet": map[string]any{}})},
+	}
+	tokens := make([]string, 256)
+	for i := range tokens {
+		tokens[i] = "Bearer " + scenarios.Token(harness.TestSecret, "bench-"+strconv.Itoa(i), nil)
+	}
+	for _, m := range modes {
+		gw := envoy.Start(b, harness.Options{PluginConfig: m.config, Clusters: map[string]string{harness.RateLimitCluster: svc.Addr}})
+		b.Run(m.name, func(b *testing.B) {
+			var next atomic.Int64
+			b.SetParallelism(4) // × GOMAXPROCS (2) = 8 connections
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
+				for pb.Next() {
+					tok := tokens[next.Add(1)%int64(len(tokens))]
+					if err := get(client, gw.BaseURL+"/api/bench", tok, http.StatusOK); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
+		})
+	}
+}
+
+func get(client *http.Client, url, authorization string, want int) error {
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", authorization)
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != want {
+		return fmt.Errorf("status %d, want %d", resp.StatusCode, want)
+	}
+	return nil
+}
+
+// BenchmarkEnvoyRateLimitMemory sends requests with PORTCULLIS_MEMORY_KEYS
+// distinct keys (default 1,000,000) through Envoy with local rate limiting
+// (default table: 65536 slots) and reports Envoy's resident memory after the
+// first 20,000 keys and after all of them. Run it once: make bench-memory.
+func BenchmarkEnvoyRateLimitMemory(b *testing.B) {
+	keys := 1_000_000
+	if v := os.Getenv("PORTCULLIS_MEMORY_KEYS"); v != "" {
+		var err error
+		if keys, err = strconv.Atoi(v); err != nil || keys < 20_000 {
+			b.Fatalf("PORTCULLIS_MEMORY_KEYS=%q: want a number ≥ 20000", v)
+		}
+	}
+	envoy := harness.NewEnvoy(b)
+	gw := envoy.Start(b, harness.Options{PluginConfig: withRateLimit(b, map[string]any{"default": generousLimit})})
+	send := func(from, to int) {
+		var next atomic.Int64
+		next.Store(int64(from))
+		var wg sync.WaitGroup
+		for range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
+				for i := next.Add(1) - 1; i < int64(to); i = next.Add(1) - 1 {
+					tok := "Bearer " + scenarios.Token(harness.TestSecret, "mem-"+strconv.FormatInt(i, 10), nil)
+					if err := get(client, gw.BaseURL+"/api/mem", tok, http.StatusOK); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	for b.Loop() {
+		send(0, 20_000)
+		warm := rssBytes(b, gw.PID)
+		began := time.Now()
+		send(20_000, keys)
+		end := rssBytes(b, gw.PID)
+		b.ReportMetric(float64(warm)/(1<<20), "rss-after-20k-keys-MiB")
+		b.ReportMetric(float64(end)/(1<<20), "rss-after-all-keys-MiB")
+		b.ReportMetric(float64(end-warm)/(1<<20), "rss-growth-MiB")
+		b.ReportMetric(float64(keys-20_000)/time.Since(began).Seconds(), "keys/s")
+	}
+}
+
+// rssBytes reads a process's resident set size (VmRSS) from /proc.
+func rssBytes(b *testing.B, pid int) int64 {
+	raw, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		b.Fatalf("rss: %v", err)
+	}
+	sc := bufio.NewScanner(bytes.NewReader(raw))
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			if err != nil {
+				b.Fatalf("rss: %q: %v", rest, err)
+			}
+			return kb << 10
+		}
+	}
+	b.Fatalf("rss: no VmRSS for pid %d", pid)
+	return 0
+}
