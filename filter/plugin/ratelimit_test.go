@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm"
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/proxytest"
 
 	"github.com/portcullis/portcullis/internal/jwttest"
@@ -245,6 +246,45 @@ func TestRateLimitPublicRouteByClientAddress(t *testing.T) {
 			if got != tc.want {
 				t.Errorf("%s: status %d, want %d (0: forwarded)", tc.address, got, tc.want)
 			}
+		}
+	})
+}
+
+// A corrupted record in shared data (as another plugin version, or a bug,
+// could leave) is treated as empty, repaired and counted, never a crash —
+// through the plugin, on both runners.
+func TestRateLimitCorruptRecordIsCounted(t *testing.T) {
+	config := `{
+  "routes": [{"name": "public", "prefix": "/api/public", "public": true}],
+  "rate_limit": {"public_key": "header:x-client", "slots": 4, "default": [{"requests": 2, "window_seconds": 60}]}
+}`
+	eachRunner(t, func(t *testing.T, r runner) {
+		host := mustStart(t, r, config)
+		send := func() int {
+			id, _ := request{method: "GET", path: "/api/public/x", headers: [][2]string{{"x-client", "c1"}}}.send(host)
+			if resp := host.GetSentLocalResponse(id); resp != nil {
+				return int(resp.StatusCode)
+			}
+			return 0
+		}
+		if got := send(); got != 0 {
+			t.Fatalf("first request: %d, want forwarded", got)
+		}
+		// slots 4 = one bucket: every key lives in pc:rl:0.
+		if err := proxywasm.SetSharedData("pc:rl:0", []byte("garbage of the wrong length"), 0); err != nil {
+			t.Fatal(err)
+		}
+		if got := send(); got != 0 {
+			t.Fatalf("after corruption: %d, want forwarded (the record is treated as empty)", got)
+		}
+		if got := send(); got != 0 {
+			t.Fatalf("third request: %d, want forwarded (2nd of 2 since the repair)", got)
+		}
+		if got := send(); got != 429 {
+			t.Fatalf("fourth request: %d, want 429 (the repaired record counts again)", got)
+		}
+		if n, err := host.GetCounterMetric("portcullis.ratelimit.fault.corrupt_record"); err != nil || n != 1 {
+			t.Errorf("fault.corrupt_record = %d (%v), want 1", n, err)
 		}
 	})
 }

@@ -3,6 +3,8 @@
 package plugin
 
 import (
+	"crypto/rand"
+	"encoding/binary"
 	"time"
 
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm"
@@ -60,6 +62,10 @@ func (p *Plugin) OnPluginStart(int) types.OnPluginStartStatus {
 	case rl != nil:
 		opts := rl.Options
 		opts.Store, opts.Now = host.SharedData{}, p.now
+		if opts.Seed, err = ratelimit.SharedSeed(opts.Store, randomUint64); err != nil {
+			host.Log(host.Critical, "portcullis: refusing to start: rate-limit table: "+err.Error())
+			return types.OnPluginStartStatusFailed
+		}
 		if p.limiter, err = ratelimit.New(opts); err != nil {
 			host.Log(host.Critical, "portcullis: refusing to start: invalid plugin configuration: rate_limit."+err.Error())
 			return types.OnPluginStartStatusFailed
@@ -73,4 +79,12 @@ func (p *Plugin) OnPluginStart(int) types.OnPluginStartStatus {
 // NewHttpContext implements types.PluginContext.
 func (p *Plugin) NewHttpContext(uint32) types.HttpContext {
 	return &httpContext{plugin: p}
+}
+
+func randomUint64() (uint64, error) {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return 0, err
+	}
+	return binary.LittleEndian.Uint64(b[:]), nil
 }

@@ -1,0 +1,46 @@
+package ratelimit
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+)
+
+// SeedKey is the shared-data key of the table's seed.
+const SeedKey = "pc:rl:seed"
+
+// SharedSeed returns the seed every VM of one proxy uses (Options.Seed): the
+// first VM to start stores random() under SeedKey, the others read it. A
+// seed that an attacker cannot know keeps chosen keys (a public route's
+// header, say) from being aimed at one bucket to crowd out other keys.
+// The seed lives as long as the proxy's shared data, so a restart of the
+// plugin keeps its counters.
+func SharedSeed(store Store, random func() (uint64, error)) (uint64, error) {
+	for range 3 {
+		val, _, found, err := store.Get(SeedKey)
+		if err != nil {
+			return 0, fmt.Errorf("read seed: %w", err)
+		}
+		if found {
+			if len(val) != 8 {
+				return 0, fmt.Errorf("seed record has %d bytes, want 8", len(val))
+			}
+			return binary.LittleEndian.Uint64(val), nil
+		}
+		seed, err := random()
+		if err != nil {
+			return 0, fmt.Errorf("random seed: %w", err)
+		}
+		var buf [8]byte
+		binary.LittleEndian.PutUint64(buf[:], seed)
+		// createCAS fails if another VM stored its seed since the Get; then
+		// read theirs.
+		switch err := store.Set(SeedKey, buf[:], createCAS); {
+		case err == nil:
+			return seed, nil
+		case !errors.Is(err, ErrCasMismatch):
+			return 0, fmt.Errorf("store seed: %w", err)
+		}
+	}
+	return 0, errors.New("seed: every attempt met a concurrent write")
+}
