@@ -107,8 +107,8 @@ func get(client *http.Client, url, authorization string, want int) error {
 
 // BenchmarkEnvoyRateLimitMemory sends requests with PORTCULLIS_MEMORY_KEYS
 // distinct keys (default 1,000,000) through Envoy with local rate limiting
-// (default table: 65536 slots) and reports Envoy's resident memory after the
-// first 20,000 keys and after all of them. Run it once: make bench-memory.
+// (default table: 65536 slots) and reports Envoy's resident memory after one
+// key, after 20,000 keys and after all of them. Run it once: make bench-memory.
 func BenchmarkEnvoyRateLimitMemory(b *testing.B) {
 	keys := 1_000_000
 	if v := os.Getenv("PORTCULLIS_MEMORY_KEYS"); v != "" {
@@ -140,14 +140,17 @@ func BenchmarkEnvoyRateLimitMemory(b *testing.B) {
 		wg.Wait()
 	}
 	for b.Loop() {
-		send(0, 20_000)
+		send(0, 1)
+		start := rssBytes(b, gw.PID)
+		send(1, 20_000)
 		warm := rssBytes(b, gw.PID)
 		began := time.Now()
 		send(20_000, keys)
 		end := rssBytes(b, gw.PID)
+		b.ReportMetric(float64(start)/(1<<20), "rss-after-1-key-MiB")
 		b.ReportMetric(float64(warm)/(1<<20), "rss-after-20k-keys-MiB")
 		b.ReportMetric(float64(end)/(1<<20), "rss-after-all-keys-MiB")
-		b.ReportMetric(float64(end-warm)/(1<<20), "rss-growth-MiB")
+		b.ReportMetric(float64(end-warm)/(1<<20), "rss-growth-20k-to-all-MiB")
 		b.ReportMetric(float64(keys-20_000)/time.Since(began).Seconds(), "keys/s")
 	}
 }

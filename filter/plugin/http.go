@@ -20,7 +20,7 @@ const (
 	stageForwarded                      // sent on to the upstream
 	stageReplied                        // answered locally by the plugin
 	stageRewritingUpstream              // an Envoy-made upstream failure is being turned into JSON
-	stageAwaitingFleet                  // paused until the ratelimit service answers
+	stageAwaiting                       // paused until a callout answers
 	stageDone                           // the stream is gone; late callbacks do nothing
 )
 
@@ -37,8 +37,6 @@ type httpContext struct {
 	upstreamKind httperr.Kind
 	// rateHeaders go on the response of a forwarded, rate-limited request.
 	rateHeaders []ratelimit.Header
-	// fleetCall is the ratelimit service call the request waits for.
-	fleetCall *FleetCall
 }
 
 // OnHttpRequestHeaders runs the request stages and either forwards or replies.
@@ -157,7 +155,7 @@ func (h *httpContext) recoverPanic(action *types.Action) {
 		return
 	}
 	host.Log(host.Error, fmt.Sprintf("portcullis: recovered from panic (request_id %q): %v", h.requestID, rec))
-	if h.stage == stageReceived || h.stage == stageAwaitingFleet {
+	if h.stage == stageReceived || h.stage == stageAwaiting {
 		*action = h.reply(internalError("internal error"))
 		return
 	}

@@ -1,0 +1,76 @@
+package plugin
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm"
+	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/types"
+
+	"github.com/portcullis/portcullis/filter/host"
+)
+
+// answer is what a callout brought back. status is 0 when nothing arrived:
+// timeout, reset, no healthy host, or a cluster Envoy does not know.
+type answer struct {
+	status  int
+	headers [][2]string
+	body    []byte
+}
+
+// header returns the answer's header name (lower case), or "".
+func (a answer) header(name string) string {
+	for _, kv := range a.headers {
+		if kv[0] == name {
+			return kv[1]
+		}
+	}
+	return ""
+}
+
+// call makes a callout for the paused request and hands the answer to then,
+// whose action decides the request: Continue resumes it, Pause leaves it
+// paused (then made another call, or replied). A call that cannot be made
+// is answered at once with status 0. At most maxBody bytes of the answer's
+// body are read.
+func (h *httpContext) call(what, cluster string, headers [][2]string, body []byte, timeout time.Duration, maxBody int, then func(answer) types.Action) types.Action {
+	h.stage = stageAwaiting
+	_, err := proxywasm.DispatchHttpCall(cluster, headers, body, nil, uint32(timeout/time.Millisecond), func(numHeaders, bodySize, _ int) {
+		var action types.Action
+		defer h.recoverPanic(&action)
+		if h.stage != stageAwaiting {
+			return // the client left, or the stream was answered meanwhile
+		}
+		if then(readAnswer(numHeaders, bodySize, maxBody)) != types.ActionContinue {
+			return
+		}
+		if err := proxywasm.ResumeHttpRequest(); err != nil {
+			host.Log(host.Warn, "portcullis: cannot resume the request after the "+what+" answered: "+err.Error())
+		}
+	})
+	if err != nil {
+		host.Log(host.Warn, "portcullis: cannot call the "+what+" (cluster "+cluster+"): "+err.Error())
+		return then(answer{})
+	}
+	return types.ActionPause
+}
+
+// readAnswer reads the callout answer being handled.
+func readAnswer(numHeaders, bodySize, maxBody int) answer {
+	var a answer
+	if numHeaders == 0 {
+		return a
+	}
+	headers, err := proxywasm.GetHttpCallResponseHeaders()
+	if err != nil {
+		return a
+	}
+	a.headers = headers
+	if n, err := strconv.Atoi(a.header(":status")); err == nil {
+		a.status = n
+	}
+	if bodySize > 0 {
+		a.body, _ = proxywasm.GetHttpCallResponseBody(0, min(bodySize, maxBody))
+	}
+	return a
+}
