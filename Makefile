@@ -41,13 +41,33 @@ PLUGIN_SOURCES := $(wildcard *.go) $(shell find filter -name '*.go' -not -name '
 # Every Go file of the project, for gofmt.
 GO_FILES = $(shell find . -name '*.go' -not -path './.venv/*' -not -path './.git/*' -not -path './build/*')
 
-.PHONY: build envoy ratelimit redis run token test bench bench-memory fmt clean distclean
+.PHONY: build oci istio istioctl envoy ratelimit redis run token test bench bench-memory fmt clean distclean
 
 build: $(WASM)
 
+# -trimpath and -buildvcs=false make the module depend on the sources only,
+# not on the checkout's path or git state: the OCI image digest pinned in
+# istio/ is the digest of these bytes.
 $(WASM): $(PLUGIN_SOURCES)
 	@mkdir -p $(@D)
-	GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -o $@ .
+	GOOS=wasip1 GOARCH=wasm $(GO) build -trimpath -buildvcs=false -buildmode=c-shared -o $@ .
+
+# The plugin as an OCI image for Istio's WasmPlugin (istio/README.md): an OCI
+# image layout in build/oci, its digest printed and pinned in istio/*.yaml.
+OCI_LAYOUT := build/oci
+oci: $(WASM)
+	@$(GO) run ./cmd/wasmoci build -wasm $(WASM) -out $(OCI_LAYOUT) -pin istio
+
+# Pushes the image to OCI_REPO (credentials from the Docker config) and points
+# the WasmPlugins in istio/ at it: `make istio OCI_REPO=registry.example.com/team/portcullis`.
+istio: oci
+	@if [ -z "$(OCI_REPO)" ]; then echo "usage: make istio OCI_REPO=registry.example.com/team/portcullis" >&2; exit 2; fi
+	@$(GO) run ./cmd/wasmoci push -layout $(OCI_LAYOUT) -to "$(OCI_REPO)" -pin istio
+
+# Istio's validator for the manifests in istio/, pinned, built once into TOOLS_CACHE.
+ISTIOCTL_BIN = $(shell PORTCULLIS_CACHE="$(TOOLS_CACHE)" GO="$(GO)" scripts/istioctl.sh)
+istioctl:
+	@PORTCULLIS_CACHE="$(TOOLS_CACHE)" GO="$(GO)" scripts/istioctl.sh
 
 envoy:
 	@if [ ! -x "$(ENVOY)" ] && [ "$(ENVOY)" = "$(ENVOY_VENV)" ]; then \
@@ -81,11 +101,11 @@ token:
 	@if [ -z "$(SUB)" ]; then echo "usage: make token SUB=alice [TTL=3600]" >&2; exit 2; fi
 	@$(GO) run ./cmd/token -sub "$(SUB)" -ttl "$(TTL)"
 
-test: build envoy ratelimit redis
+test: build envoy ratelimit redis istioctl
 	$(GO) vet ./...
 	@unformatted="$$(gofmt -l $(GO_FILES))"; \
 	if [ -n "$$unformatted" ]; then echo "gofmt: these files need \`make fmt\`:" >&2; echo "$$unformatted" >&2; exit 1; fi
-	ENVOY_BIN="$(ENVOY)" PORTCULLIS_WASM="$(CURDIR)/$(WASM)" RATELIMIT_BIN="$(RATELIMIT_BIN)" $(GO) test -count=1 ./...
+	ENVOY_BIN="$(ENVOY)" PORTCULLIS_WASM="$(CURDIR)/$(WASM)" RATELIMIT_BIN="$(RATELIMIT_BIN)" ISTIOCTL_BIN="$(ISTIOCTL_BIN)" $(GO) test -count=1 ./...
 
 # Native benchmarks of every package, then the pure packages' benchmarks again
 # inside WebAssembly: compiled for wasip1 and run under wazero by build/wasirun.

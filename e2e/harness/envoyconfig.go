@@ -6,6 +6,7 @@ import (
 	"net"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -116,27 +117,28 @@ func render(root map[string]any, p EnvoyParams) error {
 	return nil
 }
 
-// setEndpoint makes addr ("host:port") the one endpoint of the named cluster.
-func setEndpoint(static map[string]any, name, addr string) error {
+// setEndpoint makes addrs ("host:port", several separated by commas) the
+// endpoints of the named cluster.
+func setEndpoint(static map[string]any, name, addrs string) error {
 	cluster, err := named(static, "clusters", name)
 	if err != nil {
 		return err
 	}
-	host, portText, err := net.SplitHostPort(addr)
-	if err != nil {
-		return fmt.Errorf("cluster %s address %q: %w", name, addr, err)
-	}
-	port, err := strconv.Atoi(portText)
-	if err != nil {
-		return fmt.Errorf("cluster %s port %q: %w", name, portText, err)
+	var endpoints []any
+	for _, addr := range strings.Split(addrs, ",") {
+		host, portText, err := net.SplitHostPort(addr)
+		if err != nil {
+			return fmt.Errorf("cluster %s address %q: %w", name, addr, err)
+		}
+		port, err := strconv.Atoi(portText)
+		if err != nil {
+			return fmt.Errorf("cluster %s port %q: %w", name, portText, err)
+		}
+		endpoints = append(endpoints, map[string]any{"endpoint": map[string]any{"address": socketAddress(host, port)}})
 	}
 	cluster["load_assignment"] = map[string]any{
 		"cluster_name": name,
-		"endpoints": []any{map[string]any{
-			"lb_endpoints": []any{map[string]any{
-				"endpoint": map[string]any{"address": socketAddress(host, port)},
-			}},
-		}},
+		"endpoints":    []any{map[string]any{"lb_endpoints": endpoints}},
 	}
 	return nil
 }

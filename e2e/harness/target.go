@@ -55,7 +55,8 @@ type Options struct {
 	// Concurrency is the number of worker threads (and so of plugin VMs); 0 means 2, as `make run`.
 	Concurrency int
 	// Clusters point clusters of the shipped envoy.yaml that the plugin calls
-	// (RateLimitCluster, ...) at "host:port" endpoints started by the test.
+	// (RateLimitCluster, ...) at "host:port" endpoints started by the test
+	// (Envoy: several separated by commas; the wazero host takes one).
 	Clusters map[string]string
 }
 

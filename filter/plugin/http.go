@@ -27,6 +27,7 @@ const (
 // httpContext handles one HTTP stream.
 type httpContext struct {
 	types.DefaultHttpContext
+	id        uint32 // the stream's context id
 	plugin    *Plugin
 	stage     stage
 	requestID string

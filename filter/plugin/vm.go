@@ -27,16 +27,18 @@ type VM struct {
 }
 
 // NewPluginContext implements types.VMContext.
-func (*VM) NewPluginContext(uint32) types.PluginContext {
-	return &Plugin{now: time.Now}
+func (*VM) NewPluginContext(id uint32) types.PluginContext {
+	return &Plugin{id: id, now: time.Now}
 }
 
 // Plugin is one configured instance of the gateway inside a VM.
 type Plugin struct {
 	types.DefaultPluginContext
+	id uint32 // the root context's id
 	decider
 	metrics *metrics
 	now     func() time.Time
+	bg      background
 }
 
 // OnPluginStart parses the configuration; any problem refuses the plugin with
@@ -77,8 +79,8 @@ func (p *Plugin) OnPluginStart(int) types.OnPluginStartStatus {
 }
 
 // NewHttpContext implements types.PluginContext.
-func (p *Plugin) NewHttpContext(uint32) types.HttpContext {
-	return &httpContext{plugin: p}
+func (p *Plugin) NewHttpContext(id uint32) types.HttpContext {
+	return &httpContext{id: id, plugin: p}
 }
 
 func randomUint64() (uint64, error) {

@@ -1,0 +1,133 @@
+package istio_test
+
+import (
+	"bytes"
+	"os"
+	"path"
+	"path/filepath"
+	"testing"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/portcullis/portcullis/e2e/harness"
+)
+
+// The rate limiter's descriptor config has one source: ratelimit/config/portcullis.yaml.
+const (
+	descriptorFile = "ratelimit/config/portcullis.yaml"
+	configMapFile  = "ratelimit-config.yaml"
+	configMapName  = "ratelimit-config"
+)
+
+// ratelimitConfigMap renders istio/ratelimit-config.yaml: a ConfigMap whose
+// one key is the descriptor file, byte for byte (a literal block keeps it
+// readable in a diff).
+func ratelimitConfigMap(descriptors []byte) ([]byte, error) {
+	key := func(s string) *yaml.Node { return &yaml.Node{Kind: yaml.ScalarNode, Value: s} }
+	mapping := func(kv ...*yaml.Node) *yaml.Node { return &yaml.Node{Kind: yaml.MappingNode, Content: kv} }
+	doc := mapping(
+		key("apiVersion"), key("v1"),
+		key("kind"), key("ConfigMap"),
+		key("metadata"), mapping(
+			key("name"), key(configMapName),
+			key("namespace"), key("portcullis"),
+		),
+		key("data"), mapping(
+			key(path.Base(descriptorFile)),
+			&yaml.Node{Kind: yaml.ScalarNode, Style: yaml.LiteralStyle, Value: string(descriptors)},
+		),
+	)
+	var buf bytes.Buffer
+	buf.WriteString("# GENERATED from " + descriptorFile + " by\n" +
+		"#   go test ./istio -run TestRatelimitConfigMapIsTheDescriptorFile -update\n" +
+		"# Edit that file, not this one. envoyproxy/ratelimit reads it from\n" +
+		"# $RUNTIME_ROOT/$RUNTIME_SUBDIRECTORY/config/ (ratelimit.yaml mounts it there).\n")
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(doc); err != nil {
+		return nil, err
+	}
+	if err := enc.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+func TestRatelimitConfigMapIsTheDescriptorFile(t *testing.T) {
+	descriptors, err := os.ReadFile(filepath.Join(harness.RepoRoot(t), descriptorFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := ratelimitConfigMap(descriptors)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The rendering must carry the file exactly (yaml may not fold, strip or
+	// re-indent it).
+	var back struct {
+		Data map[string]string `yaml:"data"`
+	}
+	if err := yaml.Unmarshal(want, &back); err != nil {
+		t.Fatal(err)
+	}
+	if back.Data[path.Base(descriptorFile)] != string(descriptors) {
+		t.Fatalf("the ConfigMap rendering does not round-trip %s", descriptorFile)
+	}
+
+	target := filepath.Join(manifestDir(t), configMapFile)
+	if *update {
+		if err := os.WriteFile(target, want, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := os.ReadFile(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("istio/%s does not embed %s as it is now; run:\n"+
+			"  go test ./istio -run TestRatelimitConfigMapIsTheDescriptorFile -update", configMapFile, descriptorFile)
+	}
+}
+
+// The Deployment mounts the ConfigMap where envoyproxy/ratelimit looks:
+// $RUNTIME_ROOT/$RUNTIME_SUBDIRECTORY/config.
+func TestRatelimitMountsItsConfig(t *testing.T) {
+	var dep object
+	for _, o := range objectsOfKind(t, "Deployment") {
+		if o.name() == "ratelimit" {
+			dep = o
+		}
+	}
+	if dep.doc == nil {
+		t.Fatal("no Deployment ratelimit")
+	}
+	spec := dig(dep.doc, "spec", "template", "spec")
+	volume := ""
+	for _, v := range list(dig(spec, "volumes")) {
+		if str(v, "configMap", "name") == configMapName {
+			volume = str(v, "name")
+		}
+	}
+	if volume == "" {
+		t.Fatalf("Deployment ratelimit has no volume of ConfigMap %s", configMapName)
+	}
+	containers := list(dig(spec, "containers"))
+	if len(containers) != 1 {
+		t.Fatalf("Deployment ratelimit has %d containers, want 1", len(containers))
+	}
+	env := map[string]string{}
+	for _, e := range list(containers[0]["env"]) {
+		env[str(e, "name")] = str(e, "value")
+	}
+	want := path.Join(env["RUNTIME_ROOT"], env["RUNTIME_SUBDIRECTORY"], "config")
+	for _, m := range list(containers[0]["volumeMounts"]) {
+		if str(m, "name") == volume {
+			if got := str(m, "mountPath"); got != want {
+				t.Errorf("ConfigMap %s is mounted at %s; the service reads %s", configMapName, got, want)
+			}
+			return
+		}
+	}
+	t.Errorf("the ratelimit container does not mount volume %s", volume)
+}
