@@ -3,7 +3,9 @@
 #   make run [HOST=wasmhost]     demo upstream + Envoy (or the wazero host) in the foreground
 #   make token SUB=alice [TTL=3600]
 #   make test                    everything (vet, gofmt, unit, wasm and real-Envoy e2e tests)
-#   make bench                   benchmarks
+#   make bench                   benchmarks (make bench-memory: Envoy with 1M rate-limited keys)
+#   make oci                     build/oci: the plugin as an OCI image; pins its digest in istio/
+#   make istio OCI_REPO=...      push that image and point istio/ at it
 
 SHELL := bash
 .SHELLFLAGS := -euo pipefail -c
@@ -52,7 +54,7 @@ $(WASM): $(PLUGIN_SOURCES)
 	@mkdir -p $(@D)
 	GOOS=wasip1 GOARCH=wasm $(GO) build -trimpath -buildvcs=false -buildmode=c-shared -o $@ .
 
-# The plugin as an OCI image for Istio's WasmPlugin (istio/README.md): an OCI
+# The plugin as an OCI image for Istio's WasmPlugin (README "Istio"): an OCI
 # image layout in build/oci, its digest printed and pinned in istio/*.yaml.
 OCI_LAYOUT := build/oci
 oci: $(WASM)
