@@ -5,6 +5,13 @@
 //	GET /anything       → 200 {"method","path","query","headers","body_bytes","count"}
 //	GET /slow?ms=N      → the same, after sleeping N milliseconds (at most 60 s)
 //	ANY /status/{code}  → that status code (200-599; anything else answers 400), JSON body
+//
+// The answer carries no caching headers unless the request asks for them,
+// so the cache tests can choose per request what the "origin" says:
+//
+//	x-upstream-cache-control: V → Cache-Control: V
+//	x-upstream-vary: V          → Vary: V
+//	x-upstream-set-cookie: V    → Set-Cookie: V
 package upstream
 
 import (
@@ -80,7 +87,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		echo.Status = status
 	}
 	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
+	for _, h := range [...]struct{ request, response string }{
+		{"X-Upstream-Cache-Control", "Cache-Control"}, {"X-Upstream-Vary", "Vary"}, {"X-Upstream-Set-Cookie", "Set-Cookie"},
+	} {
+		if v := r.Header.Get(h.request); v != "" {
+			w.Header().Set(h.response, v)
+		}
+	}
 	w.WriteHeader(status)
 	if r.Method == http.MethodHead || status == http.StatusNoContent || status == http.StatusNotModified {
 		return

@@ -74,3 +74,23 @@ func TestSlow(t *testing.T) {
 		t.Fatalf("status %d after %v", resp.StatusCode, time.Since(start))
 	}
 }
+
+func TestCachingHeadersOnRequest(t *testing.T) {
+	h := New()
+	req := httptest.NewRequest(http.MethodGet, "/x", nil)
+	req.Header.Set("X-Upstream-Cache-Control", "private, max-age=5")
+	req.Header.Set("X-Upstream-Vary", "Accept-Language")
+	req.Header.Set("X-Upstream-Set-Cookie", "s=1")
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	for name, want := range map[string]string{"Cache-Control": "private, max-age=5", "Vary": "Accept-Language", "Set-Cookie": "s=1"} {
+		if got := w.Header().Get(name); got != want {
+			t.Errorf("%s = %q, want %q", name, got, want)
+		}
+	}
+	w = httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/x", nil))
+	if cc := w.Header().Get("Cache-Control"); cc != "" {
+		t.Errorf("Cache-Control %q without asking", cc)
+	}
+}
