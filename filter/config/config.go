@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/portcullis/portcullis/filter/cache"
 	"github.com/portcullis/portcullis/filter/health"
 	"github.com/portcullis/portcullis/filter/jwt"
 	"github.com/portcullis/portcullis/filter/route"
@@ -22,6 +23,7 @@ type File struct {
 	Health       HealthFile     `json:"health"`
 	ContentTypes []string       `json:"content_types"`
 	RateLimit    *RateLimitFile `json:"rate_limit"`
+	Cache        *CacheFile     `json:"cache"`
 }
 
 // JWTFile configures token verification.
@@ -58,6 +60,8 @@ type RouteFile struct {
 	Public  bool     `json:"public"`
 	// RateLimit replaces the rate_limit policy for this rule (protected rules only).
 	RateLimit []LimitFile `json:"rate_limit"`
+	// Cache is the rule's cache policy (needs the top-level cache block).
+	Cache *RouteCacheFile `json:"cache"`
 }
 
 // HealthFile configures the health endpoint.
@@ -80,6 +84,8 @@ type Config struct {
 	// RateLimit is nil when rate limiting is off. Route overrides are in
 	// route.Rule.RateLimit.
 	RateLimit *RateLimit
+	// Cache is nil when caching is off. Rule policies are in route.Rule.Cache.
+	Cache *cache.Config
 }
 
 // Defaults and bounds.

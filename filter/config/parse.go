@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/portcullis/portcullis/filter/cache"
 	"github.com/portcullis/portcullis/filter/jwt"
 	"github.com/portcullis/portcullis/filter/route"
 )
@@ -36,7 +37,11 @@ func compile(f *File, env Env) (*Config, error) {
 	c := &Config{}
 	var err error
 	var overrides []routePolicy
-	if c.Routes, overrides, err = compileRoutes(f.Routes); err != nil {
+	var caching []*cache.RoutePolicy
+	if c.Cache, caching, err = compileCache(f.Cache, f.Routes); err != nil {
+		return nil, err
+	}
+	if c.Routes, overrides, err = compileRoutes(f.Routes, caching); err != nil {
 		return nil, err
 	}
 	if c.RateLimit, err = compileRateLimit(f.RateLimit, f.Routes, overrides); err != nil {
@@ -71,7 +76,9 @@ func compile(f *File, env Env) (*Config, error) {
 	return c, nil
 }
 
-func compileRoutes(rules []RouteFile) (route.Table, []routePolicy, error) {
+// compileRoutes compiles the route table; caching holds each rule's cache
+// policy (compileCache).
+func compileRoutes(rules []RouteFile, caching []*cache.RoutePolicy) (route.Table, []routePolicy, error) {
 	if len(rules) == 0 {
 		return route.Table{}, nil, fieldErrorf("routes", "required: at least one route rule")
 	}
@@ -96,7 +103,7 @@ func compileRoutes(rules []RouteFile) (route.Table, []routePolicy, error) {
 		if name == "" {
 			name = r.Prefix
 		}
-		out = append(out, route.Rule{Name: name, Prefix: r.Prefix, Methods: methods, Public: r.Public})
+		out = append(out, route.Rule{Name: name, Prefix: r.Prefix, Methods: methods, Public: r.Public, Cache: caching[i]})
 	}
 	var overrides []routePolicy
 	for i, r := range rules {

@@ -38,7 +38,10 @@ func (h *httpContext) call(what, cluster string, headers [][2]string, body []byt
 	_, err := proxywasm.DispatchHttpCall(cluster, headers, body, nil, uint32(timeout/time.Millisecond), func(numHeaders, bodySize, _ int) {
 		var action types.Action
 		defer h.recoverPanic(&action)
-		if h.stage != stageAwaiting {
+		// A call made from the tick (a request that waited for a cache fill)
+		// belongs to the root context, so its answer arrives there: make the
+		// stream effective again. It fails when the stream is gone.
+		if h.stage != stageAwaiting || proxywasm.SetEffectiveContext(h.id) != nil {
 			return // the client left, or the stream was answered meanwhile
 		}
 		if then(readAnswer(numHeaders, bodySize, maxBody)) != types.ActionContinue {

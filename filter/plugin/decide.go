@@ -52,6 +52,9 @@ type Decision struct {
 	// Fleet, when set, is the ratelimit service call that decides whether
 	// the request is forwarded (fleet mode; see fleetAnswer).
 	Fleet *FleetCall
+	// Tenant is the verified key of a protected route's caller, "" on a
+	// public route: whose cache entries the request may use.
+	Tenant string
 }
 
 // FleetCall is one ShouldRateLimit call to make before forwarding.
@@ -108,6 +111,9 @@ func (d *decider) decide(req Request, now time.Time) Decision {
 		return dec
 	}
 	dec := Decision{Rule: rule, Forward: fwd}
+	if caller != nil {
+		dec.Tenant = caller.Subject
+	}
 	// Only requests that would go upstream are charged.
 	if entry, key, ok := d.rateKey(rule, caller, req); ok {
 		if d.blocklist != nil {

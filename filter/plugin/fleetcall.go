@@ -40,7 +40,7 @@ func (h *httpContext) decideFleet(call *FleetCall, status int, body []byte) type
 	if dec.Reject != nil {
 		return h.reply(dec.Reject)
 	}
-	return h.forward(dec.RateHeaders)
+	return h.proceed(dec.RateHeaders)
 }
 
 // publicKey reads what public routes are counted by, when the config says

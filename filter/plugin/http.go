@@ -6,6 +6,7 @@ import (
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm"
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/types"
 
+	"github.com/portcullis/portcullis/filter/cache"
 	"github.com/portcullis/portcullis/filter/health"
 	"github.com/portcullis/portcullis/filter/host"
 	"github.com/portcullis/portcullis/filter/httperr"
@@ -38,6 +39,11 @@ type httpContext struct {
 	upstreamKind httperr.Kind
 	// rateHeaders go on the response of a forwarded, rate-limited request.
 	rateHeaders []ratelimit.Header
+	// tenant is the verified key ("" on public routes); cachePolicy the
+	// matched rule's cache policy; cache the stream's cache work.
+	tenant      string
+	cachePolicy *cache.RoutePolicy
+	cache       cacheState
 }
 
 // OnHttpRequestHeaders runs the request stages and either forwards or replies.
@@ -57,8 +63,9 @@ func (h *httpContext) OnHttpRequestHeaders(_ int, endOfStream bool) (action type
 	h.method, h.path = req.Method, pathForLog(req.Path)
 	dec := p.decide(req, p.now())
 	if dec.Rule != nil {
-		h.rule = dec.Rule.Name
+		h.rule, h.cachePolicy = dec.Rule.Name, dec.Rule.Cache
 	}
+	h.tenant = dec.Tenant
 	if dec.RateLimit != nil {
 		p.metrics.rateLimited(dec.RateLimit)
 		if p.blocklist != nil {
@@ -85,21 +92,23 @@ func (h *httpContext) OnHttpRequestHeaders(_ int, endOfStream bool) (action type
 	if dec.Fleet != nil {
 		return h.callFleet(dec.Fleet)
 	}
-	return h.forward(dec.RateHeaders)
+	return h.proceed(dec.RateHeaders)
 }
 
-// forward lets the request go on to the upstream; rateHeaders go on its response.
-func (h *httpContext) forward(rateHeaders []ratelimit.Header) types.Action {
+// forward lets the request go on to the upstream.
+func (h *httpContext) forward() types.Action {
 	h.plugin.metrics.forwarded.Inc()
-	h.rateHeaders = rateHeaders
 	h.stage = stageForwarded
 	return types.ActionContinue
 }
 
 // OnHttpStreamDone marks the stream gone, so that a callout answering
-// after the client left does nothing.
+// after the client left does nothing, and drops an unfinished cache fill.
 func (h *httpContext) OnHttpStreamDone() {
 	h.stage = stageDone
+	if h.cache.fill != nil {
+		h.abandonFill()
+	}
 }
 
 func (h *httpContext) answerHealth() types.Action {

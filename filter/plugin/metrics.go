@@ -26,6 +26,11 @@ type metrics struct {
 	// Fleet mode: calls made to the ratelimit service, calls that failed
 	// (the failure mode decided), refusals answered from the blocklist.
 	fleetCalls, fleetUnavailable, fleetBlocklisted host.Counter
+	// Caching: answers by X-Cache, store failures (lookups and writes that
+	// got no usable answer), fills stored, responses not storable, writes
+	// dropped because the queue was full, requests that waited for another's
+	// fill, and successful unsafe requests that deleted index records.
+	cacheHit, cacheMiss, cacheBypass, cacheUnavailable, cacheStored, cacheNotStored, cacheDropped, cacheWaits, cacheInvalidations host.Counter
 }
 
 // rejectionReasons lists every Rejection.Reason the plugin can produce.
@@ -39,17 +44,26 @@ func rejectionReasons() []string {
 
 func newMetrics() *metrics {
 	m := &metrics{
-		requests:         host.NewCounter(metricPrefix + "requests"),
-		forwarded:        host.NewCounter(metricPrefix + "forwarded"),
-		health:           host.NewCounter(metricPrefix + "health"),
-		verified:         host.NewCounter(metricPrefix + "jwt.verified"),
-		rejected:         map[string]host.Counter{},
-		upstreamErrors:   map[string]host.Counter{},
-		rateAllowed:      host.NewCounter(metricPrefix + "ratelimit.allowed"),
-		rateDenied:       host.NewCounter(metricPrefix + "ratelimit.denied"),
-		fleetCalls:       host.NewCounter(metricPrefix + "ratelimit.fleet.calls"),
-		fleetUnavailable: host.NewCounter(metricPrefix + "ratelimit.fleet.unavailable"),
-		fleetBlocklisted: host.NewCounter(metricPrefix + "ratelimit.fleet.blocklisted"),
+		requests:           host.NewCounter(metricPrefix + "requests"),
+		forwarded:          host.NewCounter(metricPrefix + "forwarded"),
+		health:             host.NewCounter(metricPrefix + "health"),
+		verified:           host.NewCounter(metricPrefix + "jwt.verified"),
+		rejected:           map[string]host.Counter{},
+		upstreamErrors:     map[string]host.Counter{},
+		rateAllowed:        host.NewCounter(metricPrefix + "ratelimit.allowed"),
+		rateDenied:         host.NewCounter(metricPrefix + "ratelimit.denied"),
+		fleetCalls:         host.NewCounter(metricPrefix + "ratelimit.fleet.calls"),
+		fleetUnavailable:   host.NewCounter(metricPrefix + "ratelimit.fleet.unavailable"),
+		fleetBlocklisted:   host.NewCounter(metricPrefix + "ratelimit.fleet.blocklisted"),
+		cacheHit:           host.NewCounter(metricPrefix + "cache.hit"),
+		cacheMiss:          host.NewCounter(metricPrefix + "cache.miss"),
+		cacheBypass:        host.NewCounter(metricPrefix + "cache.bypass"),
+		cacheUnavailable:   host.NewCounter(metricPrefix + "cache.unavailable"),
+		cacheStored:        host.NewCounter(metricPrefix + "cache.stored"),
+		cacheNotStored:     host.NewCounter(metricPrefix + "cache.not_stored"),
+		cacheDropped:       host.NewCounter(metricPrefix + "cache.write_dropped"),
+		cacheWaits:         host.NewCounter(metricPrefix + "cache.fill_waits"),
+		cacheInvalidations: host.NewCounter(metricPrefix + "cache.invalidations"),
 	}
 	for _, f := range ratelimit.Faults() {
 		m.rateFaults = append(m.rateFaults, host.NewCounter(metricPrefix+"ratelimit.fault."+f.Metric()))

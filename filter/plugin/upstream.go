@@ -36,7 +36,7 @@ func upstreamFailure(status int, codeDetails string) (httperr.Kind, string, bool
 // OnHttpResponseHeaders adds the rate-limit headers of a forwarded request
 // and rewrites Envoy-made upstream failures into the JSON envelope; every
 // other upstream response passes through otherwise unchanged.
-func (h *httpContext) OnHttpResponseHeaders(_ int, _ bool) (action types.Action) {
+func (h *httpContext) OnHttpResponseHeaders(_ int, endOfStream bool) (action types.Action) {
 	defer h.recoverPanic(&action)
 	if h.stage != stageForwarded {
 		return types.ActionContinue
@@ -47,6 +47,7 @@ func (h *httpContext) OnHttpResponseHeaders(_ int, _ bool) (action types.Action)
 		_ = proxywasm.ReplaceHttpResponseHeader(hd.Name, hd.Value)
 	}
 	status, _ := strconv.Atoi(responseHeader(":status"))
+	h.cacheResponseHeaders(status, endOfStream)
 	kind, reason, ok := upstreamFailure(status, host.Property("response", "code_details"))
 	if !ok {
 		return types.ActionContinue
@@ -62,10 +63,15 @@ func (h *httpContext) OnHttpResponseHeaders(_ int, _ bool) (action types.Action)
 	return types.ActionContinue
 }
 
-// OnHttpResponseBody replaces the body of a rewritten upstream failure once
-// Envoy's text body is complete.
-func (h *httpContext) OnHttpResponseBody(_ int, endOfStream bool) (action types.Action) {
+// OnHttpResponseBody copies a forwarded response's body into its cache
+// fill as it streams, and replaces the body of a rewritten upstream failure
+// once Envoy's text body is complete.
+func (h *httpContext) OnHttpResponseBody(bodySize int, endOfStream bool) (action types.Action) {
 	defer h.recoverPanic(&action)
+	if h.stage == stageForwarded {
+		h.cacheResponseBody(bodySize, endOfStream)
+		return types.ActionContinue
+	}
 	if h.stage != stageRewritingUpstream {
 		return types.ActionContinue
 	}

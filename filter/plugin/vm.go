@@ -10,6 +10,7 @@ import (
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm"
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/types"
 
+	"github.com/portcullis/portcullis/filter/cache"
 	"github.com/portcullis/portcullis/filter/config"
 	"github.com/portcullis/portcullis/filter/fleet"
 	"github.com/portcullis/portcullis/filter/host"
@@ -39,6 +40,9 @@ type Plugin struct {
 	metrics *metrics
 	now     func() time.Time
 	bg      background
+	// fillLocks coordinate concurrent cache misses across workers (nil when
+	// caching is off).
+	fillLocks *cache.FillLocks
 }
 
 // OnPluginStart parses the configuration; any problem refuses the plugin with
@@ -72,6 +76,9 @@ func (p *Plugin) OnPluginStart(int) types.OnPluginStartStatus {
 			host.Log(host.Critical, "portcullis: refusing to start: invalid plugin configuration: rate_limit."+err.Error())
 			return types.OnPluginStartStatusFailed
 		}
+	}
+	if cfg.Cache != nil {
+		p.fillLocks = cache.NewFillLocks(host.SharedData{}, cfg.Cache.FillLockSlots)
 	}
 	p.metrics = newMetrics()
 	host.Log(host.Info, "portcullis: started, version "+Version)

@@ -4,6 +4,7 @@ package route
 import (
 	"strings"
 
+	"github.com/portcullis/portcullis/filter/cache"
 	"github.com/portcullis/portcullis/filter/ratelimit"
 )
 
@@ -16,6 +17,9 @@ type Rule struct {
 	// RateLimit overrides the configured rate-limit policy for this rule; nil
 	// means the default (or plan) policy applies.
 	RateLimit *ratelimit.Policy
+	// Cache is the rule's cache policy; nil means its responses are never
+	// cached (no top-level cache block, or the rule disables it).
+	Cache *cache.RoutePolicy
 }
 
 // Table is an ordered list of rules; the first match wins.

@@ -1,0 +1,50 @@
+package cache
+
+import "time"
+
+// Config is the compiled top-level cache block (filter/config builds it,
+// with every default filled in and every bound checked).
+type Config struct {
+	// Cluster is the Envoy cluster of the cache service, Authority the
+	// :authority of the callouts to it, Timeout the limit of each callout.
+	Cluster, Authority string
+	Timeout            time.Duration
+	// MaxBodyBytes is the largest response body stored; a longer one is not.
+	MaxBodyBytes int
+	// Statuses maps each cacheable status to the time a response with that
+	// status stays fresh when it carries no freshness of its own (no
+	// s-maxage, max-age or Expires): the heuristic lifetime of RFC 9111
+	// §4.2.2, chosen by the operator. A status not listed is never stored.
+	Statuses map[int]time.Duration
+	// FillWait is the fill lock's lifetime: how long concurrent misses of one
+	// key wait for the first one's fill before going upstream themselves.
+	FillWait time.Duration
+	// FillLockSlots is the size of the fill-lock table in shared data.
+	FillLockSlots int
+}
+
+// RoutePolicy is the cache policy of one route rule. A rule without one
+// (nil) is never answered from the cache nor stored.
+type RoutePolicy struct {
+	// TTL replaces Config.Statuses[200] on this rule: how long its 200
+	// responses without freshness of their own stay fresh. Zero keeps the
+	// configured one.
+	TTL time.Duration
+	// Public shares the rule's entries across tenants (one entry for every
+	// caller); otherwise each tenant (API key) has its own.
+	Public bool
+}
+
+// heuristicTTL is the lifetime of a response with status on a rule of policy
+// p when it carries no freshness of its own; 0 means the status is not
+// cacheable.
+func (c *Config) heuristicTTL(status int, p *RoutePolicy) time.Duration {
+	ttl, ok := c.Statuses[status]
+	if !ok {
+		return 0
+	}
+	if status == 200 && p.TTL > 0 {
+		return p.TTL
+	}
+	return ttl
+}

@@ -1,0 +1,181 @@
+// Package cache is the pure core of Portcullis's response cache (RFC 9111,
+// as a shared cache): which requests and responses are cacheable, the store
+// keys, the stored formats, freshness, invalidation and the fill locks that
+// stop stampedes. It never talks to the proxy: the plugin makes the callouts
+// to the cache service (GET, PUT, DELETE of a key) and hands the answers in,
+// and the fill locks reach shared data through the Store interface.
+//
+// # A request's path through the cache
+//
+// Config.Classify decides per request (Plan):
+//
+//   - GET and HEAD on a rule with a cache policy are looked up, unless the
+//     request says Cache-Control: no-store (BYPASS, and nothing stored). A
+//     request with no-cache, or Pragma: no-cache without Cache-Control
+//     (RFC 9111 §5.4), is a Refresh: never answered from the store, its
+//     response stored.
+//   - Other safe methods (OPTIONS, TRACE) bypass. Every other method is
+//     unsafe (RFC 9111 §4.4): when its response status is not an error the
+//     stored GETs of its path are invalidated, for the caller and shared.
+//
+// A Lookup then reads the index (UseIndex), the entry (Answer: a Hit is the
+// reply, with x-cache: HIT and Age), and on a miss decides on the response
+// headers whether to store the response (Fill) and collects its body.
+// Responses are stored when all of these hold:
+//
+//   - the status is in Config.Statuses (default 200 only);
+//   - no Set-Cookie; Cache-Control has no no-store, private or no-cache
+//     (qualified forms included: the gateway does not revalidate, nor
+//     store a response in parts); Vary is not "*" (§4.1);
+//   - in a shared entry (a public rule, or an anonymous caller), a request
+//     with credentials (a tenant, or an Authorization field forwarded) gets
+//     its response stored only with public, s-maxage or must-revalidate
+//     (§3.5); a tenant's own entry needs none of them, since no other
+//     caller can reach it;
+//   - it is fresh once its age is taken off: the lifetime is s-maxage, else
+//     max-age, else Expires − Date, else the status's configured TTL (§4.2),
+//     less the Age it arrived with (§5.1);
+//   - its body fits Config.MaxBodyBytes.
+//
+// Cache-Control is parsed robustly (ParseCacheControl): anything malformed,
+// duplicated with different values or qualified reads the conservative way.
+//
+// # Keys
+//
+// Store keys are the lower-case hex SHA-256 (64 characters) of canonical
+// key strings. Each string is lines "label value": values that come from the
+// request are written "<length>:<bytes>", so no value, whatever bytes it
+// holds, reads as another field. For GET
+// https://API.example.com:443/api/orders?q=x&page=2&lang=en by tenant
+// alice with Accept-Encoding: gzip (key_test.go checks these bytes), the
+// index key K0 is the SHA-256 of:
+//
+//	portcullis-cache/1 index
+//	host 15:api.example.com
+//	path 11:/api/orders
+//	tenant 5:alice
+//
+// host is :authority in lower case without the scheme's default port; path
+// is :path up to "?" (Envoy has normalised it); the last line is
+// "scope shared" for a shared entry, else the tenant (the API key): private
+// by default, so one caller's entry is never served to another. With an
+// index of epoch 1c0ffee5badc0de5 varying on Accept-Encoding and
+// Accept-Language, the entry key K1 is the SHA-256 of:
+//
+//	portcullis-cache/1 entry
+//	index 62dfcfbb816a69e0348cf2e7088d5de9a1af6e82deb1374be3ed8a91a2e9080c
+//	epoch 1c0ffee5badc0de5
+//	method GET
+//	query 18:lang=en&page=2&q=x
+//	vary 15:accept-encoding 4:gzip
+//	vary 15:accept-language -
+//
+// index is K0 in hex (so a variant of one scope is never another's); epoch
+// is the index record's, 16 hex digits; method is always GET (HEAD reads
+// the GET entry, and nothing else is stored); query is CanonicalQuery of
+// the request's; one vary line per field name the path varies on (sorted),
+// with the request's value (its lines trimmed and joined with ", ", RFC 9110
+// §5.3) or "-" when absent (absent and empty differ, §4.1). The fill lock key is the entry key's
+// string with kind "fill" and no epoch line.
+//
+// # Two levels, and invalidation
+//
+// Store keys are hashes, so "every variant of this path" cannot be listed.
+// The index record at K0 (Index) holds an epoch, a random 64-bit number
+// drawn when the record is written, and the Vary names seen for the path;
+// entries live at K1, which includes the epoch.
+//
+//   - Lookup: GET K0 (404: miss) → GET K1 → Answer.
+//   - Fill: PUT K0 when it was absent or the path's Vary names grew (the
+//     names only grow, up to MaxVary, so variants never thrash), then PUT
+//     K1. Every K0 write draws a new epoch.
+//   - Invalidate: DELETE K0. Every K1 below it becomes unreachable (the
+//     entries age out by their TTL); the next fill starts a new epoch.
+//
+// Races, and why none serves an entry past its expires-at or to another
+// scope:
+//
+//   - Any entry is served only while fresh by its own envelope (Answer
+//     checks expires-at, not the store's TTL), and only at the K1 it was
+//     written for: the envelope carries K1 and the index carries K0, and
+//     both are checked, so not even a store answering with another key's
+//     value crosses scopes. K1 derives from K0, which includes the scope.
+//   - Concurrent fills with different epochs (two Envoys, or the fill lock
+//     unavailable, both find no index): each PUTs K0 with its epoch and its
+//     K1 below it; the last K0 wins and the other entry is unreachable (one
+//     wasted write). Either PUT order is safe: an entry before its index is
+//     unreachable, an index before its entry is a miss.
+//   - A fill racing an invalidation: a fill that needs no K0 write puts its
+//     entry under the epoch it read; if the DELETE came first, that epoch is
+//     gone for good, because no K0 write ever reuses an epoch, so the entry
+//     is never reachable. A fill that writes K0 after the DELETE with a
+//     response fetched before the change does store that response: it is
+//     served until its expires-at. That is the one window; without a
+//     conditional store nothing closes it, and the TTL bounds it. Since each
+//     K0 write starts a new generation, an index write never makes an entry
+//     from before an invalidation reachable again.
+//   - Vary names growing in two fills at once (F1 adds a, F2 adds b): the
+//     last K0 wins; the other's entry is unreachable and its next fill adds
+//     its name again. Each growth costs the path's variants one refetch.
+//   - A reader that read K0 before a DELETE and the entry after it gets
+//     the entry: the request was concurrent with the invalidating one.
+//   - An index record's TTL hint is its entry's, and at least an hour; when a
+//     store drops it sooner, its entries are unreachable: misses, not errors.
+//
+// # Stored formats
+//
+// Entry and Index document their versioned binary layouts. Hit replies
+// carry the stored status, header fields (less hop-by-hop fields, fields
+// named in Connection, Set-Cookie and the per-response ones: age, x-cache,
+// rate-limit fields, retry-after, x-request-id, content-length, Envoy's
+// x-envoy-*), the body, x-cache: HIT and age: the age on arrival plus the
+// seconds since stored-at (§4.2.3, §5.1). Decoding anything else returns an
+// error wrapping ErrCorrupt and is a miss; the next fill overwrites it.
+//
+// # Stampedes: fill locks
+//
+// Within one Envoy, concurrent misses of one entry make one upstream
+// request. A miss that can fill (GET, not a Refresh) calls
+// FillLocks.TryAcquire(FillKey, now, Config.FillWait):
+//
+//   - Acquired: it goes upstream and fills, and releases the lock when the
+//     entry is stored or the fill is abandoned (not cacheable, body too
+//     big, upstream failure, stream gone).
+//   - Busy: it waits, polling Held on the plugin's tick, then looks up
+//     again (UseIndex and Answer on the same Lookup) when the lock is free
+//     or its deadline passed; on a miss it goes upstream, without the lock
+//     and without waiting again, and fills (Fill sees the new index).
+//   - Unavailable (shared data failed or stayed contended through
+//     lockCASRetries retries): it goes upstream at once.
+//
+// Bounds: the lock is one shared-data key updated by compare-and-swap, so
+// one request at most acquires it per lock period, which ends at release
+// or at its deadline, FillWait after acquisition (the hammer test checks
+// that exactly one of many concurrent misses does). Hence at most one upstream request per entry per lock period per
+// Envoy, and a waiter waits at most FillWait (plus one tick) before it looks
+// up again and, on a miss, goes upstream itself: its latency is bounded by
+// FillWait plus its own upstream time.
+//
+// FillWait defaults to 2 s: a wait ends as soon as the fill lands, so a long
+// bound costs only when the fill fails or the upstream is slower than the
+// bound, while a short one lets every request to an endpoint slower than it
+// go upstream together. 2 s covers the slow tail of typical API responses
+// and the 50 ms PUT, and keeps the worst added wait well inside Envoy's 15 s
+// route timeout.
+//
+// The table is fixed: Config.FillLockSlots keys "pc:fill:<n>" of 17 bytes
+// (version, key hash, deadline), chosen by a 64-bit hash of the fill key;
+// shared data never shrinks, and this never grows (4096 slots: well under
+// 1 MiB with Envoy's per-key overhead). Two keys in one slot make the second
+// one's misses Busy until the first releases or its deadline passes, at
+// most FillWait: a delay, never a wrong answer, since the waiter looks up
+// its own key again. With k fills in flight the chance is about k/slots.
+//
+// # Memory
+//
+// A fill's buffer never exceeds the envelope's head plus
+// Config.MaxBodyBytes: the body is appended to the envelope's head as it
+// streams (bodyBuffer), so the finished entry is never copied, and a body
+// that passes the limit releases its memory at once. A hit's reply shares
+// the stored value's memory (one copy of its header part).
+package cache

@@ -1,0 +1,157 @@
+package cache
+
+import (
+	"slices"
+	"strconv"
+	"time"
+)
+
+// Response is what the gateway knows of the upstream's response when its
+// headers arrive.
+type Response struct {
+	Status  int
+	Headers [][2]string
+}
+
+// Fill is a response being stored: the keys and records to PUT once its
+// body has streamed through Append.
+type Fill struct {
+	// IndexKey and Index: the index record to PUT first, or nil when the
+	// stored one already fits. IndexTTL is its store hint.
+	IndexKey string
+	Index    []byte
+	IndexTTL time.Duration
+	// EntryKey is where Envelope goes; TTL is the store hint (the entry's
+	// freshness: it is never served after that, whatever the store keeps).
+	EntryKey string
+	TTL      time.Duration
+
+	body bodyBuffer
+}
+
+// minIndexTTL is the least store hint of an index record: an index that
+// expires before its entries makes them unreachable (one more upstream call
+// each), so it outlives the entry it is written with, and most later ones.
+const minIndexTTL = time.Hour
+
+// Fill decides on the response headers whether the response is stored
+// (reason "" and a Fill) or not (why: mark it BYPASS). now is when the
+// headers arrived. epoch is a fresh random number, used when the index
+// record has to be written, which always starts a new generation (doc.go
+// explains why).
+func (l *Lookup) Fill(resp *Response, now time.Time, epoch uint64) (*Fill, string) {
+	if l.head {
+		return nil, ReasonHead
+	}
+	if l.index == indexUnknown {
+		return nil, ReasonIndexUnknown
+	}
+	heuristic := l.cfg.heuristicTTL(resp.Status, l.policy)
+	if heuristic == 0 {
+		return nil, ReasonStatus
+	}
+	if _, ok := fieldValue(resp.Headers, "set-cookie"); ok {
+		return nil, ReasonSetCookie
+	}
+	value, _ := fieldValue(resp.Headers, "cache-control")
+	cc := ParseCacheControl(value)
+	switch {
+	case cc.NoStore:
+		return nil, ReasonResponseNoStore
+	case cc.Private:
+		return nil, ReasonResponsePrivate
+	case cc.NoCache:
+		return nil, ReasonResponseNoCache
+	}
+	vary, _ := fieldValue(resp.Headers, "vary")
+	names, reason := varyNames(vary)
+	if reason != "" {
+		return nil, reason
+	}
+	// RFC 9111 §3.5: an entry every caller shares may hold the response to
+	// a request with credentials only when the response says so.
+	if l.shared && l.credentials && !cc.Public && cc.SMaxAge < 0 && !cc.MustRevalidate {
+		return nil, ReasonAuthorizedNotPublic
+	}
+	expected := 0
+	if v, ok := singleField(resp.Headers, "content-length"); ok {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err == nil && n > int64(l.cfg.MaxBodyBytes) {
+			return nil, ReasonBodyTooLarge
+		}
+		expected = int(max(n, 0))
+	}
+	fresh := freshness(cc, resp.Headers, now, heuristic)
+	if fresh <= 0 {
+		return nil, ReasonStale
+	}
+
+	f := &Fill{IndexKey: l.IndexKey, TTL: time.Duration(fresh) * time.Second}
+	f.IndexTTL = max(f.TTL, minIndexTTL)
+	// The entry is keyed by every name the path varies on, so one index
+	// serves all its variants; the set only grows.
+	writeIndex := l.index == indexAbsent
+	if l.index == indexPresent {
+		names = unionNames(l.idx.Vary, names)
+		if len(names) > MaxVary {
+			return nil, ReasonVaryTooMany
+		}
+		if slices.Equal(names, l.idx.Vary) {
+			epoch = l.idx.Epoch
+		} else {
+			writeIndex = true
+		}
+	}
+	if writeIndex {
+		x := Index{Key: l.k0, Epoch: epoch, Vary: names}
+		var err error
+		if f.Index, err = x.Append(nil); err != nil {
+			return nil, ReasonVaryInvalid
+		}
+	}
+	ms := now.UnixMilli()
+	e := Entry{
+		Key:        variantDigest("entry", l.k0, &epoch, l.query, names, l.headers),
+		Status:     resp.Status,
+		StoredAt:   ms,
+		ExpiresAt:  ms + fresh*1000,
+		InitialAge: min(ageOnArrival(resp.Headers), MaxDelta),
+		Headers:    replayHeaders(resp.Headers),
+		Vary:       varyValues(names, l.headers),
+	}
+	head, err := e.appendHead(make([]byte, 0, e.headSize()+min(expected, l.cfg.MaxBodyBytes)))
+	if err != nil {
+		return nil, ReasonHeaders
+	}
+	f.EntryKey = hexKey(e.Key)
+	f.body = newBodyBuffer(head, l.cfg.MaxBodyBytes)
+	return f, ""
+}
+
+// varyValues are the request's values of the varied fields names.
+func varyValues(names []string, headers [][2]string) []VaryValue {
+	if len(names) == 0 {
+		return nil
+	}
+	out := make([]VaryValue, len(names))
+	for i, name := range names {
+		value, present := fieldValue(headers, name)
+		out[i] = VaryValue{Name: name, Value: value, Present: present}
+	}
+	return out
+}
+
+// Append adds the next chunk of the response body as it streams through.
+// false means the body is over Config.MaxBodyBytes: the fill is abandoned
+// (its memory released); release the fill lock and store nothing.
+func (f *Fill) Append(chunk []byte) bool { return f.body.append(chunk) }
+
+// Envelope is the finished entry, after the body's last chunk: the value to
+// PUT at EntryKey. nil when Append reported the body too big.
+func (f *Fill) Envelope() []byte {
+	b := f.body.bytes()
+	if b != nil {
+		setBodyLength(b, f.body.bodyLen())
+	}
+	return b
+}

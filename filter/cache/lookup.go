@@ -1,0 +1,128 @@
+package cache
+
+import (
+	"strconv"
+	"time"
+)
+
+// Lookup carries one GET or HEAD request through the cache:
+//
+//  1. GET IndexKey from the store, then UseIndex with the answer.
+//  2. If it gives an entry key: GET it, then Answer. A hit is the reply.
+//  3. On a miss, forward the request. If CanFill: with the fill lock
+//     (FillKey, unless Refresh), call Fill on the response headers, feed
+//     the body to the Fill, then PUT its Index (when not nil) and Envelope.
+//
+// When the index GET fails (no answer, an error status), do not call
+// UseIndex: the request is forwarded and its response not stored (Fill
+// says index_unknown), since a fill that cannot see the index would start
+// a new generation and drop the path's other variants. A failed entry GET
+// is a plain miss.
+type Lookup struct {
+	// IndexKey is K0, the store key of the path's index record.
+	IndexKey string
+	// Refresh is set when the request said no-cache (or Pragma: no-cache):
+	// it is never answered from the store and neither waits for nor takes
+	// the fill lock, but its response is stored (RFC 9111 §5.2.1.4).
+	Refresh bool
+
+	cfg                       *Config
+	policy                    *RoutePolicy
+	head, shared, credentials bool
+	query                     string
+	headers                   [][2]string
+	maxAge, minFresh          int64 // the request's directives, -1 when absent
+
+	k0    digest
+	index indexState
+	idx   Index  // when indexPresent
+	k1    digest // the entry key, when UseIndex gave one
+}
+
+type indexState uint8
+
+const (
+	indexUnknown indexState = iota // the index was not read (yet)
+	indexAbsent                    // not found, or unreadable
+	indexPresent
+)
+
+// UseIndex takes the store's answer for IndexKey (found false for a 404)
+// and returns the entry key to GET next. ok is false when there is none to
+// look up: no index, an unreadable one, or a Refresh. That is a miss.
+func (l *Lookup) UseIndex(value []byte, found bool) (entryKey string, ok bool) {
+	l.index = indexAbsent
+	if !found {
+		return "", false
+	}
+	x, err := DecodeIndex(value)
+	if err != nil || x.Key != l.k0 { // unreadable, or another key's record: as absent; a fill replaces it
+		return "", false
+	}
+	l.index, l.idx = indexPresent, x
+	if l.Refresh {
+		return "", false
+	}
+	l.k1 = variantDigest("entry", l.k0, &x.Epoch, l.query, x.Vary, l.headers)
+	return hexKey(l.k1), true
+}
+
+// FillKey is the key of this request's fill lock: the same for every
+// request that would be answered by the same entry (given what the index
+// said), whatever the index's epoch, so that concurrent misses agree on it.
+func (l *Lookup) FillKey() string {
+	var names []string
+	if l.index == indexPresent {
+		names = l.idx.Vary
+	}
+	return hexKey(variantDigest("fill", l.k0, nil, l.query, names, l.headers))
+}
+
+// CanFill reports whether a miss of this request is stored: not for HEAD,
+// whose response has no body (HEAD only reads the GET entry).
+func (l *Lookup) CanFill() bool { return !l.head }
+
+// Hit is the reply to a request answered from the store.
+type Hit struct {
+	Status  int
+	Headers [][2]string // the stored ones, then x-cache: HIT and age
+	// Body is the stored body, for HEAD too: the proxy's local reply sets
+	// content-length from it and sends no body to a HEAD request.
+	Body []byte
+}
+
+// Answer reads the store's value for the entry key UseIndex gave and
+// returns the reply, or why it cannot answer (a miss; reason not "").
+// Freshness is decided here, from the envelope, so a store that keeps
+// entries past their TTL never serves them stale.
+func (l *Lookup) Answer(value []byte, now time.Time) (hit Hit, reason string) {
+	switch {
+	case l.Refresh:
+		return Hit{}, MissRefresh
+	case l.index != indexPresent:
+		return Hit{}, MissNoIndex
+	}
+	e, err := DecodeEntry(value)
+	if err != nil {
+		return Hit{}, MissCorrupt
+	}
+	if e.Key != l.k1 {
+		return Hit{}, MissMismatch // the store answered with another key's value
+	}
+	for _, v := range e.Vary { // RFC 9111 §4.1
+		value, present := fieldValue(l.headers, v.Name)
+		if present != v.Present || value != v.Value {
+			return Hit{}, MissMismatch
+		}
+	}
+	ms := now.UnixMilli()
+	if ms >= e.ExpiresAt {
+		return Hit{}, MissExpired
+	}
+	age := e.InitialAge + max(ms-e.StoredAt, 0)/1000 // RFC 9111 §4.2.3: age on arrival + time resident
+	if l.maxAge >= 0 && age > l.maxAge || l.minFresh >= 0 && (e.ExpiresAt-ms)/1000 < l.minFresh {
+		return Hit{}, MissTooOld // RFC 9111 §5.2.1.1, §5.2.1.3
+	}
+	headers := append(e.Headers, [2]string{HeaderXCache, XCacheHit}, [2]string{"age", strconv.FormatInt(age, 10)})
+	return Hit{Status: e.Status, Headers: headers, Body: e.Body}, ""
+}

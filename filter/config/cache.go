@@ -1,0 +1,181 @@
+package config
+
+import (
+	"cmp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/portcullis/portcullis/filter/cache"
+	"github.com/portcullis/portcullis/filter/route"
+)
+
+// CacheFile configures response caching. With it, GET and HEAD responses of
+// every route are cached unless the rule's cache block says enabled: false.
+// Numbers are pointers so that an explicit 0 is refused, not taken for the
+// default.
+type CacheFile struct {
+	Cluster           string         `json:"cluster"`
+	Authority         string         `json:"authority"`
+	TimeoutMS         *int           `json:"timeout_ms"`
+	MaxBodyBytes      *int           `json:"max_body_bytes"`
+	DefaultTTLSeconds *int           `json:"default_ttl_seconds"`
+	Statuses          map[string]int `json:"statuses"`
+	FillWaitMS        *int           `json:"fill_wait_ms"`
+	FillLockSlots     *int           `json:"fill_lock_slots"`
+}
+
+// RouteCacheFile is a route rule's cache policy.
+type RouteCacheFile struct {
+	Enabled    *bool `json:"enabled"`
+	TTLSeconds *int  `json:"ttl_seconds"`
+	Public     bool  `json:"public"`
+}
+
+// Cache defaults and bounds.
+const (
+	DefaultCacheCluster   = "cache"
+	DefaultCacheAuthority = "portcullis-cache"
+	DefaultCacheTimeout   = 50 * time.Millisecond
+	MaxCacheTimeoutMS     = 5000
+	DefaultMaxBodyBytes   = 1 << 20
+	MaxBodyBytesCeiling   = 16 << 20 // a fill holds the whole body in the VM
+	DefaultCacheTTL       = 60 * time.Second
+	MaxTTLSeconds         = 365 * 24 * 3600
+	DefaultFillWait       = 2 * time.Second // why: filter/cache package documentation
+	MaxFillWaitMS         = 10_000          // well inside Envoy's 15 s route timeout
+	DefaultFillLockSlots  = 4096
+)
+
+// compileCache compiles the top-level cache block and returns it with one
+// policy per route rule (nil: the rule does not cache; all nil without the
+// block).
+func compileCache(f *CacheFile, routes []RouteFile) (*cache.Config, []*cache.RoutePolicy, error) {
+	policies := make([]*cache.RoutePolicy, len(routes))
+	if f == nil {
+		for i, r := range routes {
+			if r.Cache != nil {
+				return nil, nil, fieldErrorf(indexed("routes", i)+".cache", "requires the top-level cache block")
+			}
+		}
+		return nil, policies, nil
+	}
+	c := &cache.Config{
+		Cluster:       cmp.Or(f.Cluster, DefaultCacheCluster),
+		Authority:     cmp.Or(f.Authority, DefaultCacheAuthority),
+		Timeout:       DefaultCacheTimeout,
+		MaxBodyBytes:  DefaultMaxBodyBytes,
+		FillWait:      DefaultFillWait,
+		FillLockSlots: DefaultFillLockSlots,
+	}
+	if !isToken(c.Cluster) {
+		return nil, nil, fieldErrorf("cache.cluster", "not an Envoy cluster name: %q", c.Cluster)
+	}
+	if !route.SafeHeaderValue(c.Authority) || strings.ContainsAny(c.Authority, " \t/") {
+		return nil, nil, fieldErrorf("cache.authority", "not a host[:port]: %q", c.Authority)
+	}
+	for _, n := range []struct {
+		field    string
+		value    *int
+		min, max int
+		set      func(int)
+	}{
+		{"cache.timeout_ms", f.TimeoutMS, 1, MaxCacheTimeoutMS, func(v int) { c.Timeout = time.Duration(v) * time.Millisecond }},
+		{"cache.max_body_bytes", f.MaxBodyBytes, 1, MaxBodyBytesCeiling, func(v int) { c.MaxBodyBytes = v }},
+		{"cache.fill_wait_ms", f.FillWaitMS, 1, MaxFillWaitMS, func(v int) { c.FillWait = time.Duration(v) * time.Millisecond }},
+		{"cache.fill_lock_slots", f.FillLockSlots, 1, cache.MaxFillLockSlots, func(v int) { c.FillLockSlots = v }},
+		{"cache.default_ttl_seconds", f.DefaultTTLSeconds, 1, MaxTTLSeconds, func(int) {}}, // used by compileStatuses
+	} {
+		if n.value == nil {
+			continue
+		}
+		if v := *n.value; v < n.min || v > n.max {
+			return nil, nil, fieldErrorf(n.field, "must be between %d and %d, got %d", n.min, n.max, v)
+		}
+		n.set(*n.value)
+	}
+	var err error
+	if c.Statuses, err = compileStatuses(f); err != nil {
+		return nil, nil, err
+	}
+	for i, r := range routes {
+		if policies[i], err = compileRouteCache(indexed("routes", i)+".cache", r.Cache, c); err != nil {
+			return nil, nil, err
+		}
+	}
+	return c, policies, nil
+}
+
+// compileStatuses reads cache.statuses (status → TTL seconds), which
+// replaces the default {"200": default_ttl_seconds}. The TTL of 200 is set
+// in one place only.
+func compileStatuses(f *CacheFile) (map[int]time.Duration, error) {
+	defaultTTL := DefaultCacheTTL
+	if f.DefaultTTLSeconds != nil {
+		defaultTTL = time.Duration(*f.DefaultTTLSeconds) * time.Second
+	}
+	if f.Statuses == nil {
+		return map[int]time.Duration{200: defaultTTL}, nil
+	}
+	if len(f.Statuses) == 0 {
+		return nil, fieldErrorf("cache.statuses", "must list at least one status (omit it for the default, 200)")
+	}
+	if f.DefaultTTLSeconds != nil {
+		if _, has200 := f.Statuses["200"]; has200 {
+			return nil, fieldErrorf("cache.default_ttl_seconds", "the TTL of status 200 is also set by cache.statuses; set it in one place")
+		}
+		return nil, fieldErrorf("cache.default_ttl_seconds", "is the TTL of status 200, which cache.statuses does not list")
+	}
+	keys := make([]string, 0, len(f.Statuses))
+	for k := range f.Statuses {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys) // the first error is the same on every run
+	out := make(map[int]time.Duration, len(keys))
+	for _, k := range keys {
+		field := "cache.statuses." + k
+		status, err := strconv.Atoi(k)
+		switch {
+		case err != nil || len(k) != 3 || status < 200 || status > 599:
+			return nil, fieldErrorf(field, "not a status code from 200 to 599")
+		case status == 206 || status == 304:
+			// A partial or not-modified response is not the resource: replayed
+			// to another request it would be wrong (RFC 9111 §3.3, §4.3.4).
+			return nil, fieldErrorf(field, "%d responses cannot be replayed from the cache", status)
+		}
+		ttl := f.Statuses[k]
+		if ttl < 1 || ttl > MaxTTLSeconds {
+			return nil, fieldErrorf(field, "must be between 1 and %d seconds, got %d", MaxTTLSeconds, ttl)
+		}
+		out[status] = time.Duration(ttl) * time.Second
+	}
+	return out, nil
+}
+
+// compileRouteCache compiles one rule's cache block (nil: the defaults).
+func compileRouteCache(field string, f *RouteCacheFile, c *cache.Config) (*cache.RoutePolicy, error) {
+	if f == nil {
+		return &cache.RoutePolicy{}, nil
+	}
+	if f.Enabled != nil && !*f.Enabled {
+		switch {
+		case f.TTLSeconds != nil:
+			return nil, fieldErrorf(field+".ttl_seconds", "has no effect with enabled false")
+		case f.Public:
+			return nil, fieldErrorf(field+".public", "has no effect with enabled false")
+		}
+		return nil, nil
+	}
+	p := &cache.RoutePolicy{Public: f.Public}
+	if f.TTLSeconds != nil {
+		if v := *f.TTLSeconds; v < 1 || v > MaxTTLSeconds {
+			return nil, fieldErrorf(field+".ttl_seconds", "must be between 1 and %d, got %d", MaxTTLSeconds, v)
+		}
+		if _, ok := c.Statuses[200]; !ok {
+			return nil, fieldErrorf(field+".ttl_seconds", "is the TTL of status 200, which cache.statuses does not list")
+		}
+		p.TTL = time.Duration(*f.TTLSeconds) * time.Second
+	}
+	return p, nil
+}

@@ -1,0 +1,140 @@
+package config_test
+
+import (
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/portcullis/portcullis/filter/cache"
+	"github.com/portcullis/portcullis/filter/config"
+)
+
+func TestCacheOffByDefault(t *testing.T) {
+	c := mustParse(t, minimal)
+	if c.Cache != nil {
+		t.Errorf("caching is on without a cache block")
+	}
+	if r, _ := c.Routes.Match("GET", "/api"); r.Cache != nil {
+		t.Errorf("a rule has a cache policy without a cache block: %+v", r.Cache)
+	}
+}
+
+func TestCacheDefaults(t *testing.T) {
+	c := mustParse(t, withMember(`"cache":{}`))
+	want := &cache.Config{
+		Cluster: "cache", Authority: "portcullis-cache", Timeout: 50 * time.Millisecond,
+		MaxBodyBytes: 1 << 20, Statuses: map[int]time.Duration{200: time.Minute},
+		FillWait: 2 * time.Second, FillLockSlots: 4096,
+	}
+	if !reflect.DeepEqual(c.Cache, want) {
+		t.Errorf("Cache = %+v, want %+v", c.Cache, want)
+	}
+	if r, _ := c.Routes.Match("GET", "/api"); r.Cache == nil || *r.Cache != (cache.RoutePolicy{}) {
+		t.Errorf("the rule's policy = %+v, want caching on with the defaults", r.Cache)
+	}
+}
+
+func TestCacheCompiles(t *testing.T) {
+	c := mustParse(t, `{
+	  "jwt": {"secrets": [{"env": "JWT_SECRET"}]},
+	  "routes": [{"prefix": "/off", "cache": {"enabled": false}},
+	             {"prefix": "/short", "cache": {"ttl_seconds": 5}},
+	             {"prefix": "/shared", "public": true, "cache": {"enabled": true, "public": true, "ttl_seconds": 3600}},
+	             {"prefix": "/api"}],
+	  "cache": {"cluster": "cache_redis", "authority": "cache.internal:8080", "timeout_ms": 20,
+	            "max_body_bytes": 65536, "statuses": {"200": 30, "404": 10, "301": 86400},
+	            "fill_wait_ms": 500, "fill_lock_slots": 128}
+	}`)
+	want := &cache.Config{
+		Cluster: "cache_redis", Authority: "cache.internal:8080", Timeout: 20 * time.Millisecond,
+		MaxBodyBytes: 65536, Statuses: map[int]time.Duration{200: 30 * time.Second, 404: 10 * time.Second, 301: 24 * time.Hour},
+		FillWait: 500 * time.Millisecond, FillLockSlots: 128,
+	}
+	if !reflect.DeepEqual(c.Cache, want) {
+		t.Errorf("Cache = %+v, want %+v", c.Cache, want)
+	}
+	for path, want := range map[string]*cache.RoutePolicy{
+		"/off":    nil,
+		"/short":  {TTL: 5 * time.Second},
+		"/shared": {TTL: time.Hour, Public: true},
+		"/api":    {},
+	} {
+		r, _ := c.Routes.Match("GET", path)
+		if !reflect.DeepEqual(r.Cache, want) {
+			t.Errorf("%s: policy %+v, want %+v", path, r.Cache, want)
+		}
+	}
+}
+
+func TestCacheDefaultTTL(t *testing.T) {
+	c := mustParse(t, withMember(`"cache":{"default_ttl_seconds":300}`))
+	if got := c.Cache.Statuses; !reflect.DeepEqual(got, map[int]time.Duration{200: 5 * time.Minute}) {
+		t.Errorf("Statuses = %v, want 200 for 300 s", got)
+	}
+}
+
+func withCache(block string) string { return withMember(`"cache":` + block) }
+
+func withCachedRoutes(routes string) string {
+	return `{"jwt":{"secrets":[{"env":"JWT_SECRET"}]},"cache":{},"routes":` + routes + `}`
+}
+
+func TestCacheInvalid(t *testing.T) {
+	for _, tc := range []struct {
+		name, doc, field, problem string
+	}{
+		{"route block without the top-level one", withRoutes(`[{"prefix":"/a"},{"prefix":"/b","cache":{"enabled":true}}]`), "routes[1].cache", "requires the top-level cache block"},
+		{"unknown field", withCache(`{"ttl":5}`), "cache.ttl", "unknown field"},
+		{"unknown route field", withCachedRoutes(`[{"prefix":"/a","cache":{"ttl":5}}]`), "routes[0].cache.ttl", "unknown field"},
+		{"cache not an object", withCache(`true`), "cache", "must be an object"},
+		{"timeout as a string", withCache(`{"timeout_ms":"50"}`), "cache.timeout_ms", "must be an integer"},
+		{"fractional TTL", withCachedRoutes(`[{"prefix":"/a","cache":{"ttl_seconds":1.5}}]`), "routes[0].cache.ttl_seconds", "must be an integer"},
+		{"enabled as a string", withCachedRoutes(`[{"prefix":"/a","cache":{"enabled":"no"}}]`), "routes[0].cache.enabled", "must be a boolean"},
+		{"cluster not a name", withCache(`{"cluster":"a b"}`), "cache.cluster", "not an Envoy cluster name"},
+		{"authority with a path", withCache(`{"authority":"cache/x"}`), "cache.authority", "not a host[:port]"},
+		{"authority with a newline", withCache(`{"authority":"cache\nx"}`), "cache.authority", "not a host[:port]"},
+		{"timeout 0", withCache(`{"timeout_ms":0}`), "cache.timeout_ms", "between 1 and 5000, got 0"},
+		{"timeout negative", withCache(`{"timeout_ms":-1}`), "cache.timeout_ms", "between 1 and 5000"},
+		{"timeout absurd", withCache(`{"timeout_ms":60000}`), "cache.timeout_ms", "between 1 and 5000"},
+		{"max body 0", withCache(`{"max_body_bytes":0}`), "cache.max_body_bytes", "between 1 and 16777216"},
+		{"max body absurd", withCache(`{"max_body_bytes":1073741824}`), "cache.max_body_bytes", "between 1 and 16777216"},
+		{"default TTL 0", withCache(`{"default_ttl_seconds":0}`), "cache.default_ttl_seconds", "between 1 and 31536000"},
+		{"default TTL absurd", withCache(`{"default_ttl_seconds":99999999999}`), "cache.default_ttl_seconds", "between 1 and 31536000"},
+		{"fill wait 0", withCache(`{"fill_wait_ms":0}`), "cache.fill_wait_ms", "between 1 and 10000"},
+		{"fill wait absurd", withCache(`{"fill_wait_ms":60000}`), "cache.fill_wait_ms", "between 1 and 10000"},
+		{"lock slots 0", withCache(`{"fill_lock_slots":0}`), "cache.fill_lock_slots", "between 1 and 1048576"},
+		{"lock slots absurd", withCache(`{"fill_lock_slots":100000000}`), "cache.fill_lock_slots", "between 1 and 1048576"},
+		{"statuses empty", withCache(`{"statuses":{}}`), "cache.statuses", "at least one status"},
+		{"statuses not an object", withCache(`{"statuses":[200]}`), "cache.statuses", "must be an object"},
+		{"status not a number", withCache(`{"statuses":{"ok":60}}`), "cache.statuses.ok", "not a status code"},
+		{"status 1xx", withCache(`{"statuses":{"101":60}}`), "cache.statuses.101", "not a status code from 200 to 599"},
+		{"status 600", withCache(`{"statuses":{"600":60}}`), "cache.statuses.600", "not a status code"},
+		{"status with a sign", withCache(`{"statuses":{"+200":60}}`), "cache.statuses.+200", "not a status code"},
+		{"status 206", withCache(`{"statuses":{"200":60,"206":60}}`), "cache.statuses.206", "cannot be replayed"},
+		{"status 304", withCache(`{"statuses":{"304":60}}`), "cache.statuses.304", "cannot be replayed"},
+		{"status TTL 0", withCache(`{"statuses":{"200":60,"404":0}}`), "cache.statuses.404", "between 1 and 31536000 seconds, got 0"},
+		{"status TTL negative", withCache(`{"statuses":{"404":-5}}`), "cache.statuses.404", "between 1 and"},
+		{"status TTL as a string", withCache(`{"statuses":{"404":"10"}}`), "cache.statuses.404", "must be an integer"},
+		{"default TTL and statuses.200", withCache(`{"default_ttl_seconds":60,"statuses":{"200":30}}`), "cache.default_ttl_seconds", "set it in one place"},
+		{"default TTL without 200", withCache(`{"default_ttl_seconds":60,"statuses":{"404":30}}`), "cache.default_ttl_seconds", "does not list"},
+		{"route TTL 0", withCachedRoutes(`[{"prefix":"/a","cache":{"ttl_seconds":0}}]`), "routes[0].cache.ttl_seconds", "between 1 and 31536000, got 0"},
+		{"route TTL negative", withCachedRoutes(`[{"prefix":"/a"},{"prefix":"/b","cache":{"ttl_seconds":-1}}]`), "routes[1].cache.ttl_seconds", "between 1 and"},
+		{"route TTL absurd", withCachedRoutes(`[{"prefix":"/a","cache":{"ttl_seconds":40000000}}]`), "routes[0].cache.ttl_seconds", "between 1 and"},
+		{"route TTL without 200", `{"jwt":{"secrets":[{"env":"JWT_SECRET"}]},"cache":{"statuses":{"404":5}},"routes":[{"prefix":"/a","cache":{"ttl_seconds":5}}]}`, "routes[0].cache.ttl_seconds", "does not list"},
+		{"disabled with a TTL", withCachedRoutes(`[{"prefix":"/a","cache":{"enabled":false,"ttl_seconds":5}}]`), "routes[0].cache.ttl_seconds", "no effect with enabled false"},
+		{"disabled and public", withCachedRoutes(`[{"prefix":"/a","cache":{"enabled":false,"public":true}}]`), "routes[0].cache.public", "no effect with enabled false"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := config.Parse([]byte(tc.doc), testEnv)
+			var fe *config.FieldError
+			if !errors.As(err, &fe) {
+				t.Fatalf("error %v, want a FieldError", err)
+			}
+			if fe.Field != tc.field || !strings.Contains(fe.Problem, tc.problem) {
+				t.Fatalf("error %q, want field %q with %q", err, tc.field, tc.problem)
+			}
+		})
+	}
+}

@@ -1,0 +1,328 @@
+package plugin
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm"
+	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/types"
+
+	"github.com/portcullis/portcullis/filter/cache"
+	"github.com/portcullis/portcullis/filter/host"
+	"github.com/portcullis/portcullis/filter/ratelimit"
+)
+
+// The cache stage (filter/cache decides, this file talks to the proxy): a
+// GET or HEAD is looked up in the cache cluster (index record, then entry)
+// while the request is paused; a hit is answered here, a miss goes upstream
+// and its response is copied, as it streams to the client, into a fill that
+// is PUT from the root context once the response has been passed on. An
+// unsafe method's successful response deletes the path's index records.
+
+// maxCacheValueBytes bounds what is read of a store answer: the largest
+// entry (the configured body maximum plus its headers).
+func maxCacheValueBytes(c *cache.Config) int { return c.MaxBodyBytes + 128<<10 }
+
+// cacheState is one stream's cache work.
+type cacheState struct {
+	lookup *cache.Lookup
+	xcache string // the X-Cache value for the response, "" when the cache had no say
+	// waited is set once the request waited for another's fill: it never
+	// waits twice.
+	waited bool
+	// fillAllowed: a miss whose response may be stored (it holds the fill
+	// lock, or it is a refresh, which stores without the lock).
+	fillAllowed bool
+	lock        *cache.Lock
+	fill        *cache.Fill
+	invalidate  []string // index keys to delete when the unsafe request succeeds
+}
+
+// proceed runs the stages after rate limiting: the cache, then forwarding.
+func (h *httpContext) proceed(rateHeaders []ratelimit.Header) types.Action {
+	h.rateHeaders = rateHeaders
+	p := h.plugin
+	if p.cfg.Cache == nil {
+		return h.forward()
+	}
+	headers, err := proxywasm.GetHttpRequestHeaders()
+	if err != nil {
+		return h.forward()
+	}
+	req := cache.Request{Tenant: h.tenant, Headers: headers}
+	for _, kv := range headers {
+		switch kv[0] {
+		case ":method":
+			req.Method = kv[1]
+		case ":scheme":
+			req.Scheme = kv[1]
+		case ":authority":
+			req.Authority = kv[1]
+		case ":path":
+			req.Path = kv[1]
+		}
+	}
+	plan := p.cfg.Cache.Classify(h.cachePolicy, &req)
+	switch plan.Action {
+	case cache.ActionLookup:
+		h.cache.lookup = plan.Lookup
+		return h.lookUp()
+	case cache.ActionInvalidate:
+		h.cache.invalidate = plan.Invalidate
+	default:
+		h.cache.xcache = cache.XCacheBypass
+		p.metrics.cacheBypass.Inc()
+	}
+	return h.forward()
+}
+
+// storeHeaders are a callout's headers for key. The key goes in :authority
+// too: Envoy hashes a plugin's callouts on :authority, so a ring_hash or
+// maglev cache cluster sends every request for one key to one replica.
+func storeHeaders(c *cache.Config, method, key string, extra ...[2]string) [][2]string {
+	h := [][2]string{{":method", method}, {":path", "/v1/entries/" + key}, {":authority", key[:16] + "." + c.Authority}}
+	return append(h, extra...)
+}
+
+// lookUp reads the index record, then the entry, and answers a hit or
+// forwards a miss.
+func (h *httpContext) lookUp() types.Action {
+	p := h.plugin
+	c := p.cfg.Cache
+	l := h.cache.lookup
+	return h.call("cache", c.Cluster, storeHeaders(c, "GET", l.IndexKey), nil, c.Timeout, maxCacheValueBytes(c), func(a answer) types.Action {
+		if a.status != 200 && a.status != 404 {
+			return h.cacheUnavailable()
+		}
+		entryKey, ok := l.UseIndex(a.body, a.status == 200)
+		if !ok {
+			return h.miss()
+		}
+		return h.call("cache", c.Cluster, storeHeaders(c, "GET", entryKey), nil, c.Timeout, maxCacheValueBytes(c), func(a answer) types.Action {
+			switch a.status {
+			case 200:
+			case 404:
+				return h.miss()
+			default:
+				return h.cacheUnavailable()
+			}
+			hit, reason := l.Answer(a.body, p.now())
+			if reason != "" {
+				return h.miss()
+			}
+			return h.answerHit(hit)
+		})
+	})
+}
+
+// cacheUnavailable: the store did not answer usefully (down, slow, an error,
+// garbage); the request goes upstream, neither looked up nor stored.
+func (h *httpContext) cacheUnavailable() types.Action {
+	h.plugin.metrics.cacheUnavailable.Inc()
+	h.cache.xcache = cache.XCacheBypass
+	return h.forward()
+}
+
+// answerHit replies with the stored response, with this request's
+// rate-limit headers (a hit is still charged).
+func (h *httpContext) answerHit(hit cache.Hit) types.Action {
+	p := h.plugin
+	p.metrics.cacheHit.Inc()
+	headers := hit.Headers
+	for _, hd := range h.rateHeaders {
+		headers = append(headers, [2]string{hd.Name, hd.Value})
+	}
+	h.stage = stageReplied
+	if err := proxywasm.SendHttpResponse(uint32(hit.Status), headers, hit.Body, -1); err != nil {
+		host.Log(host.Error, "portcullis: cannot send a cached response: "+err.Error())
+	}
+	return types.ActionPause
+}
+
+// miss forwards the request as a MISS. A GET that may fill takes the
+// key's fill lock first; when another request holds it, this one waits for
+// that fill (at most until the lock's deadline) and looks up again.
+func (h *httpContext) miss() types.Action {
+	p := h.plugin
+	l := h.cache.lookup
+	h.cache.xcache = cache.XCacheMiss
+	switch {
+	case !l.CanFill():
+	case l.Refresh:
+		h.cache.fillAllowed = true
+	default:
+		acq := p.fillLocks.TryAcquire(l.FillKey(), p.now(), p.cfg.Cache.FillWait)
+		switch {
+		case acq.State == cache.Acquired:
+			h.cache.lock, h.cache.fillAllowed = &acq.Lock, true
+		case acq.State == cache.Busy && !h.cache.waited:
+			h.cache.waited = true
+			p.metrics.cacheWaits.Inc()
+			p.wait(&fillWaiter{h: h, key: l.FillKey(), until: acq.Until})
+			h.stage = stageAwaiting
+			return types.ActionPause
+		}
+	}
+	p.metrics.cacheMiss.Inc()
+	return h.forward()
+}
+
+// fillWaiter is a request waiting for another request's fill of its key.
+type fillWaiter struct {
+	h     *httpContext
+	key   string
+	until time.Time
+}
+
+func (w *fillWaiter) streamID() uint32 { return w.h.id }
+
+// poll looks the request up again once the fill lock is free (the fill was
+// stored, or abandoned) or its deadline passed.
+func (w *fillWaiter) poll(now time.Time) bool {
+	h := w.h
+	if h.stage != stageAwaiting {
+		return true
+	}
+	if _, held := h.plugin.fillLocks.Held(w.key, now); held && now.Before(w.until) {
+		return false
+	}
+	if h.lookUp() == types.ActionContinue {
+		if err := proxywasm.ResumeHttpRequest(); err != nil {
+			host.Log(host.Warn, "portcullis: cannot resume a request after waiting for a cache fill: "+err.Error())
+		}
+	}
+	return true
+}
+
+// cacheResponseHeaders decides, on the response headers of a forwarded
+// request, whether it is stored, sets X-Cache, and schedules the deletions
+// of an unsafe request that succeeded.
+func (h *httpContext) cacheResponseHeaders(status int, endOfStream bool) {
+	p := h.plugin
+	cs := &h.cache
+	if cs.invalidate != nil {
+		if cache.Invalidates(status) {
+			for _, key := range cs.invalidate {
+				h.store("DELETE", key, nil, nil, nil)
+			}
+			p.metrics.cacheInvalidations.Inc()
+		}
+		cs.xcache = cache.XCacheBypass
+	}
+	if cs.fillAllowed {
+		headers, err := proxywasm.GetHttpResponseHeaders()
+		if err == nil {
+			fill, _ := cs.lookup.Fill(&cache.Response{Status: status, Headers: headers}, p.now(), randomEpoch())
+			if fill != nil {
+				cs.fill = fill
+			} else {
+				cs.xcache = cache.XCacheBypass // the response is not cacheable
+				p.metrics.cacheNotStored.Inc()
+			}
+		}
+		if cs.fill == nil {
+			h.releaseFillLock()
+		}
+	}
+	if cs.xcache != "" {
+		_ = proxywasm.ReplaceHttpResponseHeader(cache.HeaderXCache, cs.xcache)
+	}
+	if endOfStream {
+		h.finishFill()
+	}
+}
+
+// cacheResponseBody copies a chunk of the streaming body into the fill.
+func (h *httpContext) cacheResponseBody(bodySize int, endOfStream bool) {
+	cs := &h.cache
+	if cs.fill == nil {
+		return
+	}
+	if bodySize > 0 {
+		chunk, err := proxywasm.GetHttpResponseBody(0, bodySize)
+		if err != nil || !cs.fill.Append(chunk) {
+			h.abandonFill()
+			return
+		}
+	}
+	if endOfStream {
+		h.finishFill()
+	}
+}
+
+// finishFill schedules the PUTs of a complete response (index first, then
+// the entry); the fill lock is released once the entry's PUT has answered,
+// so waiters find it.
+func (h *httpContext) finishFill() {
+	cs := &h.cache
+	fill := cs.fill
+	if fill == nil {
+		return
+	}
+	cs.fill = nil
+	envelope := fill.Envelope()
+	if envelope == nil {
+		h.abandonFill()
+		return
+	}
+	p := h.plugin
+	if fill.Index != nil {
+		h.store("PUT", fill.IndexKey, fill.Index, &fill.IndexTTL, nil)
+	}
+	lock := cs.lock
+	cs.lock = nil
+	h.store("PUT", fill.EntryKey, envelope, &fill.TTL, func(status int) {
+		if status == 204 || status == 200 {
+			p.metrics.cacheStored.Inc()
+		} else {
+			p.metrics.cacheUnavailable.Inc()
+		}
+		if lock != nil {
+			_ = p.fillLocks.Release(*lock)
+		}
+	})
+}
+
+// abandonFill drops a fill (the body was too big, or the stream ended early).
+func (h *httpContext) abandonFill() {
+	h.cache.fill = nil
+	h.plugin.metrics.cacheNotStored.Inc()
+	h.releaseFillLock()
+}
+
+func (h *httpContext) releaseFillLock() {
+	if l := h.cache.lock; l != nil {
+		h.cache.lock = nil
+		_ = h.plugin.fillLocks.Release(*l)
+	}
+}
+
+// store queues a write to the cache cluster from the root context (so it
+// outlives this stream); done, when set, gets the answer's status.
+func (h *httpContext) store(method, key string, value []byte, ttl *time.Duration, done func(status int)) {
+	p := h.plugin
+	c := p.cfg.Cache
+	var extra [][2]string
+	if ttl != nil {
+		extra = append(extra, [2]string{"x-cache-ttl", strconv.FormatInt(int64(max(*ttl/time.Second, 1)), 10)},
+			[2]string{"content-type", "application/octet-stream"})
+	}
+	ok := p.enqueue(backgroundCall{
+		what: "cache", cluster: c.Cluster, headers: storeHeaders(c, method, key, extra...),
+		body: value, timeout: c.Timeout, done: done,
+	})
+	if !ok {
+		p.metrics.cacheDropped.Inc()
+		if done != nil {
+			done(0)
+		}
+	}
+}
+
+func randomEpoch() uint64 {
+	n, err := randomUint64()
+	if err != nil {
+		return uint64(time.Now().UnixNano()) // a fresh epoch only has to differ from the last one
+	}
+	return n
+}
