@@ -111,7 +111,7 @@ test: build envoy ratelimit redis istioctl
 
 # Native benchmarks of every package, then the pure packages' benchmarks again
 # inside WebAssembly: compiled for wasip1 and run under wazero by build/wasirun.
-WASM_BENCH_PACKAGES := ./filter/jwt ./filter/ratelimit
+WASM_BENCH_PACKAGES := ./filter/jwt ./filter/ratelimit ./filter/cache
 BENCH_ENV = ENVOY_BIN="$(ENVOY)" PORTCULLIS_WASM="$(CURDIR)/$(WASM)" RATELIMIT_BIN="$(RATELIMIT_BIN)"
 bench: build envoy ratelimit redis
 	$(BENCH_ENV) $(GO) test -run '^$$' -bench . -skip 'Memory$$' -benchmem ./...

@@ -17,6 +17,7 @@ import (
 
 	"github.com/portcullis/portcullis/e2e/harness"
 	"github.com/portcullis/portcullis/e2e/scenarios"
+	"github.com/portcullis/portcullis/internal/redistest"
 )
 
 // Real-Envoy benchmarks (`make bench`; the memory one is `make bench-memory`).
@@ -24,13 +25,18 @@ import (
 // so the figures compare configurations within one run; they are not a
 // capacity statement.
 
-// withRateLimit returns the shipped plugin configuration with rate_limit set.
+// withRateLimit returns the shipped plugin configuration with rate_limit set
+// (none when nil) and without caching, so that every request is decided and
+// reaches the upstream.
 func withRateLimit(b *testing.B, rateLimit map[string]any) string {
 	var cfg map[string]any
 	if err := json.Unmarshal([]byte(harness.ShippedPluginConfig(b)), &cfg); err != nil {
 		b.Fatal(err)
 	}
-	cfg["rate_limit"] = rateLimit
+	delete(cfg, "cache")
+	if rateLimit != nil {
+		cfg["rate_limit"] = rateLimit
+	}
 	raw, err := json.Marshal(cfg)
 	if err != nil {
 		b.Fatal(err)
@@ -47,7 +53,7 @@ var generousLimit = []any{map[string]any{"requests": 1_000_000_000, "window_seco
 // envoyproxy/ratelimit + Redis per request), 256 keys, 8 client connections.
 func BenchmarkEnvoyRateLimitThroughput(b *testing.B) {
 	envoy := harness.NewEnvoy(b)
-	svc := harness.StartRateLimitService(b, scenarios.StartRedis(b), harness.WriteDescriptorConfig(b, `domain: portcullis
+	svc := harness.StartRateLimitService(b, redistest.Start(b).Addr, harness.WriteDescriptorConfig(b, `domain: portcullis
 descriptors:
   - key: api_key
     descriptors:
@@ -58,7 +64,7 @@ descriptors:
 		name   string
 		config string
 	}{
-		{"off", ""},
+		{"off", withRateLimit(b, nil)},
 		{"local", withRateLimit(b, map[string]any{"default": generousLimit})},
 		{"fleet", withRateLimit(b, map[string]any{"mode": "fleet", "fleet": map[string]any{}})},
 	}

@@ -7,8 +7,8 @@ import (
 	"testing"
 
 	"github.com/portcullis/portcullis/e2e/harness"
-	"github.com/portcullis/portcullis/e2e/scenarios"
 	"github.com/portcullis/portcullis/filter/fleet"
+	"github.com/portcullis/portcullis/internal/redistest"
 )
 
 // TestShippedDescriptorConfig starts envoyproxy/ratelimit on the descriptor
@@ -16,7 +16,7 @@ import (
 // descriptors the plugin sends.
 func TestShippedDescriptorConfig(t *testing.T) {
 	t.Parallel()
-	svc := harness.StartRateLimitService(t, scenarios.StartRedis(t), harness.RepoRoot(t))
+	svc := harness.StartRateLimitService(t, redistest.Start(t).Addr, harness.RepoRoot(t))
 	for _, tc := range []struct {
 		entry string
 		limit int64

@@ -22,8 +22,9 @@ import (
 // proxy. Subtract e2e/wasmhost's BenchmarkHostOnly (an empty plugin through
 // the same path) to get the plugin's own share.
 
-// benchPluginHost runs the plugin with the shipped configuration, with
-// patch applied to it when non-nil, and callouts to clusters (name → URL).
+// benchPluginHost runs the plugin with the shipped configuration without
+// caching, with patch applied to it when non-nil, and callouts to clusters
+// (name → URL).
 func benchPluginHost(b *testing.B, patch func(cfg map[string]any), clusters map[string]string) http.Handler {
 	wasm, err := os.ReadFile(harness.WasmPath(b))
 	if err != nil {
@@ -37,15 +38,16 @@ func benchPluginHost(b *testing.B, patch func(cfg map[string]any), clusters map[
 	if err != nil {
 		b.Fatal(err)
 	}
-	if patch != nil {
-		var cfg map[string]any
-		if err := json.Unmarshal([]byte(config), &cfg); err != nil {
-			b.Fatal(err)
-		}
-		patch(cfg)
-		raw, _ := json.Marshal(cfg)
-		config = string(raw)
+	var cfg map[string]any
+	if err := json.Unmarshal([]byte(config), &cfg); err != nil {
+		b.Fatal(err)
 	}
+	delete(cfg, "cache")
+	if patch != nil {
+		patch(cfg)
+	}
+	raw, _ := json.Marshal(cfg)
+	config = string(raw)
 	h, err := wasmhost.New(context.Background(), wasm, wasmhost.Options{
 		Workers: 1, PluginConfig: config, Env: map[string]string{harness.SecretEnv: harness.TestSecret}, Clusters: clusters,
 	})

@@ -3,13 +3,14 @@
 # build/portcullis.wasm and ensures Envoy first):
 #
 #   demo upstream   127.0.0.1:10001   (e2e/cmd/upstream)
+#   cache server    127.0.0.1:10002   (cmd/cacheserver, in memory, 64 MiB)
 #   gateway         127.0.0.1:10000   Envoy with envoy.yaml, --concurrency 2   (HOST=envoy, default)
 #                                     or the wazero host with the same file    (HOST=wasmhost)
 #   admin           127.0.0.1:9901
 #
 # JWT_SECRET is the HS256 secret (the documented dev default when unset, with
-# a warning). Ctrl-C (or SIGTERM) stops everything; if either process dies,
-# the other is stopped too.
+# a warning). Ctrl-C (or SIGTERM) stops everything; if one process dies,
+# the others are stopped too.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,6 +27,7 @@ fi
 # Compile first, so the signals below reach the programs themselves, not `go run`.
 mkdir -p build
 "$GO" build -o build/upstream ./e2e/cmd/upstream
+"$GO" build -o build/cacheserver ./cmd/cacheserver
 
 case "$HOST" in
   envoy)
@@ -38,7 +40,8 @@ case "$HOST" in
     # Its admin listener (/ready, /stats) is on 127.0.0.1:9901 like Envoy's.
     "$GO" build -o build/wasmhost ./e2e/cmd/wasmhost
     gateway=(build/wasmhost -wasm build/portcullis.wasm -envoy-yaml envoy.yaml -workers 2
-      -listen 127.0.0.1:10000 -cluster upstream=http://127.0.0.1:10001 -strip-prefix /api)
+      -listen 127.0.0.1:10000 -cluster upstream=http://127.0.0.1:10001 -cluster cache=http://127.0.0.1:10002
+      -cluster ratelimit=http://127.0.0.1:10003 -strip-prefix /api)
     ;;
   *)
     echo "run: unknown HOST=$HOST (want envoy or wasmhost)" >&2
@@ -58,14 +61,16 @@ trap 'exit 143' TERM
 
 build/upstream -listen 127.0.0.1:10001 &
 pids+=($!)
+build/cacheserver -listen 127.0.0.1:10002 -backend memory -memory-bytes $((64 << 20)) &
+pids+=($!)
 "${gateway[@]}" &
 pids+=($!)
 
 cat >&2 <<EOF
-run: gateway http://127.0.0.1:10000 ($HOST), admin http://127.0.0.1:9901, demo upstream http://127.0.0.1:10001
+run: gateway http://127.0.0.1:10000 ($HOST), admin http://127.0.0.1:9901, demo upstream http://127.0.0.1:10001, cache server http://127.0.0.1:10002
 run: try   curl -s localhost:10000/health
 run:       curl -s localhost:10000/api/public/hello
-run:       curl -s -H "Authorization: Bearer \$(make -s token SUB=alice)" localhost:10000/api/hello
+run:       curl -si -H "Authorization: Bearer \$(make -s token SUB=alice)" localhost:10000/api/hello   # twice: X-Cache MISS, then HIT
 run: Ctrl-C stops everything
 EOF
 

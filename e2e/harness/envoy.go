@@ -157,7 +157,7 @@ func (e *Envoy) launch(t testing.TB, opts Options) *envoyInstance {
 		NodeID:        inst.nodeID,
 		Region:        opts.Region,
 		FailurePolicy: opts.FailurePolicy,
-		Clusters:      opts.Clusters,
+		Clusters:      clustersFor(t, opts),
 	})
 	if err != nil {
 		t.Fatalf("harness: cannot derive a test config from %s: %v", e.Shipped, err)

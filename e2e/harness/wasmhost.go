@@ -112,11 +112,9 @@ func (w *WasmHost) newHost(t testing.TB, opts Options, up *UpstreamServer) (*was
 	if up != nil {
 		hostOpts.Upstream = "http://" + up.Addr
 	}
-	if len(opts.Clusters) > 0 {
-		hostOpts.Clusters = map[string]string{}
-		for name, addr := range opts.Clusters {
-			hostOpts.Clusters[name] = "http://" + addr
-		}
+	hostOpts.Clusters = map[string]string{}
+	for name, addr := range clustersFor(t, opts) {
+		hostOpts.Clusters[name] = "http://" + addr
 	}
 	return wasmhost.New(context.Background(), wasm, hostOpts)
 }

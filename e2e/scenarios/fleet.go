@@ -37,6 +37,7 @@ descriptors:
 // given failure mode.
 func FleetConfig(t *testing.T, onFailure string) string {
 	return patchConfig(t, harness.ShippedPluginConfig(t), func(cfg map[string]any) {
+		delete(cfg, "cache") // every request must reach the upstream to be counted there
 		cfg["rate_limit"] = map[string]any{
 			"mode":  "fleet",
 			"fleet": map[string]any{"on_failure": onFailure, "timeout_ms": 500},

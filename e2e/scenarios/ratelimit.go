@@ -28,6 +28,7 @@ const (
 // limiting of BurstLimit requests per BurstWindowSeconds.
 func RateLimitConfig(t *testing.T) string {
 	return patchConfig(t, harness.ShippedPluginConfig(t), func(cfg map[string]any) {
+		delete(cfg, "cache") // every request must reach the upstream to be counted there
 		cfg["rate_limit"] = map[string]any{
 			"default": []any{map[string]any{"requests": BurstLimit, "window_seconds": BurstWindowSeconds}},
 		}
@@ -174,6 +175,7 @@ const (
 // SlideWindow on the "slide" route rule.
 func SlideConfig(t *testing.T) string {
 	return patchConfig(t, harness.ShippedPluginConfig(t), func(cfg map[string]any) {
+		delete(cfg, "cache")
 		routes := cfg["routes"].([]any)
 		slide := map[string]any{"name": "slide", "prefix": "/api/slide",
 			"rate_limit": []any{map[string]any{"requests": SlideLimit, "window_seconds": int(SlideWindow / time.Second)}}}

@@ -15,7 +15,9 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/e2e/harness"
+	"github.com/portcullis/portcullis/internal/cacheserver"
 	"github.com/portcullis/portcullis/internal/jwttest"
+	"github.com/portcullis/portcullis/internal/redistest"
 )
 
 // Check is a host-specific check run on one of the scenario gateways.
@@ -117,8 +119,19 @@ func Run(t *testing.T, target harness.Target, extras Extras) {
 	// envoyproxy/ratelimit with its own Redis.
 	t.Run("rate_limit_fleet", func(t *testing.T) {
 		t.Parallel()
-		fleetScenarios(t, target, StartRedis(t))
+		fleetScenarios(t, target, redistest.Start(t).Addr)
 	})
+
+	// Caching, once per cache-server backend: in memory, and in Redis.
+	for _, backend := range []string{"memory", "redis"} {
+		t.Run("cache_"+backend, func(t *testing.T) {
+			t.Parallel()
+			srv := harness.StartCacheServer(t, cacheStore(t, backend))
+			gw := target.Start(t, harness.Options{PluginConfig: CacheConfig(t), Clusters: map[string]string{harness.CacheCluster: srv.Addr}})
+			cacheScenarios(t, gw)
+			t.Run("cache_server_killed", func(t *testing.T) { cacheServerKilled(t, gw, srv.Stop) })
+		})
+	}
 
 	t.Run("bad_config_refused", func(t *testing.T) {
 		t.Parallel()
@@ -477,4 +490,18 @@ func upstreamTimeout(t *testing.T, gw *harness.Gateway) {
 	if d := time.Since(start); d > 4*time.Second {
 		t.Errorf("the 504 took %v; the route timeout is %v", d, SlowRouteTimeout)
 	}
+}
+
+// cacheStore is a fresh store of the named backend for one cache server.
+func cacheStore(t *testing.T, backend string) cacheserver.Store {
+	if backend == "redis" {
+		r := cacheserver.NewRedis(redistest.Start(t).Addr, "e2e:")
+		t.Cleanup(func() { _ = r.Close() })
+		return r
+	}
+	m, err := cacheserver.NewMemory(64 << 20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
 }

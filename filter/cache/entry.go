@@ -25,8 +25,8 @@ import (
 //	end−B   B     body
 //
 // Names are lower-case tokens, values hold no control characters but tab,
-// H ≤ MaxHeaders, V ≤ MaxVary, 100 ≤ status ≤ 599 and stored-at ≤
-// expires-at. A value that breaks any of this, is shorter or longer than its
+// H ≤ MaxHeaders, V ≤ MaxVary, everything before the body takes at most
+// MaxHeadBytes, 100 ≤ status ≤ 599 and stored-at ≤ expires-at. A value that breaks any of this, is shorter or longer than its
 // fields say, or has another magic or version does not decode.
 type Entry struct {
 	Key        [sha256.Size]byte
@@ -49,8 +49,12 @@ type VaryValue struct {
 
 // Format limits.
 const (
-	MaxHeaders      = 512 // header lines of a stored response
-	MaxVary         = 16  // varied request fields of one path
+	MaxHeaders = 512 // header lines of a stored response
+	MaxVary    = 16  // varied request fields of one path
+	// MaxHeadBytes bounds an envelope without its body (Envoy's own limit
+	// on response headers is 60 KiB by default): a stored value is at most
+	// MaxHeadBytes + Config.MaxBodyBytes long.
+	MaxHeadBytes    = 64 << 10
 	maxNameBytes    = math.MaxUint8
 	maxValueBytes   = math.MaxUint16
 	entryMagic      = "PCE"
@@ -87,6 +91,8 @@ func (e *Entry) appendHead(b []byte) ([]byte, error) {
 		return b, corrupt("%d headers", len(e.Headers))
 	case len(e.Vary) > MaxVary:
 		return b, corrupt("%d varied fields", len(e.Vary))
+	case e.headSize() > MaxHeadBytes:
+		return b, corrupt("%d bytes of header fields", e.headSize())
 	}
 	b = append(append(b, entryMagic...), entryVersion)
 	b = append(b, e.Key[:]...)
@@ -167,6 +173,8 @@ func DecodeEntry(data []byte) (Entry, error) {
 		return Entry{}, corrupt("stored-at %d, expires-at %d", e.StoredAt, e.ExpiresAt)
 	case bodyLen > int64(len(data)-entryFixedSize):
 		return Entry{}, corrupt("body of %d bytes in a value of %d", bodyLen, len(data))
+	case int64(len(data))-bodyLen > MaxHeadBytes:
+		return Entry{}, corrupt("%d bytes of header fields", int64(len(data))-bodyLen)
 	}
 	bodyStart := len(data) - int(bodyLen)
 	r := newReader(string(data[entryFixedSize:bodyStart]))

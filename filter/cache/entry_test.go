@@ -33,9 +33,10 @@ func mustAppend(t testing.TB, e cache.Entry) []byte {
 
 func TestEntryRoundTrip(t *testing.T) {
 	for name, e := range map[string]cache.Entry{
-		"sample":  sampleEntry(),
-		"minimal": {Status: 100, Headers: [][2]string{}, Body: []byte{}},
-		"max":     {Status: 599, StoredAt: 1 << 62, ExpiresAt: 1<<63 - 1, InitialAge: 1<<32 - 1, Headers: [][2]string{h("x", strings.Repeat("v", 1<<16-1))}, Body: []byte{}},
+		"sample":       sampleEntry(),
+		"minimal":      {Status: 100, Headers: [][2]string{}, Body: []byte{}},
+		"max":          {Status: 599, StoredAt: 1 << 62, ExpiresAt: 1<<63 - 1, InitialAge: 1<<32 - 1, Headers: [][2]string{h("x", "v")}, Body: []byte{}},
+		"largest head": {Status: 200, Headers: [][2]string{h("x", strings.Repeat("v", cache.MaxHeadBytes-70))}, Body: []byte("b")},
 	} {
 		t.Run(name, func(t *testing.T) {
 			b := mustAppend(t, e)
@@ -67,6 +68,7 @@ func TestEntryAppendRefusesWhatCannotDecode(t *testing.T) {
 		"pseudo-header":               func(e *cache.Entry) { e.Headers[0][0] = ":status" },
 		"newline in a value":          func(e *cache.Entry) { e.Headers[0][1] = "a\r\nx-evil: 1" },
 		"value of 64 KiB":             func(e *cache.Entry) { e.Headers[0][1] = strings.Repeat("a", 1<<16) },
+		"head over MaxHeadBytes":      func(e *cache.Entry) { e.Headers = [][2]string{h("a", strings.Repeat("a", 1<<16-1)), h("b", "c")} },
 		"too many headers":            func(e *cache.Entry) { e.Headers = make([][2]string, cache.MaxHeaders+1) },
 		"too many varied fields":      func(e *cache.Entry) { e.Vary = make([]cache.VaryValue, cache.MaxVary+1) },
 		"absent varied field's value": func(e *cache.Entry) { e.Vary[1].Value = "x" },
@@ -121,6 +123,20 @@ func TestDecodeEntryRefusesGarbage(t *testing.T) {
 		if _, err := cache.DecodeEntry(b); !errors.Is(err, cache.ErrCorrupt) {
 			t.Errorf("%s: decoded (%v)", name, err)
 		}
+	}
+}
+
+func TestDecodeEntryRefusesAHeadOverMaxHeadBytes(t *testing.T) {
+	largest := mustAppend(t, cache.Entry{Status: 200, Headers: [][2]string{h("x", strings.Repeat("v", cache.MaxHeadBytes-70))}})
+	if _, err := cache.DecodeEntry(largest); err != nil {
+		t.Fatalf("the largest head: %v", err)
+	}
+	// One more byte in the value (and in its length): 64 KiB + 1.
+	const valueAt = 62 + 2 + 2 + 1 + 2 // fixed fields, count, name length, "x", value length
+	over := append(append(bytes.Clone(largest[:valueAt]), 'v'), largest[valueAt:]...)
+	binary.LittleEndian.PutUint16(over[valueAt-2:], uint16(cache.MaxHeadBytes-70+1))
+	if _, err := cache.DecodeEntry(over); !errors.Is(err, cache.ErrCorrupt) || !strings.Contains(err.Error(), "bytes of header fields") {
+		t.Fatalf("a head of %d bytes decoded: %v", len(over), err)
 	}
 }
 

@@ -20,8 +20,12 @@ import (
 // unsafe method's successful response deletes the path's index records.
 
 // maxCacheValueBytes bounds what is read of a store answer: the largest
-// entry (the configured body maximum plus its headers).
-func maxCacheValueBytes(c *cache.Config) int { return c.MaxBodyBytes + 128<<10 }
+// entry (the configured body maximum plus its head).
+func maxCacheValueBytes(c *cache.Config) int { return c.MaxBodyBytes + cache.MaxHeadBytes }
+
+// maxFillsPerVM bounds the fills one VM buffers at once (each holds up to
+// max_body_bytes): past it a miss goes upstream without being stored.
+const maxFillsPerVM = 32
 
 // cacheState is one stream's cache work.
 type cacheState struct {
@@ -151,6 +155,9 @@ func (h *httpContext) miss() types.Action {
 	case l.Refresh:
 		h.cache.fillAllowed = true
 	default:
+		if p.fills >= maxFillsPerVM {
+			break
+		}
 		acq := p.fillLocks.TryAcquire(l.FillKey(), p.now(), p.cfg.Cache.FillWait)
 		switch {
 		case acq.State == cache.Acquired:
@@ -215,6 +222,7 @@ func (h *httpContext) cacheResponseHeaders(status int, endOfStream bool) {
 			fill, _ := cs.lookup.Fill(&cache.Response{Status: status, Headers: headers}, p.now(), randomEpoch())
 			if fill != nil {
 				cs.fill = fill
+				p.fills++
 			} else {
 				cs.xcache = cache.XCacheBypass // the response is not cacheable
 				p.metrics.cacheNotStored.Inc()
@@ -260,6 +268,7 @@ func (h *httpContext) finishFill() {
 		return
 	}
 	cs.fill = nil
+	h.plugin.fills--
 	envelope := fill.Envelope()
 	if envelope == nil {
 		h.abandonFill()
@@ -285,7 +294,10 @@ func (h *httpContext) finishFill() {
 
 // abandonFill drops a fill (the body was too big, or the stream ended early).
 func (h *httpContext) abandonFill() {
-	h.cache.fill = nil
+	if h.cache.fill != nil {
+		h.cache.fill = nil
+		h.plugin.fills--
+	}
 	h.plugin.metrics.cacheNotStored.Inc()
 	h.releaseFillLock()
 }

@@ -43,6 +43,7 @@ type Plugin struct {
 	// fillLocks coordinate concurrent cache misses across workers (nil when
 	// caching is off).
 	fillLocks *cache.FillLocks
+	fills     int // cache fills buffering in this VM
 }
 
 // OnPluginStart parses the configuration; any problem refuses the plugin with

@@ -1,0 +1,299 @@
+package scenarios
+
+import (
+	"bytes"
+	"net/http"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/portcullis/portcullis/e2e/harness"
+)
+
+// CacheConfig is the shipped plugin configuration with caching on every
+// route (per tenant), a rule whose entries are shared across tenants
+// (/api/shared), a rule that does not cache (/api/nocache), and a callout
+// timeout generous enough for a loaded CI machine.
+func CacheConfig(t *testing.T) string {
+	return patchConfig(t, harness.ShippedPluginConfig(t), func(cfg map[string]any) {
+		routes := cfg["routes"].([]any)
+		extra := []any{
+			map[string]any{"name": "shared", "prefix": "/api/shared", "cache": map[string]any{"public": true}},
+			map[string]any{"name": "nocache", "prefix": "/api/nocache", "cache": map[string]any{"enabled": false}},
+		}
+		cfg["routes"] = append(extra, routes...)
+		cfg["cache"] = map[string]any{"timeout_ms": 1000}
+	})
+}
+
+// cacheGet sends a GET as sub and returns the response.
+func cacheGet(t *testing.T, gw *harness.Gateway, sub, path string, header map[string][]string) Response {
+	t.Helper()
+	h := Bearer(Token(harness.TestSecret, sub, nil))
+	for k, v := range header {
+		h[k] = v
+	}
+	return Send(t, gw, Request{Path: path, Header: h})
+}
+
+// expectCache checks status 200 and the X-Cache value.
+func expectCache(t *testing.T, resp Response, want string) {
+	t.Helper()
+	if resp.Status != http.StatusOK {
+		t.Fatalf("want 200, got:\n%s", resp)
+	}
+	if got := resp.Header.Get("X-Cache"); got != want {
+		t.Fatalf("X-Cache %q, want %q:\n%s", got, want, resp)
+	}
+}
+
+// eventuallyHit repeats the GET until it is a HIT: the fill is written after
+// the response was passed on, so the very next request may still miss. It
+// returns the hit.
+func eventuallyHit(t *testing.T, gw *harness.Gateway, sub, path string, header map[string][]string) Response {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		resp := cacheGet(t, gw, sub, path, header)
+		if resp.Header.Get("X-Cache") == "HIT" || time.Now().After(deadline) {
+			expectCache(t, resp, "HIT")
+			return resp
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// cacheScenarios runs every cache scenario against gw (whose cache cluster
+// is a running cache server).
+func cacheScenarios(t *testing.T, gw *harness.Gateway) {
+	for _, s := range []struct {
+		name string
+		run  func(*testing.T, *harness.Gateway)
+	}{
+		{"second_get_is_a_hit", secondGetHits},
+		{"another_tenant_misses", otherTenantMisses},
+		{"private_and_no_store_are_never_stored", privateNotStored},
+		{"set_cookie_is_never_stored", setCookieNotStored},
+		{"vary_is_honoured", varyHonoured},
+		{"unsafe_method_invalidates", postInvalidates},
+		{"entry_expires", entryExpires},
+		{"request_no_cache_skips_the_lookup", requestNoCache},
+		{"shared_rule_across_tenants", sharedRule},
+		{"disabled_rule_bypasses", disabledRule},
+		{"head_after_get_hits_without_body", headHits},
+		{"concurrent_misses_fill_once", stampede},
+	} {
+		t.Run(s.name, func(t *testing.T) { s.run(t, gw) })
+	}
+}
+
+func uniquePath(prefix string) string { return prefix + "/" + freshKey("p") }
+
+func secondGetHits(t *testing.T, gw *harness.Gateway) {
+	path := uniquePath("/api/cache") + "?b=2&a=1"
+	first := cacheGet(t, gw, "alice", path, nil)
+	expectCache(t, first, "MISS")
+	count := gw.Upstream.Count()
+	hit := eventuallyHit(t, gw, "alice", path, nil)
+	if !bytes.Equal(hit.Body, first.Body) {
+		t.Errorf("HIT body differs from the MISS body:\n%s\n%s", hit.Body, first.Body)
+	}
+	if age, err := strconv.Atoi(hit.Header.Get("Age")); err != nil || age < 0 || age > 5 {
+		t.Errorf("HIT Age %q, want a small number of seconds", hit.Header.Get("Age"))
+	}
+	if ct := hit.Header.Get("Content-Type"); ct != "application/json" {
+		t.Errorf("HIT Content-Type %q, want the stored one", ct)
+	}
+	// Parameters in another order are the same resource.
+	expectCache(t, cacheGet(t, gw, "alice", uniquePathSameAs(path), nil), "HIT")
+	if got := gw.Upstream.Count(); got != count {
+		t.Errorf("the upstream received %d more requests while the entry was fresh", got-count)
+	}
+}
+
+// uniquePathSameAs reorders the query "?b=2&a=1" as "?a=1&b=2".
+func uniquePathSameAs(path string) string {
+	base := path[:len(path)-len("?b=2&a=1")]
+	return base + "?a=1&b=2"
+}
+
+func otherTenantMisses(t *testing.T, gw *harness.Gateway) {
+	path := uniquePath("/api/cache")
+	expectCache(t, cacheGet(t, gw, "alice", path, nil), "MISS")
+	eventuallyHit(t, gw, "alice", path, nil)
+	bob := cacheGet(t, gw, "bob", path, nil)
+	expectCache(t, bob, "MISS")
+	if got := Header(t, Echo(t, bob), "x-api-key"); got != "bob" {
+		t.Errorf("bob got an answer made for %q", got)
+	}
+}
+
+// neverStored sends the GET three times (with the origin's header h) and
+// expects BYPASS each time, every one reaching the upstream.
+func neverStored(t *testing.T, gw *harness.Gateway, h map[string][]string) {
+	t.Helper()
+	path := uniquePath("/api/cache")
+	before := gw.Upstream.Count()
+	for range 3 {
+		expectCache(t, cacheGet(t, gw, "alice", path, h), "BYPASS")
+		time.Sleep(50 * time.Millisecond) // time for a (wrong) fill to land
+	}
+	if got := gw.Upstream.Count() - before; got != 3 {
+		t.Errorf("the upstream saw %d of 3 requests", got)
+	}
+}
+
+func privateNotStored(t *testing.T, gw *harness.Gateway) {
+	for _, cc := range []string{"private, max-age=60", "no-store", "no-cache"} {
+		t.Run(cc, func(t *testing.T) {
+			neverStored(t, gw, map[string][]string{"X-Upstream-Cache-Control": {cc}})
+		})
+	}
+}
+
+func setCookieNotStored(t *testing.T, gw *harness.Gateway) {
+	neverStored(t, gw, map[string][]string{"X-Upstream-Set-Cookie": {"session=1"}})
+}
+
+func varyHonoured(t *testing.T, gw *harness.Gateway) {
+	path := uniquePath("/api/cache")
+	vary := func(lang string) map[string][]string {
+		return map[string][]string{"X-Upstream-Vary": {"Accept-Language"}, "Accept-Language": {lang}}
+	}
+	expectCache(t, cacheGet(t, gw, "alice", path, vary("en")), "MISS")
+	en := eventuallyHit(t, gw, "alice", path, vary("en"))
+	fr := cacheGet(t, gw, "alice", path, vary("fr"))
+	expectCache(t, fr, "MISS")
+	if got := Header(t, Echo(t, fr), "accept-language"); got != "fr" {
+		t.Errorf("the fr request was answered for %q", got)
+	}
+	eventuallyHit(t, gw, "alice", path, vary("fr"))
+	if again := cacheGet(t, gw, "alice", path, vary("en")); !bytes.Equal(again.Body, en.Body) {
+		t.Errorf("en after fr: the en entry is gone:\n%s", again)
+	}
+	neverStored(t, gw, map[string][]string{"X-Upstream-Vary": {"*"}})
+}
+
+func postInvalidates(t *testing.T, gw *harness.Gateway) {
+	path := uniquePath("/api/cache")
+	for _, q := range []string{"?x=1", "?x=2"} {
+		expectCache(t, cacheGet(t, gw, "alice", path+q, nil), "MISS")
+		eventuallyHit(t, gw, "alice", path+q, nil)
+	}
+	post := Send(t, gw, Request{Method: "POST", Path: path, Body: `{}`,
+		Header: With(Bearer(Token(harness.TestSecret, "alice", nil)), "Content-Type", "application/json")})
+	if post.Status != http.StatusOK {
+		t.Fatalf("POST: %s", post)
+	}
+	// The invalidation is sent after the POST's answer: wait for it to land.
+	ok := eventually(5*time.Second, func() bool {
+		return cacheGet(t, gw, "alice", path+"?x=1", nil).Header.Get("X-Cache") == "MISS"
+	})
+	if !ok {
+		t.Fatal("after the POST the GET is still a HIT")
+	}
+	expectCache(t, cacheGet(t, gw, "alice", path+"?x=2", nil), "MISS")
+}
+
+func entryExpires(t *testing.T, gw *harness.Gateway) {
+	path := uniquePath("/api/cache")
+	h := map[string][]string{"X-Upstream-Cache-Control": {"max-age=1"}}
+	expectCache(t, cacheGet(t, gw, "alice", path, h), "MISS")
+	eventuallyHit(t, gw, "alice", path, h)
+	time.Sleep(1100 * time.Millisecond)
+	if got := cacheGet(t, gw, "alice", path, h).Header.Get("X-Cache"); got != "MISS" {
+		t.Errorf("after max-age: X-Cache %q, want MISS", got)
+	}
+}
+
+func requestNoCache(t *testing.T, gw *harness.Gateway) {
+	path := uniquePath("/api/cache")
+	expectCache(t, cacheGet(t, gw, "alice", path, nil), "MISS")
+	eventuallyHit(t, gw, "alice", path, nil)
+	before := gw.Upstream.Count()
+	resp := cacheGet(t, gw, "alice", path, map[string][]string{"Cache-Control": {"no-cache"}})
+	if resp.Status != http.StatusOK || resp.Header.Get("X-Cache") == "HIT" || gw.Upstream.Count() != before+1 {
+		t.Errorf("Cache-Control: no-cache was answered from the cache:\n%s", resp)
+	}
+}
+
+func sharedRule(t *testing.T, gw *harness.Gateway) {
+	path := uniquePath("/api/shared")
+	public := map[string][]string{"X-Upstream-Cache-Control": {"public, max-age=60"}}
+	expectCache(t, cacheGet(t, gw, "alice", path, public), "MISS")
+	eventuallyHit(t, gw, "alice", path, public)
+	expectCache(t, cacheGet(t, gw, "bob", path, public), "HIT")
+	// RFC 9111 §3.5: an answer to an authorized request without public,
+	// s-maxage or must-revalidate is not shared.
+	neverShared := uniquePath("/api/shared")
+	expectCache(t, cacheGet(t, gw, "alice", neverShared, nil), "BYPASS")
+	expectCache(t, cacheGet(t, gw, "bob", neverShared, nil), "BYPASS")
+}
+
+func disabledRule(t *testing.T, gw *harness.Gateway) {
+	path := uniquePath("/api/nocache")
+	for range 2 {
+		expectCache(t, cacheGet(t, gw, "alice", path, nil), "BYPASS")
+	}
+}
+
+func headHits(t *testing.T, gw *harness.Gateway) {
+	path := uniquePath("/api/cache")
+	expectCache(t, cacheGet(t, gw, "alice", path, nil), "MISS")
+	eventuallyHit(t, gw, "alice", path, nil)
+	resp := Send(t, gw, Request{Method: "HEAD", Path: path, Header: Bearer(Token(harness.TestSecret, "alice", nil))})
+	expectCache(t, resp, "HIT")
+	if len(resp.Body) != 0 {
+		t.Errorf("HEAD HIT has a body of %d bytes", len(resp.Body))
+	}
+}
+
+// stampede: concurrent misses of one cold key on a slow upstream cause one
+// upstream fill; every client gets the same answer.
+func stampede(t *testing.T, gw *harness.Gateway) {
+	const clients = 12
+	path := "/api/slow?ms=300&k=" + freshKey("s")
+	before := gw.Upstream.Count()
+	responses := make([]Response, clients)
+	var wg sync.WaitGroup
+	for i := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			responses[i] = cacheGet(t, gw, "alice", path, nil)
+		}()
+	}
+	wg.Wait()
+	for i, r := range responses {
+		if r.Status != http.StatusOK {
+			t.Errorf("client %d: %s", i, r)
+		}
+	}
+	if got := gw.Upstream.Count() - before; got != 1 {
+		t.Errorf("%d concurrent misses reached the upstream %d times, want once", clients, got)
+	}
+}
+
+// cacheServerKilled: with the cache server gone, every request still
+// succeeds from the upstream, and the fault is counted.
+func cacheServerKilled(t *testing.T, gw *harness.Gateway, kill func()) {
+	path := uniquePath("/api/cache")
+	expectCache(t, cacheGet(t, gw, "alice", path, nil), "MISS")
+	eventuallyHit(t, gw, "alice", path, nil)
+	kill()
+	before := gw.Upstream.Count()
+	for i := range 5 {
+		resp := cacheGet(t, gw, "alice", path, nil)
+		if resp.Status != http.StatusOK || resp.Header.Get("X-Cache") == "HIT" {
+			t.Errorf("request %d with the cache down: want 200 from the upstream, got:\n%s", i, resp)
+		}
+	}
+	if got := gw.Upstream.Count() - before; got != 5 {
+		t.Errorf("the upstream saw %d of 5 requests", got)
+	}
+	if !eventually(5*time.Second, func() bool { n, _ := gw.Counter("portcullis.cache.unavailable"); return n >= 5 }) {
+		n, _ := gw.Counter("portcullis.cache.unavailable")
+		t.Errorf("cache.unavailable = %d, want ≥ 5", n)
+	}
+}

@@ -1,0 +1,35 @@
+// Package cacheserver is the cache cluster's server: an opaque store of
+// byte values under SHA-256 hex keys, with a TTL hint, behind the HTTP
+// protocol the plugin speaks (handler.go). The plugin encodes its entries
+// and decides freshness itself; the server only keeps bytes and evicts.
+package cacheserver
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Store keeps values by key until their TTL passes or eviction takes them.
+type Store interface {
+	// Get returns the value of key; found is false when there is none.
+	Get(ctx context.Context, key string) (value []byte, found bool, err error)
+	// Put stores value under key for at most ttl.
+	Put(ctx context.Context, key string, value []byte, ttl time.Duration) error
+	// Delete removes key; a missing key is not an error.
+	Delete(ctx context.Context, key string) error
+	// Usage reports what the store holds, as far as it knows.
+	Usage(ctx context.Context) (Usage, error)
+}
+
+// Usage is a store's size.
+type Usage struct {
+	Entries int64 `json:"entries"`
+	Bytes   int64 `json:"bytes"`
+	// BudgetBytes is the memory the store may use (0: no budget of its own,
+	// e.g. Redis, whose maxmemory policy decides).
+	BudgetBytes int64 `json:"budget_bytes"`
+}
+
+// ErrTooLarge is what Put returns for a value the store will never hold.
+var ErrTooLarge = errors.New("value larger than the store can hold")
