@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -179,4 +180,84 @@ func rssBytes(b *testing.B, pid int) int64 {
 	}
 	b.Fatalf("rss: no VmRSS for pid %d", pid)
 	return 0
+}
+
+// BenchmarkEnvoyCache: the shipped configuration with caching, in front of an
+// upstream that takes 20 ms (/slow?ms=20), one in-memory cache server.
+//   - hit_latency / miss_latency: one client, p50 and p99 of a HIT (the same
+//     path every time) and of a MISS (a new path every time);
+//   - hit_throughput / bare_throughput: 8 connections, HITs against the same
+//     Envoy and plugin without caching proxying every request upstream.
+func BenchmarkEnvoyCache(b *testing.B) {
+	envoy := harness.NewEnvoy(b)
+	cached := envoy.Start(b, harness.Options{})
+	bare := envoy.Start(b, harness.Options{PluginConfig: withRateLimit(b, nil)})
+	tok := "Bearer " + scenarios.Token(harness.TestSecret, "bench", nil)
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8}}
+	hitPath := cached.BaseURL + "/api/slow?ms=20&k=hit"
+	if err := get(client, hitPath, tok, http.StatusOK); err != nil {
+		b.Fatal(err)
+	}
+	// Wait for the fill to land, then every request of hitPath is a HIT.
+	deadline := time.Now().Add(5 * time.Second)
+	for xcache(b, client, hitPath, tok) != "HIT" {
+		if time.Now().After(deadline) {
+			b.Fatal("the entry never became a HIT")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	latency := func(b *testing.B, path func(i int) string, want string) {
+		var d []time.Duration
+		i := 0
+		for b.Loop() {
+			i++
+			began := time.Now()
+			if got := xcache(b, client, path(i), tok); got != want {
+				b.Fatalf("X-Cache %q, want %q", got, want)
+			}
+			d = append(d, time.Since(began))
+		}
+		slices.Sort(d)
+		b.ReportMetric(float64(d[len(d)/2].Microseconds())/1000, "p50-ms")
+		b.ReportMetric(float64(d[len(d)*99/100].Microseconds())/1000, "p99-ms")
+	}
+	b.Run("hit_latency", func(b *testing.B) { latency(b, func(int) string { return hitPath }, "HIT") })
+	// A new path for every request, across the runs the benchmark makes.
+	run, seq := strconv.FormatInt(time.Now().UnixNano(), 36), 0
+	b.Run("miss_latency", func(b *testing.B) {
+		latency(b, func(int) string {
+			seq++
+			return cached.BaseURL + "/api/slow?ms=20&k=miss-" + run + "-" + strconv.Itoa(seq)
+		}, "MISS")
+	})
+	throughput := func(b *testing.B, url string) {
+		b.SetParallelism(4) // × GOMAXPROCS (2) = 8 connections
+		b.RunParallel(func(pb *testing.PB) {
+			c := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
+			for pb.Next() {
+				if err := get(c, url, tok, http.StatusOK); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
+	}
+	b.Run("hit_throughput", func(b *testing.B) { throughput(b, hitPath) })
+	b.Run("bare_throughput", func(b *testing.B) { throughput(b, bare.BaseURL+"/api/slow?ms=20") })
+}
+
+func xcache(b *testing.B, client *http.Client, url, authorization string) string {
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	req.Header.Set("Authorization", authorization)
+	resp, err := client.Do(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.Header.Get("X-Cache")
 }
