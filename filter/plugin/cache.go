@@ -83,8 +83,13 @@ func (h *httpContext) proceed(rateHeaders []ratelimit.Header) types.Action {
 // storeHeaders are a callout's headers for key. The key goes in :authority
 // too: Envoy hashes a plugin's callouts on :authority, so a ring_hash or
 // maglev cache cluster sends every request for one key to one replica.
+// x-portcullis-cache-key carries it for hash policies on routes (Istio's
+// DestinationRule), which other clients of the cache would go through.
 func storeHeaders(c *cache.Config, method, key string, extra ...[2]string) [][2]string {
-	h := [][2]string{{":method", method}, {":path", "/v1/entries/" + key}, {":authority", key[:16] + "." + c.Authority}}
+	h := [][2]string{
+		{":method", method}, {":path", "/v1/entries/" + key}, {":authority", key[:16] + "." + c.Authority},
+		{"x-portcullis-cache-key", key},
+	}
 	return append(h, extra...)
 }
 
