@@ -37,10 +37,11 @@ func run(args []string) error {
 	defaultTTL := fs.Duration("default-ttl", cacheserver.DefaultTTL, "TTL of a PUT without x-cache-ttl")
 	redisAddr := fs.String("redis-addr", "127.0.0.1:6379", "redis backend: host:port")
 	redisPrefix := fs.String("redis-prefix", "portcullis:cache:", "redis backend: key prefix")
+	redisTimeout := fs.Duration("redis-timeout", cacheserver.DefaultRedisTimeout, "redis backend: limit of each command")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	store, closeStore, err := openStore(*backend, *memoryBytes, *redisAddr, *redisPrefix)
+	store, closeStore, err := openStore(*backend, *memoryBytes, *redisAddr, *redisPrefix, *redisTimeout)
 	if err != nil {
 		return err
 	}
@@ -69,13 +70,13 @@ func run(args []string) error {
 	return nil
 }
 
-func openStore(backend string, memoryBytes int64, redisAddr, redisPrefix string) (cacheserver.Store, func(), error) {
+func openStore(backend string, memoryBytes int64, redisAddr, redisPrefix string, redisTimeout time.Duration) (cacheserver.Store, func(), error) {
 	switch backend {
 	case "memory":
 		m, err := cacheserver.NewMemory(memoryBytes)
 		return m, func() {}, err
 	case "redis":
-		r := cacheserver.NewRedis(redisAddr, redisPrefix)
+		r := cacheserver.NewRedis(redisAddr, redisPrefix, redisTimeout)
 		return r, func() { _ = r.Close() }, nil
 	}
 	return nil, nil, fmt.Errorf("-backend %q: want memory or redis", backend)

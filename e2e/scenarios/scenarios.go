@@ -495,7 +495,7 @@ func upstreamTimeout(t *testing.T, gw *harness.Gateway) {
 // cacheStore is a fresh store of the named backend for one cache server.
 func cacheStore(t *testing.T, backend string) cacheserver.Store {
 	if backend == "redis" {
-		r := cacheserver.NewRedis(redistest.Start(t).Addr, "e2e:")
+		r := cacheserver.NewRedis(redistest.Start(t).Addr, "e2e:", time.Second) // a loaded CI machine is slow; production keeps 100 ms
 		t.Cleanup(func() { _ = r.Close() })
 		return r
 	}

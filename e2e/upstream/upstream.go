@@ -1,5 +1,5 @@
 // Package upstream is the demo upstream service: it answers every request with
-// JSON describing what it received, so forwarding, header stripping and (later)
+// JSON describing what it received, so forwarding, header stripping and
 // cache hits are visible to a person with curl and to the e2e tests.
 //
 //	GET /anything       → 200 {"method","path","query","headers","body_bytes","count"}

@@ -26,7 +26,7 @@ func backends(t *testing.T, test func(t *testing.T, store Store)) {
 		test(t, m)
 	})
 	t.Run("redis", func(t *testing.T) {
-		r := NewRedis(redistest.Start(t).Addr, "test:")
+		r := NewRedis(redistest.Start(t).Addr, "test:", time.Second)
 		t.Cleanup(func() { _ = r.Close() })
 		test(t, r)
 	})
@@ -170,12 +170,12 @@ func TestMemoryBudget(t *testing.T) {
 // client on the same Redis), and a dead Redis answers 503 quickly.
 func TestRedisRestartAndFailure(t *testing.T) {
 	srv := redistest.Start(t)
-	first := NewRedis(srv.Addr, "p:")
+	first := NewRedis(srv.Addr, "p:", 0)
 	if w := do(t, NewHandler(first, Options{}), "PUT", "/v1/entries/"+key(4), []byte("kept")); w.Code != 204 {
 		t.Fatal(w.Code)
 	}
 	_ = first.Close()
-	second := NewRedis(srv.Addr, "p:")
+	second := NewRedis(srv.Addr, "p:", 0)
 	defer second.Close()
 	h := NewHandler(second, Options{})
 	if w := do(t, h, "GET", "/v1/entries/"+key(4), nil); w.Code != 200 || w.Body.String() != "kept" {

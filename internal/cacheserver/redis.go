@@ -18,19 +18,23 @@ type Redis struct {
 	prefix string
 }
 
-// RedisTimeout bounds every Redis command, so a dead Redis answers an error
-// quickly instead of hanging the plugin's callout (whose own timeout is tens
-// of milliseconds).
-const RedisTimeout = 100 * time.Millisecond
+// DefaultRedisTimeout bounds every Redis command, so a dead Redis answers an
+// error quickly instead of hanging the plugin's callout (whose own timeout
+// is tens of milliseconds).
+const DefaultRedisTimeout = 100 * time.Millisecond
 
-// NewRedis returns a store in the Redis at addr ("host:port").
-func NewRedis(addr, prefix string) *Redis {
+// NewRedis returns a store in the Redis at addr ("host:port"); timeout
+// bounds each command (0: DefaultRedisTimeout).
+func NewRedis(addr, prefix string, timeout time.Duration) *Redis {
+	if timeout <= 0 {
+		timeout = DefaultRedisTimeout
+	}
 	return &Redis{
 		c: redis.NewClient(&redis.Options{
 			Addr:         addr,
-			DialTimeout:  RedisTimeout,
-			ReadTimeout:  RedisTimeout,
-			WriteTimeout: RedisTimeout,
+			DialTimeout:  timeout,
+			ReadTimeout:  timeout,
+			WriteTimeout: timeout,
 			MaxRetries:   1,
 		}),
 		prefix: prefix,
