@@ -106,3 +106,40 @@ func TestCacheMissFillThenHit(t *testing.T) {
 		}
 	})
 }
+
+// A cache cluster that does not answer (timeout: no headers), answers an
+// error, or answers garbage never fails the request: it goes upstream.
+func TestCacheFaultsGoUpstream(t *testing.T) {
+	faults := map[string]struct {
+		headers [][2]string
+		body    string
+		xcache  string
+	}{
+		"timeout":      {nil, "", "BYPASS"},
+		"server error": {[][2]string{{":status", "503"}}, `{"error":"store_unavailable"}`, "BYPASS"},
+		"garbage":      {[][2]string{{":status", "200"}}, "not an index record", "MISS"},
+	}
+	for name, f := range faults {
+		t.Run(name, func(t *testing.T) {
+			eachRunner(t, func(t *testing.T, r runner) {
+				host := mustStart(t, r, cacheConfig)
+				id, _ := request{method: "GET", path: "/api/items"}.send(host)
+				calls := host.GetCalloutAttributesFromContext(id)
+				if len(calls) != 1 {
+					t.Fatalf("%d callouts, want the index lookup", len(calls))
+				}
+				host.CallOnHttpCallResponse(calls[0].CalloutID, f.headers, nil, []byte(f.body))
+				if resp := host.GetSentLocalResponse(id); resp != nil {
+					t.Fatalf("answered locally %d: %s", resp.StatusCode, resp.Data)
+				}
+				if got := host.GetCurrentHttpStreamAction(id); got != types.ActionContinue {
+					t.Fatalf("stream action %v, want Continue", got)
+				}
+				host.CallOnResponseHeaders(id, [][2]string{{":status", "200"}}, true)
+				if x, _ := headerValue(host.GetCurrentResponseHeaders(id), "x-cache"); x != f.xcache {
+					t.Errorf("x-cache %q, want %q", x, f.xcache)
+				}
+			})
+		})
+	}
+}
