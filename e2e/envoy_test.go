@@ -18,7 +18,7 @@ import (
 
 	"github.com/portcullis/portcullis/e2e/harness"
 	"github.com/portcullis/portcullis/e2e/scenarios"
-	"github.com/portcullis/portcullis/internal/cacheserver"
+	"github.com/portcullis/portcullis/internal/cacheserver/cachetest"
 )
 
 const allowedOrigin = "http://localhost:3000"
@@ -325,14 +325,10 @@ func buildCrasher(t *testing.T) string {
 func TestEnvoyCacheReplicas(t *testing.T) {
 	t.Parallel()
 	envoy := harness.NewEnvoy(t)
-	var replicas []*harness.CacheServer
+	var replicas []*cachetest.Server
 	var addrs []string
 	for range 2 {
-		m, err := cacheserver.NewMemory(16 << 20)
-		if err != nil {
-			t.Fatal(err)
-		}
-		srv := harness.StartCacheServer(t, m)
+		srv := cachetest.StartBackend(t, cachetest.Memory)
 		replicas = append(replicas, srv)
 		addrs = append(addrs, srv.Addr)
 	}
@@ -355,7 +351,7 @@ func TestEnvoyCacheReplicas(t *testing.T) {
 		}
 	}
 	for i, r := range replicas {
-		u, err := r.Store.Usage(context.Background())
+		u, err := r.Handler.Stats(context.Background())
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,9 +1,12 @@
 // Command cacheserver is Portcullis's cache server: the store behind the
-// plugin's cache cluster (README "Cache server"), in memory with a byte
-// budget or in Redis.
+// plugin's cache cluster, in memory with a byte budget or in Redis. The
+// protocol and the flags are in README.md beside this file.
 //
 //	cacheserver -listen 127.0.0.1:10002 -backend memory -memory-bytes 67108864
 //	cacheserver -backend redis -redis-addr 127.0.0.1:6379
+//
+// It logs one line when it starts, one per error and one when it stops;
+// never an entry's contents.
 package main
 
 import (
@@ -12,72 +15,139 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/portcullis/portcullis/internal/cacheserver"
 )
 
 func main() {
-	if err := run(os.Args[1:]); err != nil {
-		log.Printf("cacheserver: %v", err)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	logger := log.New(os.Stderr, "cacheserver: ", log.LstdFlags)
+	if err := run(ctx, os.Args[1:], logger, nil); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return // -h: the flag package printed the usage
+		}
+		logger.Print(err)
+		stop()
 		os.Exit(1)
 	}
 }
 
-func run(args []string) error {
+// config is what the flags say.
+type config struct {
+	listen, backend        string
+	memoryBytes, maxEntry  int64
+	defaultTTL             time.Duration
+	redisAddr, redisPrefix string
+	redisTimeout           time.Duration
+}
+
+func parseFlags(args []string) (config, error) {
+	var c config
 	fs := flag.NewFlagSet("cacheserver", flag.ContinueOnError)
-	listen := fs.String("listen", "127.0.0.1:10002", "address to serve the cache protocol on")
-	backend := fs.String("backend", "memory", "memory or redis")
-	memoryBytes := fs.Int64("memory-bytes", 64<<20, "memory backend: byte budget (keys, values and per-entry overhead)")
-	maxEntry := fs.Int64("max-entry-bytes", cacheserver.DefaultMaxEntryBytes, "largest value accepted (413 above)")
-	defaultTTL := fs.Duration("default-ttl", cacheserver.DefaultTTL, "TTL of a PUT without x-cache-ttl")
-	redisAddr := fs.String("redis-addr", "127.0.0.1:6379", "redis backend: host:port")
-	redisPrefix := fs.String("redis-prefix", "portcullis:cache:", "redis backend: key prefix")
-	redisTimeout := fs.Duration("redis-timeout", cacheserver.DefaultRedisTimeout, "redis backend: limit of each command")
+	fs.StringVar(&c.listen, "listen", "127.0.0.1:10002", "address to serve the cache protocol on")
+	fs.StringVar(&c.backend, "backend", "memory", "where entries live: memory or redis")
+	fs.Int64Var(&c.memoryBytes, "memory-bytes", 64<<20, "memory backend: byte budget (keys, values and a per-entry overhead)")
+	fs.Int64Var(&c.maxEntry, "max-entry-bytes", cacheserver.DefaultMaxEntryBytes, "largest value a PUT may store (413 above)")
+	fs.DurationVar(&c.defaultTTL, "default-ttl", cacheserver.DefaultTTL, "TTL of a PUT without x-cache-ttl (1s to 24h)")
+	fs.StringVar(&c.redisAddr, "redis-addr", "127.0.0.1:6379", "redis backend: host:port")
+	fs.StringVar(&c.redisPrefix, "redis-prefix", "portcullis:cache:", "redis backend: prefix of every key")
+	fs.DurationVar(&c.redisTimeout, "redis-timeout", cacheserver.DefaultRedisTimeout, "redis backend: limit of each command")
 	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	switch {
+	case fs.NArg() > 0:
+		return c, fmt.Errorf("unexpected arguments %q", fs.Args())
+	case c.backend != "memory" && c.backend != "redis":
+		return c, fmt.Errorf("-backend %q: want memory or redis", c.backend)
+	case c.maxEntry < 1:
+		return c, fmt.Errorf("-max-entry-bytes %d: want at least 1", c.maxEntry)
+	case c.defaultTTL < time.Second || c.defaultTTL > cacheserver.MaxTTL:
+		return c, fmt.Errorf("-default-ttl %v: want 1s to %v", c.defaultTTL, cacheserver.MaxTTL)
+	case c.redisTimeout <= 0:
+		return c, fmt.Errorf("-redis-timeout %v: want more than 0", c.redisTimeout)
+	}
+	return c, nil
+}
+
+// run serves until ctx ends, then shuts down gracefully. ready, when not nil,
+// learns the address it listens on (for tests: -listen 127.0.0.1:0).
+func run(ctx context.Context, args []string, logger *log.Logger, ready func(addr string)) error {
+	c, err := parseFlags(args)
+	if err != nil {
 		return err
 	}
-	store, closeStore, err := openStore(*backend, *memoryBytes, *redisAddr, *redisPrefix, *redisTimeout)
+	store, described, closeStore, err := openStore(ctx, c)
 	if err != nil {
 		return err
 	}
 	defer closeStore()
-	logger := log.New(os.Stderr, "", log.LstdFlags)
-	srv := &http.Server{
-		Addr:              *listen,
-		Handler:           cacheserver.NewHandler(store, cacheserver.Options{MaxEntryBytes: *maxEntry, DefaultTTL: *defaultTTL, Log: logger}),
-		ReadHeaderTimeout: 5 * time.Second,
+
+	l, err := net.Listen("tcp", c.listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	errs := make(chan error, 1)
-	go func() { errs <- srv.ListenAndServe() }()
-	logger.Printf("cacheserver: serving on %s, backend %s", *listen, *backend)
+	srv := &http.Server{
+		Handler: cacheserver.NewHandler(store, cacheserver.Options{
+			MaxEntryBytes: c.maxEntry, DefaultTTL: c.defaultTTL, Log: logger,
+		}),
+		ReadHeaderTimeout: 5 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          logger,
+	}
+	logger.Printf("serving on %s: %s; entries up to %d bytes, default TTL %v", l.Addr(), described, c.maxEntry, c.defaultTTL)
+	if ready != nil {
+		ready(l.Addr().String())
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(l) }()
 	select {
-	case err := <-errs:
+	case err := <-served:
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
+	// Requests in flight get a few seconds; the plugin's own callout
+	// timeouts are far shorter.
 	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(shutdown); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("shutdown: %w", err)
 	}
+	logger.Printf("stopped")
 	return nil
 }
 
-func openStore(backend string, memoryBytes int64, redisAddr, redisPrefix string, redisTimeout time.Duration) (cacheserver.Store, func(), error) {
-	switch backend {
-	case "memory":
-		m, err := cacheserver.NewMemory(memoryBytes)
-		return m, func() {}, err
-	case "redis":
-		r := cacheserver.NewRedis(redisAddr, redisPrefix, redisTimeout)
-		return r, func() { _ = r.Close() }, nil
+// openStore opens the store c asks for and describes it for the start line.
+func openStore(ctx context.Context, c config) (store cacheserver.Store, described string, closeStore func(), err error) {
+	if c.backend == "memory" {
+		m, err := cacheserver.NewMemory(c.memoryBytes)
+		if err != nil {
+			return nil, "", nil, fmt.Errorf("-memory-bytes: %w", err)
+		}
+		return m, fmt.Sprintf("memory store of %d bytes", c.memoryBytes), func() {}, nil
 	}
-	return nil, nil, fmt.Errorf("-backend %q: want memory or redis", backend)
+	// go-redis logs every failed dial; the handler already logs each failed
+	// request once.
+	redis.SetLogger(discardRedisLogs{})
+	r := cacheserver.NewRedis(c.redisAddr, c.redisPrefix, c.redisTimeout)
+	described = fmt.Sprintf("redis store at %s, prefix %q", c.redisAddr, c.redisPrefix)
+	// A Redis that is down at start is not fatal: requests answer 503 until
+	// it is up, as they would if it died later.
+	if err := r.Ping(ctx); err != nil {
+		described += fmt.Sprintf(" (not answering yet: %v)", err)
+	}
+	return r, described, func() { _ = r.Close() }, nil
 }
+
+type discardRedisLogs struct{}
+
+func (discardRedisLogs) Printf(context.Context, string, ...any) {}

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/e2e/harness"
-	"github.com/portcullis/portcullis/internal/cacheserver"
+	"github.com/portcullis/portcullis/internal/cacheserver/cachetest"
 	"github.com/portcullis/portcullis/internal/jwttest"
 	"github.com/portcullis/portcullis/internal/redistest"
 )
@@ -123,10 +123,10 @@ func Run(t *testing.T, target harness.Target, extras Extras) {
 	})
 
 	// Caching, once per cache-server backend: in memory, and in Redis.
-	for _, backend := range []string{"memory", "redis"} {
-		t.Run("cache_"+backend, func(t *testing.T) {
+	for _, backend := range cachetest.Backends {
+		t.Run("cache_"+string(backend), func(t *testing.T) {
 			t.Parallel()
-			srv := harness.StartCacheServer(t, cacheStore(t, backend))
+			srv := cachetest.StartBackend(t, backend)
 			gw := target.Start(t, harness.Options{PluginConfig: CacheConfig(t), Clusters: map[string]string{harness.CacheCluster: srv.Addr}})
 			cacheScenarios(t, gw)
 			t.Run("cache_server_killed", func(t *testing.T) { cacheServerKilled(t, gw, srv.Stop) })
@@ -490,18 +490,4 @@ func upstreamTimeout(t *testing.T, gw *harness.Gateway) {
 	if d := time.Since(start); d > 4*time.Second {
 		t.Errorf("the 504 took %v; the route timeout is %v", d, SlowRouteTimeout)
 	}
-}
-
-// cacheStore is a fresh store of the named backend for one cache server.
-func cacheStore(t *testing.T, backend string) cacheserver.Store {
-	if backend == "redis" {
-		r := cacheserver.NewRedis(redistest.Start(t).Addr, "e2e:", time.Second) // a loaded CI machine is slow; production keeps 100 ms
-		t.Cleanup(func() { _ = r.Close() })
-		return r
-	}
-	m, err := cacheserver.NewMemory(64 << 20)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
 }

@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -51,13 +53,9 @@ type Handler struct {
 	stats counters
 }
 
+// counters are the live counts behind Stats.
 type counters struct {
-	Hits     atomic.Int64
-	Misses   atomic.Int64
-	Puts     atomic.Int64
-	Deletes  atomic.Int64
-	Rejected atomic.Int64 // 4xx answers
-	Errors   atomic.Int64 // store failures (503)
+	Hits, Misses, Puts, Deletes, Rejected, Errors atomic.Int64
 }
 
 // NewHandler returns the protocol's handler over store.
@@ -77,14 +75,28 @@ const entriesPrefix = "/v1/entries/"
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch path := r.URL.Path; {
 	case path == "/healthz":
-		w.WriteHeader(http.StatusOK)
+		if h.allow(w, r, http.MethodGet) {
+			w.WriteHeader(http.StatusOK)
+		}
 	case path == "/v1/stats":
-		h.serveStats(w, r)
+		if h.allow(w, r, http.MethodGet) {
+			h.serveStats(w, r)
+		}
 	case strings.HasPrefix(path, entriesPrefix):
 		h.serveEntry(w, r, strings.TrimPrefix(path, entriesPrefix))
 	default:
 		h.fail(w, http.StatusNotFound, "not_found", "no such resource")
 	}
+}
+
+// allow answers 405 unless r's method is one of methods.
+func (h *Handler) allow(w http.ResponseWriter, r *http.Request, methods ...string) bool {
+	if slices.Contains(methods, r.Method) {
+		return true
+	}
+	w.Header().Set("Allow", strings.Join(methods, ", "))
+	h.fail(w, http.StatusMethodNotAllowed, "method_not_allowed", "allowed: "+strings.Join(methods, ", "))
+	return false
 }
 
 func (h *Handler) serveEntry(w http.ResponseWriter, r *http.Request, key string) {
@@ -118,26 +130,21 @@ func (h *Handler) serveEntry(w http.ResponseWriter, r *http.Request, key string)
 		h.stats.Deletes.Add(1)
 		w.WriteHeader(http.StatusNoContent)
 	default:
-		w.Header().Set("Allow", "GET, PUT, DELETE")
-		h.fail(w, http.StatusMethodNotAllowed, "method_not_allowed", "use GET, PUT or DELETE")
+		h.allow(w, r, http.MethodGet, http.MethodPut, http.MethodDelete)
 	}
 }
 
 func (h *Handler) put(ctx context.Context, w http.ResponseWriter, r *http.Request, key string) {
-	ttl := h.opts.DefaultTTL
-	if v := r.Header.Get(TTLHeader); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || time.Duration(n)*time.Second > MaxTTL {
-			h.fail(w, http.StatusBadRequest, "bad_ttl", TTLHeader+" must be whole seconds between 1 and 86400")
-			return
-		}
-		ttl = time.Duration(n) * time.Second
+	ttl, ok := h.ttl(r.Header.Values(TTLHeader))
+	if !ok {
+		h.fail(w, http.StatusBadRequest, "bad_ttl", TTLHeader+" must be one whole number of seconds from 1 to 86400")
+		return
 	}
 	if r.ContentLength > h.opts.MaxEntryBytes {
 		h.fail(w, http.StatusRequestEntityTooLarge, "too_large", "the value is over the server's limit")
 		return
 	}
-	value, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.opts.MaxEntryBytes))
+	value, err := readValue(w, r, h.opts.MaxEntryBytes)
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooBig):
@@ -158,26 +165,79 @@ func (h *Handler) put(ctx context.Context, w http.ResponseWriter, r *http.Reques
 	}
 }
 
-func (h *Handler) serveStats(w http.ResponseWriter, r *http.Request) {
-	if m, ok := h.store.(*Memory); ok {
-		m.settle()
+// readValue reads a PUT's body, never more than limit bytes (a
+// *http.MaxBytesError past it). A body of declared length, no more than limit
+// (the caller checked), goes into one buffer of that size; only a chunked
+// body grows one as it comes.
+func readValue(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	body := http.MaxBytesReader(w, r.Body, limit)
+	if r.ContentLength < 0 {
+		return io.ReadAll(body)
 	}
-	u, err := h.store.Usage(r.Context())
+	value := make([]byte, r.ContentLength)
+	if _, err := io.ReadFull(body, value); err != nil {
+		return nil, fmt.Errorf("read %d bytes: %w", r.ContentLength, err)
+	}
+	return value, nil
+}
+
+// ttl returns the TTL a PUT asks for with its TTLHeader values: the default
+// without one; ok is false for anything but one decimal number of seconds in
+// [1, MaxTTL], written with digits only (strconv.Atoi alone would take "+60").
+func (h *Handler) ttl(values []string) (ttl time.Duration, ok bool) {
+	switch len(values) {
+	case 0:
+		return h.opts.DefaultTTL, true
+	case 1:
+	default:
+		return 0, false // two hints: which one did the client mean?
+	}
+	v := values[0]
+	if v == "" || len(v) > 5 || strings.Trim(v, "0123456789") != "" {
+		return 0, false
+	}
+	n, _ := strconv.Atoi(v) // at most five digits: cannot fail
+	ttl = time.Duration(n) * time.Second
+	return ttl, n >= 1 && ttl <= MaxTTL
+}
+
+// Stats is what GET /v1/stats answers: the store's usage and the handler's
+// counters since it was made.
+type Stats struct {
+	Usage
+	Hits     int64 `json:"hits"`     // GETs answered 200
+	Misses   int64 `json:"misses"`   // GETs answered 404
+	Puts     int64 `json:"puts"`     // PUTs stored
+	Deletes  int64 `json:"deletes"`  // DELETEs done
+	Rejected int64 `json:"rejected"` // 4xx answers other than 404
+	Errors   int64 `json:"errors"`   // 503s: the store failed
+}
+
+// Stats returns the store's usage and the handler's counters.
+func (h *Handler) Stats(ctx context.Context) (Stats, error) {
+	u, err := h.store.Usage(ctx)
+	if err != nil {
+		return Stats{}, fmt.Errorf("usage: %w", err)
+	}
+	return Stats{
+		Usage: u, Hits: h.stats.Hits.Load(), Misses: h.stats.Misses.Load(), Puts: h.stats.Puts.Load(),
+		Deletes: h.stats.Deletes.Load(), Rejected: h.stats.Rejected.Load(), Errors: h.stats.Errors.Load(),
+	}, nil
+}
+
+func (h *Handler) serveStats(w http.ResponseWriter, r *http.Request) {
+	s, err := h.Stats(r.Context())
 	if err != nil {
 		h.storeFailed(w, "stats", err)
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]int64{
-		"entries": u.Entries, "bytes": u.Bytes, "budget_bytes": u.BudgetBytes,
-		"hits": h.stats.Hits.Load(), "misses": h.stats.Misses.Load(), "puts": h.stats.Puts.Load(),
-		"deletes": h.stats.Deletes.Load(), "rejected": h.stats.Rejected.Load(), "errors": h.stats.Errors.Load(),
-	})
+	writeJSON(w, http.StatusOK, s)
 }
 
 func (h *Handler) storeFailed(w http.ResponseWriter, op string, err error) {
 	h.stats.Errors.Add(1)
 	if h.opts.Log != nil {
-		h.opts.Log.Printf("cacheserver: %s: %v", op, err)
+		h.opts.Log.Printf("%s: %v", op, err)
 	}
 	h.fail(w, http.StatusServiceUnavailable, "store_unavailable", "the store failed")
 }
@@ -195,9 +255,12 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-// validKey reports whether key is 64 lower-case hex digits.
+// KeyLen is the length of a key: a SHA-256 in lower-case hex.
+const KeyLen = 64
+
+// validKey reports whether key is KeyLen lower-case hex digits.
 func validKey(key string) bool {
-	if len(key) != 64 {
+	if len(key) != KeyLen {
 		return false
 	}
 	for i := 0; i < len(key); i++ {

@@ -12,7 +12,7 @@ import (
 )
 
 // Redis is a store in Redis, shared by every replica of the server and
-// kept across their restarts. Keys are prefixed; Redis expires them (PX).
+// kept across their restarts. Keys are prefixed; Redis expires them.
 type Redis struct {
 	c      *redis.Client
 	prefix string
@@ -24,7 +24,8 @@ type Redis struct {
 const DefaultRedisTimeout = 100 * time.Millisecond
 
 // NewRedis returns a store in the Redis at addr ("host:port"); timeout
-// bounds each command (0: DefaultRedisTimeout).
+// bounds each command (0: DefaultRedisTimeout). It does not connect: a Redis
+// that is down at start is an error of each request until it comes up.
 func NewRedis(addr, prefix string, timeout time.Duration) *Redis {
 	if timeout <= 0 {
 		timeout = DefaultRedisTimeout
@@ -35,7 +36,16 @@ func NewRedis(addr, prefix string, timeout time.Duration) *Redis {
 			DialTimeout:  timeout,
 			ReadTimeout:  timeout,
 			WriteTimeout: timeout,
-			MaxRetries:   1,
+			// Waiting for a free connection is bounded too: under a burst
+			// against a slow Redis, requests fail fast instead of queueing.
+			PoolTimeout: timeout,
+			// One retry on a network error (a connection Redis closed while
+			// idle), and one dial per attempt rather than go-redis's five
+			// 100 ms apart: a command takes at most about twice timeout.
+			MaxRetries:    1,
+			DialerRetries: 1,
+			// A request whose client went away stops waiting for Redis.
+			ContextTimeoutEnabled: true,
 		}),
 		prefix: prefix,
 	}
@@ -43,6 +53,14 @@ func NewRedis(addr, prefix string, timeout time.Duration) *Redis {
 
 // Close closes the client's connections.
 func (r *Redis) Close() error { return r.c.Close() }
+
+// Ping checks that Redis answers, for a start-up log line.
+func (r *Redis) Ping(ctx context.Context) error {
+	if err := r.c.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("redis ping: %w", err)
+	}
+	return nil
+}
 
 // Get implements Store.
 func (r *Redis) Get(ctx context.Context, key string) ([]byte, bool, error) {
@@ -56,7 +74,8 @@ func (r *Redis) Get(ctx context.Context, key string) ([]byte, bool, error) {
 	return v, true, nil
 }
 
-// Put implements Store.
+// Put implements Store: SET with the TTL as expiry (go-redis sends EX for
+// whole seconds, PX otherwise).
 func (r *Redis) Put(ctx context.Context, key string, value []byte, ttl time.Duration) error {
 	if err := r.c.Set(ctx, r.prefix+key, value, ttl).Err(); err != nil {
 		return fmt.Errorf("redis set: %w", err)
@@ -72,8 +91,10 @@ func (r *Redis) Delete(ctx context.Context, key string) error {
 	return nil
 }
 
-// Usage implements Store: the database's key count and used memory (INFO),
-// which include keys of other users of the same Redis.
+// Usage implements Store with what Redis reports about the whole database:
+// DBSIZE, used_memory and maxmemory (0 when Redis has no limit). They include
+// keys of other users of the same Redis; counting only ours would take a
+// SCAN of every key.
 func (r *Redis) Usage(ctx context.Context) (Usage, error) {
 	n, err := r.c.DBSize(ctx).Result()
 	if err != nil {
@@ -83,11 +104,17 @@ func (r *Redis) Usage(ctx context.Context) (Usage, error) {
 	if err != nil {
 		return Usage{}, fmt.Errorf("redis info: %w", err)
 	}
-	u := Usage{Entries: n}
-	for _, line := range strings.Split(info, "\r\n") {
-		if v, ok := strings.CutPrefix(line, "used_memory:"); ok {
-			u.Bytes, _ = strconv.ParseInt(v, 10, 64)
+	u := Usage{Entries: n, Bytes: infoField(info, "used_memory"), BudgetBytes: infoField(info, "maxmemory")}
+	return u, nil
+}
+
+// infoField returns the integer field name of an INFO answer, 0 when absent.
+func infoField(info, name string) int64 {
+	for line := range strings.Lines(info) {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), name+":"); ok {
+			n, _ := strconv.ParseInt(v, 10, 64)
+			return n
 		}
 	}
-	return u, nil
+	return 0
 }

@@ -12,9 +12,11 @@ import (
 
 // Store keeps values by key until their TTL passes or eviction takes them.
 type Store interface {
-	// Get returns the value of key; found is false when there is none.
+	// Get returns the value of key; found is false when there is none. The
+	// caller must not modify value.
 	Get(ctx context.Context, key string) (value []byte, found bool, err error)
-	// Put stores value under key for at most ttl.
+	// Put stores value under key for at most ttl. The caller may reuse value
+	// once Put returns.
 	Put(ctx context.Context, key string, value []byte, ttl time.Duration) error
 	// Delete removes key; a missing key is not an error.
 	Delete(ctx context.Context, key string) error

@@ -4,9 +4,12 @@
 package redistest
 
 import (
+	"bufio"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"testing"
@@ -18,52 +21,115 @@ type Server struct {
 	// Addr is "127.0.0.1:port".
 	Addr string
 	cmd  *exec.Cmd
-	once sync.Once
+	// exited is closed when the process has exited; err is then its Wait error.
+	exited chan struct{}
+	err    error
+	once   sync.Once
 }
 
-// Start starts redis-server and waits until it accepts connections. Without
-// redis-server on PATH the test fails under CI=true (a missing dependency
-// is a failure there) and is skipped otherwise.
+// Start starts a redis-server of its own for t and returns once it answers
+// PING; t's cleanup stops it. Without redis-server on PATH the test fails
+// under CI=true (a missing service is a failure there) and is skipped
+// otherwise.
 func Start(t testing.TB) *Server {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		if os.Getenv("CI") == "true" {
-			t.Fatalf("redistest: redis-server is not installed (CI=true: a missing dependency fails the run)")
+			t.Fatalf("redistest: redis-server is not on PATH (CI=true: a missing service fails the run)")
 		}
-		t.Skip("redistest: redis-server is not installed (apt-get install redis-server); skipping, CI=true would fail")
+		t.Skip("redistest: redis-server is not on PATH (apt-get install redis-server); skipping, CI=true would fail")
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("redistest: %v", err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	s := &Server{Addr: "127.0.0.1:" + strconv.Itoa(port)}
-	s.cmd = exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", t.TempDir())
-	if err := s.cmd.Start(); err != nil {
-		t.Fatalf("redistest: start redis-server: %v", err)
-	}
-	t.Cleanup(s.Stop)
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", s.Addr, 100*time.Millisecond)
+	// The free port is found by listening and closing, so another process
+	// can take it before redis-server binds it: try again on a new port.
+	const attempts = 3
+	for i := 1; ; i++ {
+		s, err := start(t, bin)
 		if err == nil {
-			c.Close()
+			t.Cleanup(s.Stop)
 			return s
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("redistest: redis-server did not listen on %s: %v", s.Addr, err)
+		if i == attempts {
+			t.Fatalf("redistest: %v", err)
 		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }
 
-// Stop kills the server (as a crash would) and waits for it.
+// start runs redis-server on a free port and waits until it answers PING.
+func start(t testing.TB, bin string) (*Server, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	dir := t.TempDir()
+	logPath := filepath.Join(dir, "redis.log")
+	s := &Server{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), exited: make(chan struct{})}
+	s.cmd = exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--dir", dir, "--logfile", logPath)
+	dieWithParent(s.cmd)
+	if err := s.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", bin, err)
+	}
+	go func() {
+		s.err = s.cmd.Wait()
+		close(s.exited)
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := ping(s.Addr)
+		if err == nil {
+			return s, nil
+		}
+		select {
+		case <-s.exited:
+			log, _ := os.ReadFile(logPath)
+			return nil, fmt.Errorf("redis-server on %s exited (%v) before answering PING; its log:\n%s", s.Addr, s.err, log)
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			s.Stop()
+			return nil, fmt.Errorf("redis-server on %s did not answer PING within 10 s: %w", s.Addr, err)
+		}
+	}
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("find a free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// ping sends PING in Redis's inline protocol and expects +PONG: a server
+// that only accepts connections (still loading) is not ready yet.
+func ping(addr string) error {
+	c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(time.Second))
+	if _, err := c.Write([]byte("PING\r\n")); err != nil {
+		return fmt.Errorf("send PING: %w", err)
+	}
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		return fmt.Errorf("read PING's answer: %w", err)
+	}
+	if line != "+PONG\r\n" {
+		return fmt.Errorf("PING answered %q", line)
+	}
+	return nil
+}
+
+// Stop kills the server at once, as a crash would, and waits for it to
+// exit: from then on its port refuses connections. Tests call it to kill
+// Redis under a running client; t's cleanup calls it too. Safe to call twice.
 func (s *Server) Stop() {
 	s.once.Do(func() {
 		_ = s.cmd.Process.Kill()
-		_ = s.cmd.Wait()
+		<-s.exited
 	})
 }

@@ -1,0 +1,27 @@
+package redistest
+
+import (
+	"net"
+	"testing"
+	"time"
+)
+
+func TestStartAnswersAndStops(t *testing.T) {
+	s := Start(t)
+	if err := ping(s.Addr); err != nil {
+		t.Fatalf("a started server does not answer PING: %v", err)
+	}
+	other := Start(t)
+	if other.Addr == s.Addr {
+		t.Fatalf("two servers on one address %s", s.Addr)
+	}
+	s.Stop()
+	s.Stop() // twice is fine
+	if c, err := net.DialTimeout("tcp", s.Addr, time.Second); err == nil {
+		c.Close()
+		t.Fatalf("%s still accepts connections after Stop", s.Addr)
+	}
+	if err := ping(other.Addr); err != nil {
+		t.Fatalf("stopping one server stopped the other: %v", err)
+	}
+}
