@@ -83,6 +83,7 @@ func fleetScenarios(t *testing.T, target harness.Target, redisAddr string) {
 	}
 }
 
+// freshKey is a key (or path segment) no earlier request used.
 func freshKey(prefix string) string {
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)

@@ -2,8 +2,6 @@ package scenarios
 
 import (
 	"bytes"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"net/http"
 	"strconv"
@@ -48,9 +46,7 @@ type rateLimitBody struct {
 // every VM of the gateway through shared-data CAS), answer the rest 429 JSON
 // with Retry-After, and only the admitted reach the upstream.
 func coldBurst(t *testing.T, gw *harness.Gateway) {
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	tok := Token(harness.TestSecret, "burst-"+hex.EncodeToString(b), nil)
+	tok := Token(harness.TestSecret, freshKey("burst"), nil)
 	before := gw.Upstream.Count()
 
 	var wg sync.WaitGroup

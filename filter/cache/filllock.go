@@ -3,7 +3,6 @@ package cache
 import (
 	"encoding/binary"
 	"errors"
-	"math"
 	"strconv"
 	"time"
 
@@ -39,11 +38,6 @@ const (
 	lockVersion    = 1
 	lockRecordSize = 1 + 8 + 8
 	lockCASRetries = 8
-	// createCAS creates a missing key but fails against an existing one,
-	// unlike cas 0, which Envoy treats as an unconditional write (see
-	// ratelimit.Store; as there, a key whose cas happens to be this value is
-	// the one residual race).
-	createCAS = math.MaxUint32
 )
 
 // ErrLockContention is Acquisition.Err when the CAS retries ran out.
@@ -103,7 +97,7 @@ func (t *FillLocks) TryAcquire(key string, now time.Time, ttl time.Duration) Acq
 			return Acquisition{State: Busy, Until: time.UnixMilli(holder.deadline)}
 		}
 		if !found {
-			cas = createCAS
+			cas = ratelimit.CreateCAS
 		}
 		switch err := t.store.Set(slot, t.encode(lock), cas); {
 		case err == nil:

@@ -224,7 +224,8 @@ func (h *httpContext) cacheResponseHeaders(status int, endOfStream bool) {
 	if cs.fillAllowed {
 		headers, err := proxywasm.GetHttpResponseHeaders()
 		if err == nil {
-			fill, _ := cs.lookup.Fill(&cache.Response{Status: status, Headers: headers}, p.now(), randomEpoch())
+			epoch, _ := randomUint64()
+			fill, _ := cs.lookup.Fill(&cache.Response{Status: status, Headers: headers}, p.now(), epoch)
 			if fill != nil {
 				cs.fill = fill
 				p.fills++
@@ -334,12 +335,4 @@ func (h *httpContext) store(method, key string, value []byte, ttl *time.Duration
 			done(0)
 		}
 	}
-}
-
-func randomEpoch() uint64 {
-	n, err := randomUint64()
-	if err != nil {
-		return uint64(time.Now().UnixNano()) // a fresh epoch only has to differ from the last one
-	}
-	return n
 }

@@ -21,10 +21,6 @@ type Request struct {
 	Authorization string
 	ContentType   string
 	HasBody       bool // the request headers did not end the stream
-	// PublicKey is what a public route is rate-limited by (the client
-	// address or a header, as rate_limit.public_key says); "" when unknown
-	// or not configured.
-	PublicKey string
 }
 
 // Rejection is a local reply the gateway makes instead of forwarding.
@@ -78,6 +74,11 @@ type decider struct {
 	verifier  *jwt.Verifier      // nil when every route is public
 	limiter   *ratelimit.Limiter // nil unless rate limiting is local
 	blocklist *fleet.Blocklist   // nil unless rate limiting is fleet
+	// publicKey reads what a public route is rate-limited by (the client
+	// address or a header, as rate_limit.public_key says; "" when the
+	// request has none). nil when public routes are not limited. It is only
+	// called for public routes, so protected ones never pay for it.
+	publicKey func() string
 	// reported caches the policies of the limits the service reports, so
 	// their RateLimit-Policy field is built once per limit.
 	reported map[reportedLimit]*ratelimit.Policy
@@ -115,7 +116,7 @@ func (d *decider) decide(req Request, now time.Time) Decision {
 		dec.Tenant = caller.Subject
 	}
 	// Only requests that would go upstream are charged.
-	if entry, key, ok := d.rateKey(rule, caller, req); ok {
+	if entry, key, ok := d.rateKey(caller); ok {
 		if d.blocklist != nil {
 			d.askFleet(&dec, entry, key, now)
 		} else {
@@ -128,21 +129,26 @@ func (d *decider) decide(req Request, now time.Time) Decision {
 // rateKey is what the request is counted by, and under which descriptor
 // entry: the verified key on protected routes, the configured public key on
 // public ones. ok is false when the request is not rate-limited.
-func (d *decider) rateKey(rule *route.Rule, caller *jwt.Verified, req Request) (entry, key string, ok bool) {
-	rl := d.cfg.RateLimit
+func (d *decider) rateKey(caller *jwt.Verified) (entry, key string, ok bool) {
 	switch {
-	case rl == nil:
+	case d.cfg.RateLimit == nil:
 		return "", "", false
 	case caller != nil:
 		return fleet.KeyEntry, caller.Subject, true
-	case rl.PublicKey.Kind == config.KeyClientAddress && req.PublicKey != "":
-		return fleet.ClientAddressEntry, req.PublicKey, true
-	case rl.PublicKey.Kind == config.KeyHeader && req.PublicKey != "" && route.SafeHeaderValue(req.PublicKey):
-		return fleet.HeaderEntry, req.PublicKey, true
+	case d.publicKey == nil:
+		return "", "", false
 	}
 	// A public route whose key is missing is not counted: refusing it would
 	// lock out every client without the header, counting it under "" would
 	// make them all share one budget.
+	switch key = d.publicKey(); {
+	case key == "":
+		return "", "", false
+	case d.cfg.RateLimit.PublicKey.Kind == config.KeyClientAddress:
+		return fleet.ClientAddressEntry, key, true
+	case route.SafeHeaderValue(key):
+		return fleet.HeaderEntry, key, true
+	}
 	return "", "", false
 }
 

@@ -2,10 +2,6 @@ package plugin
 
 import (
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/types"
-
-	"github.com/portcullis/portcullis/filter/config"
-	"github.com/portcullis/portcullis/filter/host"
-	"github.com/portcullis/portcullis/filter/route"
 )
 
 // maxFleetAnswerBytes bounds what is read of the service's answer (one
@@ -41,22 +37,4 @@ func (h *httpContext) decideFleet(call *FleetCall, status int, body []byte) type
 		return h.reply(dec.Reject)
 	}
 	return h.proceed(dec.RateHeaders)
-}
-
-// publicKey reads what public routes are counted by, when the config says
-// they are: the client address without its port, or a header.
-func (p *Plugin) publicKey() string {
-	rl := p.cfg.RateLimit
-	if rl == nil {
-		return ""
-	}
-	switch rl.PublicKey.Kind {
-	case config.KeyClientAddress:
-		if ip, err := route.ClientIP(host.Property("source", "address")); err == nil {
-			return ip.String()
-		}
-	case config.KeyHeader:
-		return header(rl.PublicKey.Header)
-	}
-	return ""
 }

@@ -58,7 +58,6 @@ func (h *httpContext) OnHttpRequestHeaders(_ int, endOfStream bool) (action type
 		Authorization: header("authorization"),
 		ContentType:   header("content-type"),
 		HasBody:       !endOfStream,
-		PublicKey:     p.publicKey(),
 	}
 	h.method, h.path = req.Method, pathForLog(req.Path)
 	dec := p.decide(req, p.now())

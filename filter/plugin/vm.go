@@ -16,6 +16,7 @@ import (
 	"github.com/portcullis/portcullis/filter/host"
 	"github.com/portcullis/portcullis/filter/jwt"
 	"github.com/portcullis/portcullis/filter/ratelimit"
+	"github.com/portcullis/portcullis/filter/route"
 )
 
 // Version is the plugin version reported by /health; the build may override it
@@ -63,6 +64,9 @@ func (p *Plugin) OnPluginStart(int) types.OnPluginStartStatus {
 	if cfg.JWT != nil {
 		p.verifier = jwt.NewVerifier(*cfg.JWT)
 	}
+	if rl := cfg.RateLimit; rl != nil {
+		p.publicKey = publicKeyReader(rl.PublicKey)
+	}
 	switch rl := cfg.RateLimit; {
 	case rl != nil && rl.Fleet != nil:
 		p.blocklist = fleet.NewBlocklist(host.SharedData{}, rl.Fleet.BlockSlots)
@@ -91,10 +95,28 @@ func (p *Plugin) NewHttpContext(id uint32) types.HttpContext {
 	return &httpContext{id: id, plugin: p}
 }
 
+// randomUint64 is a random number from crypto/rand, whose Read never fails
+// (Go 1.24+); the error result is the shape ratelimit.SharedSeed takes.
 func randomUint64() (uint64, error) {
 	var b [8]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return 0, err
-	}
+	_, _ = rand.Read(b[:])
 	return binary.LittleEndian.Uint64(b[:]), nil
+}
+
+// publicKeyReader reads a public route's rate-limit key from the proxy as
+// source says: the client address without its port, or a header; nil when
+// public routes are not limited.
+func publicKeyReader(source config.KeySource) func() string {
+	switch source.Kind {
+	case config.KeyClientAddress:
+		return func() string {
+			if ip, err := route.ClientIP(host.Property("source", "address")); err == nil {
+				return ip.String()
+			}
+			return ""
+		}
+	case config.KeyHeader:
+		return func() string { return header(source.Header) }
+	}
+	return nil
 }

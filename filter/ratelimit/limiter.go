@@ -30,12 +30,13 @@ type Store interface {
 // given: another VM wrote it since it was read.
 var ErrCasMismatch = errors.New("ratelimit: cas mismatch")
 
-// createCAS is the cas the limiter writes a never-seen key with. Envoy's
-// cas 0 would overwrite a key another VM created since our Get; a non-zero
-// cas creates a missing key but fails against an existing one — unless that
-// key's cas happens to be exactly this value (one in 2³² writes), which is
-// the only residual race, and only on a bucket's very first writes.
-const createCAS = math.MaxUint32
+// CreateCAS is the cas to write a key with that Get reported missing: every
+// table in shared data creates its keys with it. Envoy's cas 0 would
+// overwrite a key another VM created since our Get; a non-zero cas creates a
+// missing key but fails against an existing one — unless that key's cas
+// happens to be exactly this value (one in 2³² writes), which is the only
+// residual race, and only on a key's very first writes.
+const CreateCAS = math.MaxUint32
 
 // FailMode is the decision when the limiter cannot decide: CAS retries ran
 // out, the store failed, or the policy does not fit the table.
@@ -176,7 +177,7 @@ func (l *Limiter) Decide(p *Policy, key string) Decision {
 		var faults Fault
 		if !found {
 			l.g.reset(&l.b)
-			cas = createCAS
+			cas = CreateCAS
 		} else if !l.g.decode(&l.b, val) {
 			faults |= FaultCorrupt
 		}

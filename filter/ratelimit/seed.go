@@ -33,9 +33,9 @@ func SharedSeed(store Store, random func() (uint64, error)) (uint64, error) {
 		}
 		var buf [8]byte
 		binary.LittleEndian.PutUint64(buf[:], seed)
-		// createCAS fails if another VM stored its seed since the Get; then
+		// CreateCAS fails if another VM stored its seed since the Get; then
 		// read theirs.
-		switch err := store.Set(SeedKey, buf[:], createCAS); {
+		switch err := store.Set(SeedKey, buf[:], CreateCAS); {
 		case err == nil:
 			return seed, nil
 		case !errors.Is(err, ErrCasMismatch):
