@@ -2,7 +2,9 @@
 #   make build                   build/portcullis.wasm
 #   make run [HOST=wasmhost]     demo upstream + Envoy (or the wazero host) in the foreground
 #   make token SUB=alice [TTL=3600]
-#   make test                    everything (vet, gofmt, unit, wasm and real-Envoy e2e tests)
+#   make test                    everything: make check, then unit, wasm and real-Envoy e2e tests
+#   make check                   gofmt, go vet (native and wasip1), staticcheck, go mod tidy -diff
+#   make test-unit               the fast inner loop: filter/, internal/, cmd/ (no Envoy, no downloads)
 #   make bench                   benchmarks (make bench-memory: Envoy with 1M rate-limited keys)
 #   make oci                     build/oci: the plugin as an OCI image; pins its digest in istio/
 #   make istio OCI_REPO=...      push that image and point istio/ at it
@@ -43,7 +45,7 @@ PLUGIN_SOURCES := $(wildcard *.go) $(shell find filter -name '*.go' -not -name '
 # Every Go file of the project, for gofmt.
 GO_FILES = $(shell find . -name '*.go' -not -path './.venv/*' -not -path './.git/*' -not -path './build/*')
 
-.PHONY: build oci istio istioctl envoy ratelimit redis run token test bench bench-memory fmt clean distclean
+.PHONY: build oci istio istioctl envoy ratelimit redis run token check test test-unit bench bench-memory fmt clean distclean
 
 build: $(WASM)
 
@@ -103,10 +105,25 @@ token:
 	@if [ -z "$(SUB)" ]; then echo "usage: make token SUB=alice [TTL=3600]" >&2; exit 2; fi
 	@$(GO) run ./cmd/token -sub "$(SUB)" -ttl "$(TTL)"
 
-test: build envoy ratelimit redis istioctl
-	$(GO) vet ./...
+# staticcheck, pinned, run through `go run` (nothing installed, go.mod untouched).
+STATICCHECK_VERSION := v0.8.2
+# The packages the plugin is built from, vetted for its own target too.
+PLUGIN_PACKAGES := . ./filter/...
+
+check:
 	@unformatted="$$(gofmt -l $(GO_FILES))"; \
 	if [ -n "$$unformatted" ]; then echo "gofmt: these files need \`make fmt\`:" >&2; echo "$$unformatted" >&2; exit 1; fi
+	$(GO) vet ./...
+	GOOS=wasip1 GOARCH=wasm $(GO) vet $(PLUGIN_PACKAGES)
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
+	$(GO) mod tidy -diff
+
+# Unit tests of the pure packages, the cache server and the commands: no
+# Envoy, no wasm build, nothing downloaded; seconds.
+test-unit:
+	$(GO) test -count=1 ./filter/... ./internal/... ./cmd/...
+
+test: check build envoy ratelimit redis istioctl
 	ENVOY_BIN="$(ENVOY)" PORTCULLIS_WASM="$(CURDIR)/$(WASM)" RATELIMIT_BIN="$(RATELIMIT_BIN)" ISTIOCTL_BIN="$(ISTIOCTL_BIN)" $(GO) test -count=1 ./...
 
 # Native benchmarks of every package, then the pure packages' benchmarks again

@@ -290,7 +290,7 @@ func TestPanicAnswers500AndReloads(t *testing.T) {
 		t.Errorf("after a reload: %d %q, want the plugin's 418", r.status, r.body)
 	}
 
-	h, base = start(t, "basic", wasmhost.Options{FailurePolicy: wasmhost.FailClosed, FailStatus: 503})
+	_, base = start(t, "basic", wasmhost.Options{FailurePolicy: wasmhost.FailClosed, FailStatus: 503})
 	get(t, base+"/panic")
 	if r := get(t, base+"/local"); r.status != http.StatusServiceUnavailable {
 		t.Errorf("fail closed: %d, want 503 for every later request", r.status)

@@ -3,7 +3,7 @@
 // keys, the stored formats, freshness, invalidation and the fill locks that
 // stop stampedes. It never talks to the proxy: the plugin makes the callouts
 // to the cache service (GET, PUT, DELETE of a key) and hands the answers in,
-// and the fill locks reach shared data through the Store interface.
+// and the fill locks reach shared data through shared.Store.
 //
 // # A request's path through the cache
 //

@@ -63,21 +63,6 @@ const (
 	bodyLengthField = 58
 )
 
-// Append appends e's envelope to dst. It fails (ErrCorrupt) when e breaks
-// the format's limits, which Lookup.Fill rules out for what it stores.
-func (e *Entry) Append(dst []byte) ([]byte, error) {
-	b, err := e.appendHead(dst)
-	if err != nil {
-		return dst, err
-	}
-	if len(e.Body) > math.MaxUint32 {
-		return dst, corrupt("body of %d bytes", len(e.Body))
-	}
-	b = append(b, e.Body...)
-	setBodyLength(b[len(dst):], len(e.Body))
-	return b, nil
-}
-
 // appendHead appends everything but the body, with body length 0.
 func (e *Entry) appendHead(b []byte) ([]byte, error) {
 	switch {

@@ -6,13 +6,8 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/portcullis/portcullis/filter/ratelimit"
+	"github.com/portcullis/portcullis/filter/shared"
 )
-
-// Store is the shared key-value store the fill locks live in: proxy-wasm
-// shared data, with the semantics documented on ratelimit.Store (Set with a
-// cas fails with ratelimit.ErrCasMismatch when another VM wrote the key).
-type Store = ratelimit.Store
 
 // FillLocks is a fixed table of fill locks in shared data, so that
 // concurrent misses of one entry in one Envoy make one upstream request
@@ -24,7 +19,7 @@ type Store = ratelimit.Store
 //
 // A FillLocks keeps scratch buffers: one per VM, not for concurrent use.
 type FillLocks struct {
-	store Store
+	store shared.Store
 	slots uint64
 	rec   [lockRecordSize]byte
 	kb    []byte
@@ -44,7 +39,7 @@ const (
 var ErrLockContention = errors.New("cache: fill lock contended")
 
 // NewFillLocks returns a table of slots locks (1 to MaxFillLockSlots) in store.
-func NewFillLocks(store Store, slots int) *FillLocks {
+func NewFillLocks(store shared.Store, slots int) *FillLocks {
 	return &FillLocks{store: store, slots: uint64(min(max(slots, 1), MaxFillLockSlots)), kb: []byte(lockPrefix)}
 }
 
@@ -84,7 +79,7 @@ type Lock struct {
 // (Config.FillWait; at least 1 ms), unless a holder's deadline is still
 // ahead.
 func (t *FillLocks) TryAcquire(key string, now time.Time, ttl time.Duration) Acquisition {
-	h := ratelimit.PairHash(lockPrefix, key)
+	h := shared.PairHash(lockPrefix, key)
 	slot := t.slotKey(h)
 	ms := now.UnixMilli()
 	lock := Lock{hash: h, deadline: ms + max(ttl.Milliseconds(), 1)}
@@ -97,12 +92,12 @@ func (t *FillLocks) TryAcquire(key string, now time.Time, ttl time.Duration) Acq
 			return Acquisition{State: Busy, Until: time.UnixMilli(holder.deadline)}
 		}
 		if !found {
-			cas = ratelimit.CreateCAS
+			cas = shared.CreateCAS
 		}
 		switch err := t.store.Set(slot, t.encode(lock), cas); {
 		case err == nil:
 			return Acquisition{State: Acquired, Lock: lock}
-		case !errors.Is(err, ratelimit.ErrCasMismatch):
+		case !errors.Is(err, shared.ErrCasMismatch):
 			return Acquisition{State: Unavailable, Err: err}
 		}
 	}
@@ -112,7 +107,7 @@ func (t *FillLocks) TryAcquire(key string, now time.Time, ttl time.Duration) Acq
 // Held reports whether the slot of key is held at now, and until when: a
 // waiter polls it, and looks up again once it is not.
 func (t *FillLocks) Held(key string, now time.Time) (until time.Time, held bool) {
-	value, _, found, err := t.store.Get(t.slotKey(ratelimit.PairHash(lockPrefix, key)))
+	value, _, found, err := t.store.Get(t.slotKey(shared.PairHash(lockPrefix, key)))
 	if err != nil || !found {
 		return time.Time{}, false
 	}
@@ -137,7 +132,7 @@ func (t *FillLocks) Release(l Lock) error {
 		switch err := t.store.Set(slot, t.encode(Lock{}), cas); {
 		case err == nil:
 			return nil
-		case !errors.Is(err, ratelimit.ErrCasMismatch):
+		case !errors.Is(err, shared.ErrCasMismatch):
 			return err
 		}
 	}

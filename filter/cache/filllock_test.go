@@ -10,53 +10,11 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/filter/cache"
-	"github.com/portcullis/portcullis/filter/ratelimit"
+
+	"github.com/portcullis/portcullis/filter/shared"
+
+	"github.com/portcullis/portcullis/filter/shared/sharedtest"
 )
-
-// sharedData is a Store with Envoy's shared-data semantics: one cas counter
-// that never yields 0; cas 0, a missing key, or the key's current cas
-// writes; anything else is ErrCasMismatch. Get returns a copy. Safe for
-// concurrent use, with a scheduling point after each read so that CAS races
-// happen even on few CPUs.
-type sharedData struct {
-	mu  sync.Mutex
-	m   map[string]sharedValue
-	cas uint32
-}
-
-type sharedValue struct {
-	value []byte
-	cas   uint32
-}
-
-func newSharedData() *sharedData { return &sharedData{m: map[string]sharedValue{}} }
-
-func (s *sharedData) Get(key string) ([]byte, uint32, bool, error) {
-	s.mu.Lock()
-	v, ok := s.m[key]
-	s.mu.Unlock()
-	runtime.Gosched()
-	return append([]byte(nil), v.value...), v.cas, ok, nil
-}
-
-func (s *sharedData) Set(key string, value []byte, cas uint32) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if v, ok := s.m[key]; ok && cas != 0 && cas != v.cas {
-		return ratelimit.ErrCasMismatch
-	}
-	if s.cas++; s.cas == 0 {
-		s.cas++
-	}
-	s.m[key] = sharedValue{value: append([]byte(nil), value...), cas: s.cas}
-	return nil
-}
-
-func (s *sharedData) keys() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.m)
-}
 
 const wait = 2 * time.Second
 
@@ -80,7 +38,7 @@ func busy(t *testing.T, locks *cache.FillLocks, key string, now, until time.Time
 }
 
 func TestFillLockLifecycle(t *testing.T) {
-	store := newSharedData()
+	store := sharedtest.New()
 	a, b := cache.NewFillLocks(store, 64), cache.NewFillLocks(store, 64) // two VMs
 	lock := acquire(t, a, "k", t0)
 	busy(t, b, "k", t0, t0.Add(wait))
@@ -110,7 +68,7 @@ func TestFillLockLifecycle(t *testing.T) {
 }
 
 func TestFillLockSlotCollision(t *testing.T) {
-	store := newSharedData()
+	store := sharedtest.New()
 	locks := cache.NewFillLocks(store, 1) // every key in one slot
 	lock := acquire(t, locks, "a", t0)
 	busy(t, locks, "b", t0.Add(time.Second), t0.Add(wait)) // another key: busy until a's deadline at most
@@ -120,19 +78,19 @@ func TestFillLockSlotCollision(t *testing.T) {
 }
 
 func TestFillLockTableIsBounded(t *testing.T) {
-	store := newSharedData()
+	store := sharedtest.New()
 	locks := cache.NewFillLocks(store, 16)
 	for i := range 1000 {
 		now := t0.Add(time.Duration(i) * wait) // each one expired by the next
 		locks.TryAcquire("key-"+strconv.Itoa(i), now, wait)
 	}
-	if n := store.keys(); n > 16 {
+	if n := store.Keys(); n > 16 {
 		t.Fatalf("%d shared-data keys for 16 slots", n)
 	}
 }
 
 func TestFillLockUnreadableSlotIsFree(t *testing.T) {
-	store := newSharedData()
+	store := sharedtest.New()
 	locks := cache.NewFillLocks(store, 1)
 	for _, junk := range [][]byte{nil, []byte("x"), make([]byte, 17), append([]byte{2}, make([]byte, 16)...)} {
 		if err := store.Set("pc:fill:0", junk, 0); err != nil {
@@ -145,7 +103,7 @@ func TestFillLockUnreadableSlotIsFree(t *testing.T) {
 
 // failingStore fails every call, or makes every Set a CAS conflict.
 type failingStore struct {
-	*sharedData
+	*sharedtest.Store
 	getErr   error
 	conflict bool
 }
@@ -154,27 +112,27 @@ func (s *failingStore) Get(key string) ([]byte, uint32, bool, error) {
 	if s.getErr != nil {
 		return nil, 0, false, s.getErr
 	}
-	return s.sharedData.Get(key)
+	return s.Store.Get(key)
 }
 
 func (s *failingStore) Set(key string, value []byte, cas uint32) error {
 	if s.conflict {
-		return ratelimit.ErrCasMismatch
+		return shared.ErrCasMismatch
 	}
-	return s.sharedData.Set(key, value, cas)
+	return s.Store.Set(key, value, cas)
 }
 
 func TestFillLockStoreFailures(t *testing.T) {
 	down := errors.New("shared data down")
-	a := cache.NewFillLocks(&failingStore{sharedData: newSharedData(), getErr: down}, 8).TryAcquire("k", t0, wait)
+	a := cache.NewFillLocks(&failingStore{Store: sharedtest.New(), getErr: down}, 8).TryAcquire("k", t0, wait)
 	if a.State != cache.Unavailable || !errors.Is(a.Err, down) {
 		t.Errorf("store down: %+v", a)
 	}
-	a = cache.NewFillLocks(&failingStore{sharedData: newSharedData(), conflict: true}, 8).TryAcquire("k", t0, wait)
+	a = cache.NewFillLocks(&failingStore{Store: sharedtest.New(), conflict: true}, 8).TryAcquire("k", t0, wait)
 	if a.State != cache.Unavailable || !errors.Is(a.Err, cache.ErrLockContention) {
 		t.Errorf("endless conflicts: %+v", a)
 	}
-	store := &failingStore{sharedData: newSharedData()}
+	store := &failingStore{Store: sharedtest.New()}
 	locks := cache.NewFillLocks(store, 8)
 	lock := acquire(t, locks, "k", t0)
 	store.conflict = true
@@ -193,7 +151,7 @@ func TestFillLockStoreFailures(t *testing.T) {
 // never overlap.
 func TestFillLockHammer(t *testing.T) {
 	const vms, rounds = 32, 40
-	store := newSharedData()
+	store := sharedtest.New()
 	tables := make([]*cache.FillLocks, vms)
 	for i := range tables {
 		tables[i] = cache.NewFillLocks(store, 8)

@@ -13,6 +13,8 @@ import (
 	"github.com/portcullis/portcullis/filter/cache"
 	"github.com/portcullis/portcullis/filter/jwt"
 	"github.com/portcullis/portcullis/filter/route"
+
+	"github.com/portcullis/portcullis/filter/ratelimit"
 )
 
 // Parse decodes data strictly, applies defaults, validates every field and
@@ -36,15 +38,15 @@ func Parse(data []byte, env Env) (*Config, error) {
 func compile(f *File, env Env) (*Config, error) {
 	c := &Config{}
 	var err error
-	var overrides []routePolicy
 	var caching []*cache.RoutePolicy
+	var limits []*ratelimit.Policy
 	if c.Cache, caching, err = compileCache(f.Cache, f.Routes); err != nil {
 		return nil, err
 	}
-	if c.Routes, overrides, err = compileRoutes(f.Routes, caching); err != nil {
+	if c.RateLimit, limits, err = compileRateLimit(f.RateLimit, f.Routes); err != nil {
 		return nil, err
 	}
-	if c.RateLimit, err = compileRateLimit(f.RateLimit, f.Routes, overrides); err != nil {
+	if c.Routes, err = compileRoutes(f.Routes, caching, limits); err != nil {
 		return nil, err
 	}
 	if c.Identity, err = compileIdentity(f.Identity); err != nil {
@@ -76,43 +78,36 @@ func compile(f *File, env Env) (*Config, error) {
 	return c, nil
 }
 
-// compileRoutes compiles the route table; caching holds each rule's cache
-// policy (compileCache).
-func compileRoutes(rules []RouteFile, caching []*cache.RoutePolicy) (route.Table, []routePolicy, error) {
+// compileRoutes compiles the route table; caching and limits hold each
+// rule's cache policy (compileCache) and rate-limit override (compileRateLimit).
+func compileRoutes(rules []RouteFile, caching []*cache.RoutePolicy, limits []*ratelimit.Policy) (route.Table, error) {
 	if len(rules) == 0 {
-		return route.Table{}, nil, fieldErrorf("routes", "required: at least one route rule")
+		return route.Table{}, fieldErrorf("routes", "required: at least one route rule")
 	}
 	out := make([]route.Rule, 0, len(rules))
 	for i, r := range rules {
 		field := indexed("routes", i)
 		if r.Prefix == "" || r.Prefix[0] != '/' {
-			return route.Table{}, nil, fieldErrorf(field+".prefix", "required: a path prefix starting with \"/\"")
+			return route.Table{}, fieldErrorf(field+".prefix", "required: a path prefix starting with \"/\"")
 		}
 		if _, ok := route.SplitPath(r.Prefix); !ok || strings.ContainsAny(r.Prefix, "?#") {
-			return route.Table{}, nil, fieldErrorf(field+".prefix", "must be a plain path without dot segments, query or escapes: %q", r.Prefix)
+			return route.Table{}, fieldErrorf(field+".prefix", "must be a plain path without dot segments, query or escapes: %q", r.Prefix)
 		}
 		methods := make([]string, 0, len(r.Methods))
 		for j, m := range r.Methods {
 			upper := strings.ToUpper(m)
 			if !isToken(upper) {
-				return route.Table{}, nil, fieldErrorf(indexed(field+".methods", j), "not an HTTP method: %q", m)
+				return route.Table{}, fieldErrorf(indexed(field+".methods", j), "not an HTTP method: %q", m)
 			}
 			methods = append(methods, upper)
 		}
-		name := r.Name
-		if name == "" {
-			name = r.Prefix
-		}
-		out = append(out, route.Rule{Name: name, Prefix: r.Prefix, Methods: methods, Public: r.Public, Cache: caching[i]})
+		out = append(out, route.Rule{Name: ruleName(r), Prefix: r.Prefix, Methods: methods, Public: r.Public, Cache: caching[i], RateLimit: limits[i]})
 	}
-	var overrides []routePolicy
-	for i, r := range rules {
-		if r.RateLimit != nil {
-			overrides = append(overrides, routePolicy{index: i, name: out[i].Name, policy: &out[i].RateLimit})
-		}
-	}
-	return route.NewTable(out), overrides, nil
+	return route.NewTable(out), nil
 }
+
+// ruleName is a rule's name in logs and policy names: its own, else its prefix.
+func ruleName(r RouteFile) string { return cmp.Or(r.Name, r.Prefix) }
 
 func compileIdentity(f IdentityFile) (route.Identity, error) {
 	id := route.Identity{KeyHeader: "x-api-key", KeepAuthorization: f.KeepAuthorization}

@@ -111,9 +111,33 @@ var DefaultRateLimit = []LimitFile{{Requests: 100, WindowSeconds: 60}}
 // DefaultPlanClaim is the claim naming the caller's plan.
 const DefaultPlanClaim = "plan"
 
-// compileRateLimit compiles the top-level block and the routes' overrides,
-// which it stores in routes (one policy per route that has one).
-func compileRateLimit(f *RateLimitFile, routes []RouteFile, rules []routePolicy) (*RateLimit, error) {
+// compileRateLimit compiles the top-level block and returns it with one
+// policy per route rule: the rule's override, nil for rules without one.
+func compileRateLimit(f *RateLimitFile, routes []RouteFile) (*RateLimit, []*ratelimit.Policy, error) {
+	rl, err := compileRateLimitBlock(f, routes)
+	if err != nil || rl == nil || rl.Fleet != nil {
+		return rl, make([]*ratelimit.Policy, len(routes)), err
+	}
+	overrides, err := compileOverrides(routes)
+	if err != nil {
+		return nil, nil, err
+	}
+	policies := []*ratelimit.Policy{rl.Default}
+	for _, p := range rl.Plans {
+		policies = append(policies, p)
+	}
+	for _, p := range overrides {
+		if p != nil {
+			policies = append(policies, p)
+		}
+	}
+	rl.Options.Width = ratelimit.WidthFor(policies...)
+	return rl, overrides, nil
+}
+
+// compileRateLimitBlock compiles the top-level block; the routes are read
+// only to refuse overrides that cannot apply.
+func compileRateLimitBlock(f *RateLimitFile, routes []RouteFile) (*RateLimit, error) {
 	for i, r := range routes {
 		if r.RateLimit == nil {
 			continue
@@ -165,7 +189,6 @@ func compileRateLimit(f *RateLimitFile, routes []RouteFile, rules []routePolicy)
 	if rl.Default, err = compilePolicy("rate_limit.default", "default", defaults); err != nil {
 		return nil, err
 	}
-	policies := []*ratelimit.Policy{rl.Default}
 	if f.Plans != nil {
 		if f.Plans.Claim != "" {
 			if strings.TrimSpace(f.Plans.Claim) != f.Plans.Claim {
@@ -191,22 +214,7 @@ func compileRateLimit(f *RateLimitFile, routes []RouteFile, rules []routePolicy)
 				return nil, err
 			}
 			rl.Plans[plan] = p
-			policies = append(policies, p)
 		}
-	}
-	names := map[string]bool{}
-	for _, rp := range rules {
-		name := "route-" + rp.name
-		if names[name] || rp.name == "" || !validPolicyName(name) {
-			name = "route-" + strconv.Itoa(rp.index)
-		}
-		names[name] = true
-		p, err := compilePolicy(indexed("routes", rp.index)+".rate_limit", name, routes[rp.index].RateLimit)
-		if err != nil {
-			return nil, err
-		}
-		*rp.policy = p
-		policies = append(policies, p)
 	}
 	switch f.OnContention {
 	case "", "allow":
@@ -225,8 +233,31 @@ func compileRateLimit(f *RateLimitFile, routes []RouteFile, rules []routePolicy)
 	}
 	rl.Options.Slots = f.Slots
 	rl.Options.CASRetries = f.CASRetries
-	rl.Options.Width = ratelimit.WidthFor(policies...)
 	return rl, nil
+}
+
+// compileOverrides compiles the routes' rate_limit overrides: one policy
+// per rule, nil where the rule has none. Each is named after its rule
+// ("route-<name>"), or its index where the name is taken or unusable.
+func compileOverrides(routes []RouteFile) ([]*ratelimit.Policy, error) {
+	out := make([]*ratelimit.Policy, len(routes))
+	names := map[string]bool{}
+	for i, r := range routes {
+		if r.RateLimit == nil {
+			continue
+		}
+		name := "route-" + ruleName(r)
+		if names[name] || !validPolicyName(name) {
+			name = "route-" + strconv.Itoa(i)
+		}
+		names[name] = true
+		p, err := compilePolicy(indexed("routes", i)+".rate_limit", name, r.RateLimit)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = p
+	}
+	return out, nil
 }
 
 // compileFleet compiles the fleet block; the local-mode fields must be absent.
@@ -298,14 +329,6 @@ func compileKeySource(s string) (KeySource, error) {
 	return KeySource{}, fieldErrorf("rate_limit.public_key", `must be "client_address" or "header:<name>", got %q`, s)
 }
 
-// routePolicy is a route rule with a rate_limit override, and where its
-// compiled policy goes.
-type routePolicy struct {
-	index  int
-	name   string
-	policy **ratelimit.Policy
-}
-
 func validPolicyName(name string) bool {
 	_, err := ratelimit.NewPolicy(name, []ratelimit.Limit{{Requests: 1, Window: time.Second}})
 	return err == nil
@@ -323,6 +346,7 @@ func compilePolicy(field, name string, limits []LimitFile) (*ratelimit.Policy, e
 	}
 	p, err := ratelimit.NewPolicy(name, out)
 	var le *ratelimit.LimitError
+	var ne *ratelimit.NameError
 	switch {
 	case err == nil:
 		return p, nil
@@ -334,8 +358,8 @@ func compilePolicy(field, name string, limits []LimitFile) (*ratelimit.Policy, e
 			sub = "window_seconds"
 		}
 		return nil, fieldErrorf(indexed(field, le.Index)+"."+sub, "%s", le.Problem)
-	case strings.HasPrefix(err.Error(), "policy name: "):
-		return nil, fieldErrorf(field, "name %q %s", strings.TrimPrefix(name, "plan-"), strings.TrimPrefix(err.Error(), "policy name: "))
+	case errors.As(err, &ne):
+		return nil, fieldErrorf(field, "name %q %s", strings.TrimPrefix(name, "plan-"), ne.Problem)
 	}
 	return nil, fieldErrorf(field, "%v", err)
 }

@@ -5,7 +5,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/portcullis/portcullis/filter/ratelimit"
+	"github.com/portcullis/portcullis/filter/shared"
 )
 
 // Blocklist remembers, in shared data, the (key, route) pairs the service
@@ -20,7 +20,7 @@ import (
 // Writes are unconditional (cas 0): two workers that block at once write
 // equivalent records, and a lost write costs one call.
 type Blocklist struct {
-	store ratelimit.Store
+	store shared.Store
 	slots uint64
 	buf   [RecordSize]byte
 	kb    []byte
@@ -46,7 +46,7 @@ type Block struct {
 }
 
 // NewBlocklist returns a table of slots keys in store (0 means DefaultBlockSlots).
-func NewBlocklist(store ratelimit.Store, slots int) *Blocklist {
+func NewBlocklist(store shared.Store, slots int) *Blocklist {
 	if slots <= 0 {
 		slots = DefaultBlockSlots
 	}
@@ -60,7 +60,7 @@ func (b *Blocklist) slotKey(h uint64) string {
 // Blocked reports whether (key, route) is blocked at now. A record that
 // cannot be read (another version, wrong length) is treated as no block.
 func (b *Blocklist) Blocked(key, route string, now time.Time) (Block, bool) {
-	h := ratelimit.PairHash(key, route)
+	h := shared.PairHash(key, route)
 	val, _, found, err := b.store.Get(b.slotKey(h))
 	if err != nil || !found || len(val) != RecordSize || val[0] != recordVersion {
 		return Block{}, false
@@ -82,7 +82,7 @@ func (b *Blocklist) Blocked(key, route string, now time.Time) (Block, bool) {
 // Add blocks (key, route) until blk.Until. An error means the block is not
 // remembered (the next request asks the service again).
 func (b *Blocklist) Add(key, route string, blk Block) error {
-	h := ratelimit.PairHash(key, route)
+	h := shared.PairHash(key, route)
 	b.buf[0] = recordVersion
 	binary.LittleEndian.PutUint64(b.buf[1:], h)
 	binary.LittleEndian.PutUint64(b.buf[9:], uint64(blk.Until.UnixMilli()))

@@ -5,23 +5,12 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/portcullis/portcullis/filter/shared/sharedtest"
 )
 
-// mapStore is a Store without concurrency: the blocklist writes with cas 0.
-type mapStore map[string][]byte
-
-func (m mapStore) Get(key string) ([]byte, uint32, bool, error) {
-	v, ok := m[key]
-	return v, 1, ok, nil
-}
-
-func (m mapStore) Set(key string, value []byte, _ uint32) error {
-	m[key] = append([]byte(nil), value...)
-	return nil
-}
-
 func TestBlocklist(t *testing.T) {
-	store := mapStore{}
+	store := sharedtest.New()
 	bl := NewBlocklist(store, 64)
 	now := time.UnixMilli(1_800_000_000_000)
 	if _, ok := bl.Blocked("alice", "api", now); ok {
@@ -51,7 +40,7 @@ func TestBlocklist(t *testing.T) {
 }
 
 func TestBlocklistIsBounded(t *testing.T) {
-	store := mapStore{}
+	store := sharedtest.New()
 	bl := NewBlocklist(store, 16)
 	now := time.UnixMilli(1_800_000_000_000)
 	for i := range 10_000 {
@@ -59,8 +48,8 @@ func TestBlocklistIsBounded(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if len(store) > 16 {
-		t.Fatalf("10000 blocks use %d keys; want at most 16", len(store))
+	if store.Keys() > 16 {
+		t.Fatalf("10000 blocks use %d keys; want at most 16", store.Keys())
 	}
 	// A displaced key is simply not blocked any more.
 	blocked := 0
@@ -75,19 +64,19 @@ func TestBlocklistIsBounded(t *testing.T) {
 }
 
 func TestBlocklistIgnoresUnreadableRecords(t *testing.T) {
-	store := mapStore{}
+	store := sharedtest.New()
 	bl := NewBlocklist(store, 1)
 	now := time.UnixMilli(1_800_000_000_000)
 	if err := bl.Add("alice", "api", Block{Until: now.Add(time.Minute), Limit: 1, Window: time.Minute}); err != nil {
 		t.Fatal(err)
 	}
-	good := store["pc:rlb:0"]
+	good, _, _, _ := store.Get("pc:rlb:0")
 	for name, v := range map[string][]byte{
 		"short":       good[:RecordSize-1],
 		"long":        append(append([]byte(nil), good...), 0),
 		"new version": append([]byte{2}, good[1:]...),
 	} {
-		store["pc:rlb:0"] = v
+		_ = store.Set("pc:rlb:0", v, 0)
 		if _, ok := bl.Blocked("alice", "api", now); ok {
 			t.Errorf("%s record blocks", name)
 		}

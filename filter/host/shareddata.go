@@ -7,17 +7,17 @@ import (
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm"
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/types"
 
-	"github.com/portcullis/portcullis/filter/ratelimit"
+	"github.com/portcullis/portcullis/filter/shared"
 )
 
-// SharedData is a ratelimit.Store over the proxy's shared data (one store per
+// SharedData is a shared.Store over the proxy's shared data (one store per
 // vm_id, shared by every worker's VM). Envoy serialises every call under one
 // mutex, so Get and Set are linearizable.
 type SharedData struct{}
 
-var _ ratelimit.Store = SharedData{}
+var _ shared.Store = SharedData{}
 
-var errCasMismatch = fmt.Errorf("shared data set: %w (%w)", ratelimit.ErrCasMismatch, types.ErrorStatusCasMismatch)
+var errCasMismatch = fmt.Errorf("shared data set: %w (%w)", shared.ErrCasMismatch, types.ErrorStatusCasMismatch)
 
 // Get reads key; a key never written is found=false with no error.
 func (SharedData) Get(key string) ([]byte, uint32, bool, error) {
@@ -32,7 +32,7 @@ func (SharedData) Get(key string) ([]byte, uint32, bool, error) {
 }
 
 // Set writes key with cas; a concurrent write since the read is an error
-// wrapping ratelimit.ErrCasMismatch.
+// wrapping shared.ErrCasMismatch.
 func (SharedData) Set(key string, value []byte, cas uint32) error {
 	err := proxywasm.SetSharedData(key, value, cas)
 	switch {

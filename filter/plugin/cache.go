@@ -9,7 +9,6 @@ import (
 
 	"github.com/portcullis/portcullis/filter/cache"
 	"github.com/portcullis/portcullis/filter/host"
-	"github.com/portcullis/portcullis/filter/ratelimit"
 )
 
 // The cache stage (filter/cache decides, this file talks to the proxy): a
@@ -42,13 +41,10 @@ type cacheState struct {
 	invalidate  []string // index keys to delete when the unsafe request succeeds
 }
 
-// proceed runs the stages after rate limiting: the cache, then forwarding.
-func (h *httpContext) proceed(rateHeaders []ratelimit.Header) types.Action {
-	h.rateHeaders = rateHeaders
+// cacheRequest classifies the request for the cache: a lookup, the
+// invalidations of an unsafe method, or a bypass; then forwards it.
+func (h *httpContext) cacheRequest() types.Action {
 	p := h.plugin
-	if p.cfg.Cache == nil {
-		return h.forward()
-	}
 	headers, err := proxywasm.GetHttpRequestHeaders()
 	if err != nil {
 		return h.forward()
@@ -137,10 +133,7 @@ func (h *httpContext) cacheUnavailable() types.Action {
 func (h *httpContext) answerHit(hit cache.Hit) types.Action {
 	p := h.plugin
 	p.metrics.cacheHit.Inc()
-	headers := hit.Headers
-	for _, hd := range h.rateHeaders {
-		headers = append(headers, [2]string{hd.Name, hd.Value})
-	}
+	headers := append(hit.Headers, h.rateHeaders...)
 	h.stage = stageReplied
 	if err := proxywasm.SendHttpResponse(uint32(hit.Status), headers, hit.Body, -1); err != nil {
 		host.Log(host.Error, "portcullis: cannot send a cached response: "+err.Error())

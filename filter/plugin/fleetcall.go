@@ -2,6 +2,8 @@ package plugin
 
 import (
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/types"
+
+	"github.com/portcullis/portcullis/filter/gateway"
 )
 
 // maxFleetAnswerBytes bounds what is read of the service's answer (one
@@ -10,7 +12,7 @@ const maxFleetAnswerBytes = 16 << 10
 
 // callFleet asks the ratelimit service about the request and pauses it until
 // the answer (or the timeout) arrives.
-func (h *httpContext) callFleet(call *FleetCall) types.Action {
+func (h *httpContext) callFleet(call *gateway.FleetCall) types.Action {
 	p := h.plugin
 	fl := p.cfg.RateLimit.Fleet
 	headers := [][2]string{
@@ -19,22 +21,6 @@ func (h *httpContext) callFleet(call *FleetCall) types.Action {
 	}
 	p.metrics.fleetCalls.Inc()
 	return h.call("ratelimit service", fl.Cluster, headers, call.Body, fl.Timeout, maxFleetAnswerBytes, func(a answer) types.Action {
-		return h.decideFleet(call, a.status, a.body)
+		return h.apply(p.gw.FleetAnswer(call, a.status, a.body, p.now()))
 	})
-}
-
-// decideFleet forwards or refuses the paused request by the service's answer.
-func (h *httpContext) decideFleet(call *FleetCall, status int, body []byte) types.Action {
-	p := h.plugin
-	dec := Decision{}
-	if !p.fleetAnswer(&dec, call, status, body, p.now()) {
-		p.metrics.fleetUnavailable.Inc()
-	}
-	if dec.RateLimit != nil {
-		p.metrics.rateLimited(dec.RateLimit)
-	}
-	if dec.Reject != nil {
-		return h.reply(dec.Reject)
-	}
-	return h.proceed(dec.RateHeaders)
 }

@@ -1,3 +1,5 @@
+//go:build !wasip1
+
 package plugin
 
 import (
@@ -16,6 +18,8 @@ import (
 // The HTTP-context tests are written once and run twice: natively, with the
 // plugin's Go code driven by proxytest, and against the compiled .wasm through
 // proxytest.NewWasmVMContext (wazero). The wasm run never skips: see loadWasm.
+// They build natively only (//go:build !wasip1 on every test file here):
+// proxytest itself does not build for wasip1.
 
 type runner struct {
 	name string

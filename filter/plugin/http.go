@@ -7,10 +7,10 @@ import (
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/types"
 
 	"github.com/portcullis/portcullis/filter/cache"
+	"github.com/portcullis/portcullis/filter/gateway"
 	"github.com/portcullis/portcullis/filter/health"
 	"github.com/portcullis/portcullis/filter/host"
 	"github.com/portcullis/portcullis/filter/httperr"
-	"github.com/portcullis/portcullis/filter/ratelimit"
 )
 
 // stage is where one HTTP stream is in its life.
@@ -35,10 +35,10 @@ type httpContext struct {
 	method    string
 	path      string // without query, for logs
 	rule      string
-	// upstreamKind is the error being written in place of an Envoy-made upstream failure.
-	upstreamKind httperr.Kind
+	// upstreamFailure is the Envoy-made upstream failure being rewritten.
+	upstreamFailure gateway.UpstreamFailure
 	// rateHeaders go on the response of a forwarded, rate-limited request.
-	rateHeaders []ratelimit.Header
+	rateHeaders [][2]string
 	// tenant is the verified key ("" on public routes); cachePolicy the
 	// matched rule's cache policy; cache the stream's cache work.
 	tenant      string
@@ -46,52 +46,65 @@ type httpContext struct {
 	cache       cacheState
 }
 
-// OnHttpRequestHeaders runs the request stages and either forwards or replies.
+// OnHttpRequestHeaders decides the request and carries the decision out.
 func (h *httpContext) OnHttpRequestHeaders(_ int, endOfStream bool) (action types.Action) {
 	defer h.recoverPanic(&action)
 	p := h.plugin
 	p.metrics.requests.Inc()
 	h.requestID = header("x-request-id")
-	req := Request{
+	req := gateway.Request{
 		Method:        header(":method"),
 		Path:          header(":path"),
 		Authorization: header("authorization"),
 		ContentType:   header("content-type"),
 		HasBody:       !endOfStream,
 	}
-	h.method, h.path = req.Method, pathForLog(req.Path)
-	dec := p.decide(req, p.now())
+	h.method, h.path = req.Method, gateway.PathForLog(req.Path)
+	dec := p.gw.Decide(req, p.now())
 	if dec.Rule != nil {
 		h.rule, h.cachePolicy = dec.Rule.Name, dec.Rule.Cache
 	}
-	h.tenant = dec.Tenant
-	if dec.RateLimit != nil {
-		p.metrics.rateLimited(dec.RateLimit)
-		if p.blocklist != nil {
-			p.metrics.fleetBlocklisted.Inc() // fleet mode decides locally only from the blocklist
-		}
-	}
-	switch {
-	case dec.Reject != nil:
-		return h.reply(dec.Reject)
-	case dec.Health:
-		return h.answerHealth()
-	}
-	for _, name := range dec.Forward.Remove {
-		_ = proxywasm.RemoveHttpRequestHeader(name)
-	}
-	for _, kv := range dec.Forward.Set {
-		if err := proxywasm.ReplaceHttpRequestHeader(kv[0], kv[1]); err != nil {
-			return h.reply(internalError("cannot set identity header"))
-		}
-	}
-	if len(dec.Forward.Set) > 0 {
+	if h.tenant = dec.Tenant; h.tenant != "" {
 		p.metrics.verified.Inc()
 	}
-	if dec.Fleet != nil {
+	return h.apply(dec)
+}
+
+// apply carries out a decision: the first one, or the one on the ratelimit
+// service's answer.
+func (h *httpContext) apply(dec gateway.Decision) types.Action {
+	if dec.Rate != nil {
+		h.plugin.metrics.rateLimited(dec.Rate)
+	}
+	switch dec.Kind {
+	case gateway.Reject:
+		return h.reply(dec.Reject)
+	case gateway.Health:
+		return h.answerHealth()
+	}
+	for _, name := range dec.Edits.Remove {
+		_ = proxywasm.RemoveHttpRequestHeader(name)
+	}
+	for _, kv := range dec.Edits.Set {
+		if err := proxywasm.ReplaceHttpRequestHeader(kv[0], kv[1]); err != nil {
+			return h.reply(gateway.InternalError("cannot set identity header"))
+		}
+	}
+	if dec.Kind == gateway.AskFleet {
 		return h.callFleet(dec.Fleet)
 	}
-	return h.proceed(dec.RateHeaders)
+	if dec.Rate != nil {
+		h.rateHeaders = dec.Rate.Headers
+	}
+	return h.proceed()
+}
+
+// proceed runs the stages after rate limiting: the cache, then forwarding.
+func (h *httpContext) proceed() types.Action {
+	if h.plugin.cfg.Cache == nil {
+		return h.forward()
+	}
+	return h.cacheRequest()
 }
 
 // forward lets the request go on to the upstream.
@@ -113,7 +126,7 @@ func (h *httpContext) OnHttpStreamDone() {
 func (h *httpContext) answerHealth() types.Action {
 	p := h.plugin
 	if !p.cfg.HealthAllow.Allows(host.Property("source", "address")) {
-		return h.reply(&Rejection{Kind: httperr.Forbidden, Message: "health endpoint not allowed from this address", Reason: "health_forbidden"})
+		return h.reply(&gateway.Rejection{Kind: httperr.Forbidden, Message: "health endpoint not allowed from this address", Reason: gateway.ReasonHealthForbidden})
 	}
 	p.metrics.health.Inc()
 	report := health.NewReport(host.Property("xds", "node", "id"), host.Property("xds", "node", "locality", "region"), Version, p.now())
@@ -130,7 +143,7 @@ var jsonReplyHeaders = [][2]string{{"content-type", httperr.ContentType}, {"cach
 
 // reply answers the request locally with the JSON error envelope and logs one
 // structured line. It returns Pause: after a local reply the stream must not continue.
-func (h *httpContext) reply(rej *Rejection) types.Action {
+func (h *httpContext) reply(rej *gateway.Rejection) types.Action {
 	h.stage = stageReplied
 	h.plugin.metrics.reject(rej.Reason)
 	headers := append(jsonReplyHeaders[:len(jsonReplyHeaders):len(jsonReplyHeaders)], rej.Headers...)
@@ -141,7 +154,7 @@ func (h *httpContext) reply(rej *Rejection) types.Action {
 	if err := proxywasm.SendHttpResponse(uint32(rej.Kind.Status), headers, body, -1); err != nil {
 		host.Log(host.Error, "portcullis: cannot send local reply: "+err.Error())
 	}
-	h.logError(rej.Kind, rej.Reason)
+	h.logError(rej.Kind, rej.Reason.Metric())
 	return types.ActionPause
 }
 
@@ -150,10 +163,10 @@ func (h *httpContext) logError(kind httperr.Kind, reason string) {
 	if kind.Status >= 500 {
 		level = host.Warn
 	}
-	host.Log(level, errorLogLine(errorLog{
+	host.Log(level, gateway.ErrorLog{
 		Status: kind.Status, Error: kind.Code, Reason: reason,
 		RequestID: h.requestID, Method: h.method, Path: h.path, Route: h.rule,
-	}))
+	}.Line())
 }
 
 // recoverPanic turns a panic in a callback into a 500 (when the request can
@@ -165,14 +178,10 @@ func (h *httpContext) recoverPanic(action *types.Action) {
 	}
 	host.Log(host.Error, fmt.Sprintf("portcullis: recovered from panic (request_id %q): %v", h.requestID, rec))
 	if h.stage == stageReceived || h.stage == stageAwaiting {
-		*action = h.reply(internalError("internal error"))
+		*action = h.reply(gateway.InternalError("internal error"))
 		return
 	}
 	*action = types.ActionContinue
-}
-
-func internalError(message string) *Rejection {
-	return &Rejection{Kind: httperr.Internal, Message: message, Reason: "internal_error"}
 }
 
 // header returns a request header, or "" when absent.

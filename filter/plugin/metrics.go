@@ -1,8 +1,8 @@
 package plugin
 
 import (
+	"github.com/portcullis/portcullis/filter/gateway"
 	"github.com/portcullis/portcullis/filter/host"
-	"github.com/portcullis/portcullis/filter/jwt"
 	"github.com/portcullis/portcullis/filter/ratelimit"
 )
 
@@ -15,10 +15,11 @@ type metrics struct {
 	forwarded host.Counter
 	health    host.Counter
 	verified  host.Counter
-	// rejected counts local replies by reason ("route_not_found", "jwt_expired", ...).
-	rejected map[string]host.Counter
-	// upstreamErrors counts Envoy-made upstream failures rewritten to JSON.
-	upstreamErrors map[string]host.Counter
+	// rejected counts local replies, indexed by gateway.Reason.
+	rejected []host.Counter
+	// upstreamErrors counts Envoy-made upstream failures rewritten to JSON,
+	// indexed by gateway.UpstreamFailure.
+	upstreamErrors []host.Counter
 	// rateAllowed and rateDenied count rate-limit decisions; rateFaults
 	// counts each ratelimit.Fault (by bit index).
 	rateAllowed, rateDenied host.Counter
@@ -33,23 +34,12 @@ type metrics struct {
 	cacheHit, cacheMiss, cacheBypass, cacheUnavailable, cacheStored, cacheNotStored, cacheDropped, cacheWaits, cacheInvalidations host.Counter
 }
 
-// rejectionReasons lists every Rejection.Reason the plugin can produce.
-func rejectionReasons() []string {
-	reasons := []string{"bad_path", "route_not_found", "unsupported_media_type", "health_forbidden", "internal_error", "rate_limited", "ratelimit_unavailable"}
-	for _, r := range jwt.Reasons() {
-		reasons = append(reasons, "jwt_"+r.Metric())
-	}
-	return reasons
-}
-
 func newMetrics() *metrics {
 	m := &metrics{
 		requests:           host.NewCounter(metricPrefix + "requests"),
 		forwarded:          host.NewCounter(metricPrefix + "forwarded"),
 		health:             host.NewCounter(metricPrefix + "health"),
 		verified:           host.NewCounter(metricPrefix + "jwt.verified"),
-		rejected:           map[string]host.Counter{},
-		upstreamErrors:     map[string]host.Counter{},
 		rateAllowed:        host.NewCounter(metricPrefix + "ratelimit.allowed"),
 		rateDenied:         host.NewCounter(metricPrefix + "ratelimit.denied"),
 		fleetCalls:         host.NewCounter(metricPrefix + "ratelimit.fleet.calls"),
@@ -68,17 +58,26 @@ func newMetrics() *metrics {
 	for _, f := range ratelimit.Faults() {
 		m.rateFaults = append(m.rateFaults, host.NewCounter(metricPrefix+"ratelimit.fault."+f.Metric()))
 	}
-	for _, r := range rejectionReasons() {
-		m.rejected[r] = host.NewCounter(metricPrefix + "rejected." + r)
+	for _, r := range gateway.Reasons() {
+		m.rejected = append(m.rejected, host.NewCounter(metricPrefix+"rejected."+r.Metric()))
 	}
-	for _, r := range []string{upstreamUnreachable, upstreamTimeout} {
-		m.upstreamErrors[r] = host.NewCounter(metricPrefix + "upstream_error." + r)
+	m.upstreamErrors = make([]host.Counter, len(gateway.UpstreamFailures())+1)
+	for _, f := range gateway.UpstreamFailures() {
+		m.upstreamErrors[f] = host.NewCounter(metricPrefix + "upstream_error." + f.Metric())
 	}
 	return m
 }
 
-// rateLimited counts one rate-limit decision and each of its faults.
-func (m *metrics) rateLimited(d *ratelimit.Decision) {
+// rateLimited counts one rate-limit outcome, where it came from, and each
+// of its faults.
+func (m *metrics) rateLimited(o *gateway.RateOutcome) {
+	switch o.Source {
+	case gateway.RateBlocklist:
+		m.fleetBlocklisted.Inc()
+	case gateway.RateFleetUnavailable:
+		m.fleetUnavailable.Inc()
+	}
+	d := &o.Decision
 	if d.Allowed {
 		m.rateAllowed.Inc()
 	} else {
@@ -94,8 +93,4 @@ func (m *metrics) rateLimited(d *ratelimit.Decision) {
 	}
 }
 
-func (m *metrics) reject(reason string) {
-	if c, ok := m.rejected[reason]; ok {
-		c.Inc()
-	}
-}
+func (m *metrics) reject(reason gateway.Reason) { m.rejected[reason].Inc() }

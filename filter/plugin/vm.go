@@ -13,8 +13,8 @@ import (
 	"github.com/portcullis/portcullis/filter/cache"
 	"github.com/portcullis/portcullis/filter/config"
 	"github.com/portcullis/portcullis/filter/fleet"
+	"github.com/portcullis/portcullis/filter/gateway"
 	"github.com/portcullis/portcullis/filter/host"
-	"github.com/portcullis/portcullis/filter/jwt"
 	"github.com/portcullis/portcullis/filter/ratelimit"
 	"github.com/portcullis/portcullis/filter/route"
 )
@@ -36,8 +36,9 @@ func (*VM) NewPluginContext(id uint32) types.PluginContext {
 // Plugin is one configured instance of the gateway inside a VM.
 type Plugin struct {
 	types.DefaultPluginContext
-	id uint32 // the root context's id
-	decider
+	id      uint32 // the root context's id
+	cfg     *config.Config
+	gw      *gateway.Gateway
 	metrics *metrics
 	now     func() time.Time
 	bg      background
@@ -61,27 +62,26 @@ func (p *Plugin) OnPluginStart(int) types.OnPluginStartStatus {
 		return types.OnPluginStartStatusFailed
 	}
 	p.cfg = cfg
-	if cfg.JWT != nil {
-		p.verifier = jwt.NewVerifier(*cfg.JWT)
-	}
+	tables := gateway.Tables{}
 	if rl := cfg.RateLimit; rl != nil {
-		p.publicKey = publicKeyReader(rl.PublicKey)
+		tables.PublicKey = publicKeyReader(rl.PublicKey)
 	}
 	switch rl := cfg.RateLimit; {
 	case rl != nil && rl.Fleet != nil:
-		p.blocklist = fleet.NewBlocklist(host.SharedData{}, rl.Fleet.BlockSlots)
+		tables.Blocklist = fleet.NewBlocklist(host.SharedData{}, rl.Fleet.BlockSlots)
 	case rl != nil:
 		opts := rl.Options
-		opts.Store, opts.Now = host.SharedData{}, p.now
+		opts.Store = host.SharedData{}
 		if opts.Seed, err = ratelimit.SharedSeed(opts.Store, randomUint64); err != nil {
 			host.Log(host.Critical, "portcullis: refusing to start: rate-limit table: "+err.Error())
 			return types.OnPluginStartStatusFailed
 		}
-		if p.limiter, err = ratelimit.New(opts); err != nil {
+		if tables.Limiter, err = ratelimit.New(opts); err != nil {
 			host.Log(host.Critical, "portcullis: refusing to start: invalid plugin configuration: rate_limit."+err.Error())
 			return types.OnPluginStartStatusFailed
 		}
 	}
+	p.gw = gateway.New(cfg, tables)
 	if cfg.Cache != nil {
 		p.fillLocks = cache.NewFillLocks(host.SharedData{}, cfg.Cache.FillLockSlots)
 	}

@@ -21,17 +21,17 @@ import (
 
 func benchDecide(b *testing.B, p *ratelimit.Policy, keys int, step time.Duration, wantAllowed bool) {
 	clock := newClock()
-	l := newLimiter(b, newMemStore(), clock, func(o *ratelimit.Options) { o.Width = p.Width() })
+	l := newLimiter(b, newMemStore(), func(o *ratelimit.Options) { o.Width = p.Width() })
 	names := make([]string, keys)
 	for i := range names {
 		names[i] = "user-" + strconv.Itoa(i)
-		l.Decide(p, names[i]) // warm: the bucket exists and holds the key
+		l.Decide(p, names[i], clock.Now()) // warm: the bucket exists and holds the key
 	}
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
 		clock.Advance(step)
-		if d := l.Decide(p, names[i%keys]); d.Allowed != wantAllowed || d.Faults != 0 {
+		if d := l.Decide(p, names[i%keys], clock.Now()); d.Allowed != wantAllowed || d.Faults != 0 {
 			b.Fatalf("decision %+v", d)
 		}
 		i++
@@ -45,12 +45,12 @@ func BenchmarkDecide(b *testing.B) {
 	b.Run("two-limits", func(b *testing.B) { benchDecide(b, two, 1, time.Microsecond, true) })
 	b.Run("denied", func(b *testing.B) {
 		clock := newClock()
-		l := newLimiter(b, newMemStore(), clock)
+		l := newLimiter(b, newMemStore())
 		p := policy(b, "default", per(100, time.Minute))
-		burst(l, p, "alice", 100)
+		burst(l, p, "alice", 100, clock.Now())
 		b.ReportAllocs()
 		for b.Loop() {
-			if d := l.Decide(p, "alice"); d.Allowed {
+			if d := l.Decide(p, "alice", clock.Now()); d.Allowed {
 				b.Fatal("admitted")
 			}
 		}
@@ -60,12 +60,12 @@ func BenchmarkDecide(b *testing.B) {
 	// The limiter's own cost: a store that neither locks nor copies.
 	b.Run("limiter-only", func(b *testing.B) {
 		clock := newClock()
-		l := newLimiter(b, &sliceStore{}, clock)
-		l.Decide(one, "alice")
+		l := newLimiter(b, &sliceStore{})
+		l.Decide(one, "alice", clock.Now())
 		b.ReportAllocs()
 		for b.Loop() {
 			clock.Advance(time.Microsecond)
-			if d := l.Decide(one, "alice"); !d.Allowed {
+			if d := l.Decide(one, "alice", clock.Now()); !d.Allowed {
 				b.Fatal("denied")
 			}
 		}
@@ -85,10 +85,10 @@ func (s *sliceStore) Set(_ string, v []byte, _ uint32) error {
 
 func BenchmarkAppendHeaders(b *testing.B) {
 	clock := newClock()
-	l := newLimiter(b, newMemStore(), clock)
+	l := newLimiter(b, newMemStore())
 	p := policy(b, "default", per(100, time.Minute))
-	d := l.Decide(p, "alice")
-	dst := make([]ratelimit.Header, 0, 8)
+	d := l.Decide(p, "alice", clock.Now())
+	dst := make([][2]string, 0, 8)
 	b.ReportAllocs()
 	for b.Loop() {
 		dst = d.AppendHeaders(dst[:0], ratelimit.ResetSeconds)

@@ -7,11 +7,13 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/filter/ratelimit"
+
+	"github.com/portcullis/portcullis/filter/shared"
 )
 
 // hookStore wraps a Store with callbacks, to inject races and check calls.
 type hookStore struct {
-	ratelimit.Store
+	shared.Store
 	afterGet  func(found bool)
 	beforeSet func(key string, cas uint32)
 }
@@ -57,15 +59,15 @@ func TestCASRetriesSucceed(t *testing.T) {
 		t.Run(fmt.Sprintf("%d conflicts", k), func(t *testing.T) {
 			clock := newClock()
 			store := &conflictStore{memStore: newMemStore(), conflicts: k}
-			l := newLimiter(t, store, clock, func(o *ratelimit.Options) { o.CASRetries = 8 })
+			l := newLimiter(t, store, func(o *ratelimit.Options) { o.CASRetries = 8 })
 			p := policy(t, "p", per(3, time.Minute))
-			d := l.Decide(p, "alice")
+			d := l.Decide(p, "alice", clock.Now())
 			if !d.Allowed || d.Retries != k || d.Degraded() {
 				t.Fatalf("got %+v, want admitted after %d retries", d, k)
 			}
 			// The admission was recorded exactly once.
 			store.conflicts = 0
-			if got := burst(l, p, "alice", 10); got != 2 {
+			if got := burst(l, p, "alice", 10, clock.Now()); got != 2 {
 				t.Fatalf("then admitted %d, want 2", got)
 			}
 		})
@@ -79,8 +81,8 @@ func TestCASRetriesRunOut(t *testing.T) {
 	}{{ratelimit.FailOpen, true}, {ratelimit.FailClosed, false}} {
 		t.Run(fmt.Sprintf("mode %d", tc.mode), func(t *testing.T) {
 			store := &conflictStore{memStore: newMemStore(), conflicts: -1}
-			l := newLimiter(t, store, newClock(), func(o *ratelimit.Options) { o.CASRetries = 3; o.FailMode = tc.mode })
-			d := l.Decide(policy(t, "p", per(3, time.Minute)), "alice")
+			l := newLimiter(t, store, func(o *ratelimit.Options) { o.CASRetries = 3; o.FailMode = tc.mode })
+			d := l.Decide(policy(t, "p", per(3, time.Minute)), "alice", epoch)
 			if d.Allowed != tc.allowed || d.Faults != ratelimit.FaultContention || d.Retries != 4 || store.sets != 4 {
 				t.Fatalf("got %+v after %d writes, want the fail mode (allowed=%v) with FaultContention after 1+3 attempts", d, store.sets, tc.allowed)
 			}
@@ -121,15 +123,15 @@ func TestStoreErrorsFollowTheFailMode(t *testing.T) {
 	}{
 		{"get fails", boom, nil},
 		{"set fails", nil, boom},
-		{"set fails with a wrapped mismatch", nil, fmt.Errorf("host: %w", ratelimit.ErrCasMismatch)},
+		{"set fails with a wrapped mismatch", nil, fmt.Errorf("host: %w", shared.ErrCasMismatch)},
 	} {
 		for _, mode := range []ratelimit.FailMode{ratelimit.FailOpen, ratelimit.FailClosed} {
 			t.Run(fmt.Sprintf("%s/mode %d", tc.name, mode), func(t *testing.T) {
 				store := &errStore{memStore: newMemStore(), getErr: tc.getErr, setErr: tc.setErr}
-				l := newLimiter(t, store, newClock(), func(o *ratelimit.Options) { o.FailMode = mode })
-				d := l.Decide(policy(t, "p", per(3, time.Minute)), "alice")
+				l := newLimiter(t, store, func(o *ratelimit.Options) { o.FailMode = mode })
+				d := l.Decide(policy(t, "p", per(3, time.Minute)), "alice", epoch)
 				want := ratelimit.FaultStore
-				if errors.Is(tc.setErr, ratelimit.ErrCasMismatch) {
+				if errors.Is(tc.setErr, shared.ErrCasMismatch) {
 					want = ratelimit.FaultContention
 				}
 				if d.Allowed != (mode == ratelimit.FailOpen) || d.Faults != want {

@@ -1,8 +1,8 @@
 // Package ratelimit is the pure core of Portcullis's local rate limiting:
 // exact per-key limits shared by every worker of one Envoy, kept in
 // proxy-wasm shared data and updated with compare-and-swap. It reaches the
-// host only through the Store interface and an injected clock, so it tests
-// natively; filter/host backs the Store with shared data.
+// host only through shared.Store, and is told the time on each decision, so
+// it tests natively; filter/host backs the Store with shared data.
 //
 // # Algorithm: GCRA
 //
@@ -123,7 +123,7 @@
 // # Concurrency
 //
 // Decide reads the bucket (value and cas), decides, and writes with that cas;
-// on ErrCasMismatch it reads again, up to CASRetries retries. When they run
+// on shared.ErrCasMismatch it reads again, up to CASRetries retries. When they run
 // out, or the store fails, the decision is the FailMode (FailOpen by
 // default) and Decision.Faults says why (FaultContention, FaultStore).
 // A bucket that does not exist yet is written with cas 0xFFFFFFFF, not 0:

@@ -17,19 +17,19 @@ func Example() {
 	if err != nil {
 		panic(err) // config.Parse reports it with the field path
 	}
-	limiter, err := ratelimit.New(ratelimit.Options{Store: store, Now: clock.Now, Width: ratelimit.WidthFor(policy)})
+	limiter, err := ratelimit.New(ratelimit.Options{Store: store, Width: ratelimit.WidthFor(policy)})
 	if err != nil {
 		panic(err)
 	}
 
 	for range 99 {
-		limiter.Decide(policy, "alice")
+		limiter.Decide(policy, "alice", clock.Now())
 	}
-	d := limiter.Decide(policy, "alice")
+	d := limiter.Decide(policy, "alice", clock.Now())
 	for _, h := range d.AppendHeaders(nil, ratelimit.ResetSeconds) {
-		fmt.Printf("%s: %s\n", h.Name, h.Value)
+		fmt.Printf("%s: %s\n", h[0], h[1])
 	}
-	d = limiter.Decide(policy, "alice")
+	d = limiter.Decide(policy, "alice", clock.Now())
 	fmt.Println("allowed:", d.Allowed, "retry after:", d.RetryAfterSeconds(), "faults:", d.Faults)
 	// Output:
 	// x-ratelimit-limit: 100

@@ -20,14 +20,14 @@ func FuzzRecord(f *testing.F) {
 		clock.Advance(time.Duration(offset))
 		store := newMemStore()
 		store.put(bucket0, value)
-		l := newLimiter(t, store, clock, oneBucket(4))
+		l := newLimiter(t, store, oneBucket(4))
 		policies := []*ratelimit.Policy{
 			policy(t, "p", per(3, time.Second)),
 			policy(t, "q", per(10, time.Second), per(100, 24*time.Hour)),
 		}
 		for round := range 2 {
 			for _, p := range policies {
-				d := l.Decide(p, key)
+				d := l.Decide(p, key, clock.Now())
 				check(t, p, d)
 				if round == 1 && d.Faults&(ratelimit.FaultCorrupt|ratelimit.FaultClockBackwards) != 0 {
 					t.Fatalf("repair not persisted: faults %b", d.Faults)

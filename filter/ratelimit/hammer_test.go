@@ -9,17 +9,19 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/filter/ratelimit"
+
+	"github.com/portcullis/portcullis/filter/shared"
 )
 
 // hammer runs workers goroutines, each its own Limiter (as each Envoy worker
 // runs its own VM) over one shared store, released together; each sends
 // requests decisions on key(worker, i), ticking the shared clock by 1 ns.
-func hammer(t *testing.T, store ratelimit.Store, clock *fakeClock, opts func(*ratelimit.Options), p *ratelimit.Policy,
+func hammer(t *testing.T, store shared.Store, clock *fakeClock, opts func(*ratelimit.Options), p *ratelimit.Policy,
 	workers, requests int, key func(worker, i int) string) (decisions []ratelimit.Decision, keys []string) {
 	t.Helper()
 	limiters := make([]*ratelimit.Limiter, workers)
 	for w := range limiters {
-		limiters[w] = newLimiter(t, store, clock, opts)
+		limiters[w] = newLimiter(t, store, opts)
 	}
 	decisions = make([]ratelimit.Decision, workers*requests)
 	keys = make([]string, workers*requests)
@@ -31,7 +33,7 @@ func hammer(t *testing.T, store ratelimit.Store, clock *fakeClock, opts func(*ra
 			for i := range requests {
 				k := key(w, i)
 				keys[w*requests+i] = k
-				decisions[w*requests+i] = limiters[w].Decide(p, k)
+				decisions[w*requests+i] = limiters[w].Decide(p, k, clock.Now())
 				clock.Advance(time.Nanosecond)
 			}
 		})

@@ -15,9 +15,6 @@ const (
 	HeaderRetryAfter = "retry-after"      // RFC 9110 §10.2.3
 )
 
-// Header is one response header.
-type Header struct{ Name, Value string }
-
 // ResetFormat chooses how X-RateLimit-Reset is written.
 type ResetFormat uint8
 
@@ -72,26 +69,27 @@ func (d *Decision) RateLimitField() string {
 	return `"` + d.Limit.Name + `";r=` + strconv.FormatInt(d.Remaining, 10) + ";t=" + strconv.FormatInt(d.ResetSeconds(), 10)
 }
 
-// AppendHeaders appends the response headers for d to dst: X-RateLimit-Limit,
+// AppendHeaders appends the response headers for d to dst (name, value;
+// the proxy-wasm header pair): X-RateLimit-Limit,
 // -Remaining and -Reset (in format f), RateLimit-Policy and RateLimit, and
 // Retry-After on a denial. A degraded decision (fail mode), or one not made
 // by Decide, knows no budget and gets only Retry-After when it denies.
-func (d *Decision) AppendHeaders(dst []Header, f ResetFormat) []Header {
+func (d *Decision) AppendHeaders(dst [][2]string, f ResetFormat) [][2]string {
 	if !d.Degraded() && d.policy != nil {
 		reset := strconv.FormatInt(d.ResetSeconds(), 10)
 		if f == ResetTimestamp {
 			reset = FormatTimestamp(d.ResetAt().Add(time.Millisecond - 1)) // rounded up to the millisecond
 		}
 		dst = append(dst,
-			Header{HeaderLimit, strconv.FormatInt(d.Limit.Requests, 10)},
-			Header{HeaderRemaining, strconv.FormatInt(d.Remaining, 10)},
-			Header{HeaderReset, reset},
-			Header{HeaderPolicy, d.policy.PolicyField()},
-			Header{HeaderRateLimit, d.RateLimitField()},
+			[2]string{HeaderLimit, strconv.FormatInt(d.Limit.Requests, 10)},
+			[2]string{HeaderRemaining, strconv.FormatInt(d.Remaining, 10)},
+			[2]string{HeaderReset, reset},
+			[2]string{HeaderPolicy, d.policy.PolicyField()},
+			[2]string{HeaderRateLimit, d.RateLimitField()},
 		)
 	}
 	if !d.Allowed {
-		dst = append(dst, Header{HeaderRetryAfter, strconv.FormatInt(d.RetryAfterSeconds(), 10)})
+		dst = append(dst, [2]string{HeaderRetryAfter, strconv.FormatInt(d.RetryAfterSeconds(), 10)})
 	}
 	return dst
 }

@@ -9,10 +9,10 @@ import (
 )
 
 func TestHeaders(t *testing.T) {
-	h := func(pairs ...string) []ratelimit.Header {
-		var out []ratelimit.Header
+	h := func(pairs ...string) [][2]string {
+		var out [][2]string
 		for i := 0; i < len(pairs); i += 2 {
-			out = append(out, ratelimit.Header{Name: pairs[i], Value: pairs[i+1]})
+			out = append(out, [2]string{pairs[i], pairs[i+1]})
 		}
 		return out
 	}
@@ -23,7 +23,7 @@ func TestHeaders(t *testing.T) {
 		tick    bool          // advance 1 s after the 10th of them
 		advance time.Duration // then
 		format  ratelimit.ResetFormat
-		want    []ratelimit.Header
+		want    [][2]string
 	}{
 		{
 			name: "tutorial default", limits: []ratelimit.Limit{per(100, time.Minute)}, before: 57,
@@ -68,10 +68,10 @@ func TestHeaders(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			clock := newClock()
-			l := newLimiter(t, newMemStore(), clock)
+			l := newLimiter(t, newMemStore())
 			p := policy(t, "default", tc.limits...)
 			for i := range tc.before {
-				if d := l.Decide(p, "k"); !d.Allowed {
+				if d := l.Decide(p, "k", clock.Now()); !d.Allowed {
 					t.Fatalf("setup request %d denied", i)
 				}
 				if tc.tick && i == 9 {
@@ -79,7 +79,7 @@ func TestHeaders(t *testing.T) {
 				}
 			}
 			clock.Advance(tc.advance)
-			d := l.Decide(p, "k")
+			d := l.Decide(p, "k", clock.Now())
 			if got := d.AppendHeaders(nil, tc.format); !reflect.DeepEqual(got, tc.want) {
 				t.Fatalf("headers:\n got %q\nwant %q\n(decision %+v)", got, tc.want, d)
 			}

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/filter/ratelimit"
+
+	"github.com/portcullis/portcullis/filter/shared"
 )
 
 // memStore is a thread-safe Store with Envoy's shared-data semantics: one
@@ -44,7 +46,7 @@ func (s *memStore) Set(key string, value []byte, cas uint32) error {
 	defer s.mu.Unlock()
 	e, ok := s.m[key]
 	if ok && cas != 0 && cas != e.cas {
-		return ratelimit.ErrCasMismatch
+		return shared.ErrCasMismatch
 	}
 	if !ok {
 		e = &memEntry{}
@@ -104,9 +106,9 @@ func oneBucket(ways int) func(*ratelimit.Options) {
 
 const bucket0 = ratelimit.DefaultPrefix + "0"
 
-func newLimiter(t testing.TB, store ratelimit.Store, clock *fakeClock, edits ...func(*ratelimit.Options)) *ratelimit.Limiter {
+func newLimiter(t testing.TB, store shared.Store, edits ...func(*ratelimit.Options)) *ratelimit.Limiter {
 	t.Helper()
-	o := ratelimit.Options{Store: store, Now: clock.Now}
+	o := ratelimit.Options{Store: store}
 	for _, e := range edits {
 		e(&o)
 	}
@@ -130,11 +132,11 @@ func per(n int64, window time.Duration) ratelimit.Limit {
 	return ratelimit.Limit{Requests: n, Window: window}
 }
 
-// burst sends n requests at the current instant and returns how many were admitted.
-func burst(l *ratelimit.Limiter, p *ratelimit.Policy, key string, n int) int {
+// burst sends n requests at the instant at and returns how many were admitted.
+func burst(l *ratelimit.Limiter, p *ratelimit.Policy, key string, n int, at time.Time) int {
 	admitted := 0
 	for range n {
-		if d := l.Decide(p, key); d.Allowed {
+		if d := l.Decide(p, key, at); d.Allowed {
 			admitted++
 		}
 	}

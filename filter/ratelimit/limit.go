@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/portcullis/portcullis/filter/shared"
 )
 
 // Bounds on limits, checked by ValidateLimits and NewPolicy.
@@ -47,6 +49,14 @@ func (e *LimitError) Error() string {
 	}
 	return path + ": " + e.Problem
 }
+
+// NameError is a policy name that cannot be used (see checkName).
+type NameError struct {
+	Name    string
+	Problem string
+}
+
+func (e *NameError) Error() string { return "policy name " + strconv.Quote(e.Name) + ": " + e.Problem }
 
 func limitErrorf(index int, field, format string, args ...any) error {
 	return &LimitError{Index: index, Field: field, Problem: fmt.Sprintf(format, args...)}
@@ -128,8 +138,8 @@ type Policy struct {
 // limits and compiles them. Limits without a name are named after the policy:
 // the name itself for a single limit, "<name>-<window seconds>s" otherwise.
 func NewPolicy(name string, limits []Limit) (*Policy, error) {
-	if err := checkName(name); err != "" {
-		return nil, fmt.Errorf("policy name: %s", err)
+	if problem := checkName(name); problem != "" {
+		return nil, &NameError{Name: name, Problem: problem}
 	}
 	if err := ValidateLimits(limits); err != nil {
 		return nil, err
@@ -156,8 +166,8 @@ func NewPolicy(name string, limits []Limit) (*Policy, error) {
 		}
 	}
 	p.field = strings.Join(items, ", ")
-	p.prefix = fnvString(fnvOffset, name)
-	p.prefix = fnvByte(p.prefix, 0) // names never contain NUL: (name, key) pairs hash unambiguously
+	p.prefix = shared.FNVString(shared.FNVOffset, name)
+	p.prefix = shared.FNVByte(p.prefix, 0) // names never contain NUL: (name, key) pairs hash unambiguously
 	return p, nil
 }
 
@@ -185,47 +195,10 @@ func WidthFor(policies ...*Policy) int {
 	return w
 }
 
-// FNV-1a 64 (deterministic in every VM and process, unlike hash/maphash).
-const (
-	fnvOffset = 14695981039346656037
-	fnvPrime  = 1099511628211
-)
-
-func fnvByte(h uint64, c byte) uint64 { return (h ^ uint64(c)) * fnvPrime }
-
-func fnvString(h uint64, s string) uint64 {
-	for i := 0; i < len(s); i++ {
-		h = fnvByte(h, s[i])
-	}
-	return h
-}
-
-// mix64 is a 64-bit finalizer (the one MurmurHash3 uses): FNV's low bits
-// are poorly mixed, and the low bits choose the bucket.
-func mix64(h uint64) uint64 {
-	h ^= h >> 33
-	h *= 0xff51afd7ed558ccd
-	h ^= h >> 33
-	h *= 0xc4ceb9fe1a85ec53
-	h ^= h >> 33
-	return h
-}
-
 // keyHash is the stored identity of (policy, key); 0 marks an empty entry.
 func (p *Policy) keyHash(key string, seed uint64) uint64 {
-	h := mix64(fnvString(p.prefix, key) ^ seed)
+	h := shared.Mix(shared.FNVString(p.prefix, key) ^ seed)
 	if h == 0 {
-		h = 1
-	}
-	return h
-}
-
-// PairHash hashes the pair (a, b) the way keys are hashed here, for other
-// tables in shared data that must agree across VMs; never 0. a must not
-// contain NUL, which separates the two.
-func PairHash(a, b string) uint64 {
-	h := fnvString(fnvByte(fnvString(fnvOffset, a), 0), b)
-	if h = mix64(h); h == 0 {
 		h = 1
 	}
 	return h

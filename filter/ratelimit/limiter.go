@@ -3,40 +3,11 @@ package ratelimit
 import (
 	"errors"
 	"fmt"
-	"math"
 	"strconv"
 	"time"
+
+	"github.com/portcullis/portcullis/filter/shared"
 )
-
-// Store is the shared key-value store the table lives in: proxy-wasm shared
-// data in the plugin, shared by every VM of one vm_id. Its semantics are
-// Envoy's proxy_get_shared_data / proxy_set_shared_data, and must be
-// linearizable (Envoy holds one mutex):
-//
-//   - Get returns the value and cas of key; found is false (err nil) for a
-//     key that was never written. Shared data never deletes keys.
-//   - Set writes value under key and gives the key a new non-zero cas when
-//     cas is 0, when cas equals the key's current cas, or when the key does
-//     not exist (whatever cas is); otherwise it returns ErrCasMismatch (or an
-//     error wrapping it) and writes nothing.
-//
-// Set must not keep value after returning; the limiter reuses the buffer.
-type Store interface {
-	Get(key string) (value []byte, cas uint32, found bool, err error)
-	Set(key string, value []byte, cas uint32) error
-}
-
-// ErrCasMismatch is what Store.Set returns when the key's cas is not the one
-// given: another VM wrote it since it was read.
-var ErrCasMismatch = errors.New("ratelimit: cas mismatch")
-
-// CreateCAS is the cas to write a key with that Get reported missing: every
-// table in shared data creates its keys with it. Envoy's cas 0 would
-// overwrite a key another VM created since our Get; a non-zero cas creates a
-// missing key but fails against an existing one — unless that key's cas
-// happens to be exactly this value (one in 2³² writes), which is the only
-// residual race, and only on a key's very first writes.
-const CreateCAS = math.MaxUint32
 
 // FailMode is the decision when the limiter cannot decide: CAS retries ran
 // out, the store failed, or the policy does not fit the table.
@@ -60,8 +31,7 @@ const (
 
 // Options configures a Limiter. Zero values take the defaults.
 type Options struct {
-	Store Store
-	Now   func() time.Time // the proxy's clock (wall clock in Envoy)
+	Store shared.Store
 
 	// Slots is the number of entries in the table (one per active key),
 	// grouped into Slots/Ways buckets, one shared-data key each. A multiple
@@ -88,8 +58,7 @@ type Options struct {
 // buffers and is not safe for concurrent use: each VM owns one (a Go wasm VM
 // is single-threaded); VMs coordinate only through the Store.
 type Limiter struct {
-	store    Store
-	now      func() time.Time
+	store    shared.Store
 	g        geometry
 	buckets  uint64
 	prefix   string
@@ -114,8 +83,8 @@ type cachedKey struct {
 
 // New validates opts and returns a Limiter.
 func New(opts Options) (*Limiter, error) {
-	if opts.Store == nil || opts.Now == nil {
-		return nil, errors.New("ratelimit: Store and Now are required")
+	if opts.Store == nil {
+		return nil, errors.New("ratelimit: Store is required")
 	}
 	ways := cmpOr(opts.Ways, DefaultWays)
 	if ways < 1 || ways > maxWays {
@@ -142,7 +111,7 @@ func New(opts Options) (*Limiter, error) {
 	}
 	g := geometry{ways: ways, width: width, size: RecordSize(ways, width)}
 	l := &Limiter{
-		store: opts.Store, now: opts.Now, g: g, buckets: uint64(slots / ways), prefix: prefix,
+		store: opts.Store, g: g, buckets: uint64(slots / ways), prefix: prefix,
 		retries: retries, failOpen: opts.FailMode == FailOpen, seed: opts.Seed,
 		buf: make([]byte, g.size),
 		kb:  make([]byte, 0, len(prefix)+8),
@@ -161,9 +130,10 @@ func cmpOr(v, def int) int {
 // Decide charges one request of key under policy p, if every limit of p
 // admits it, and returns the outcome. A denial changes no budget. It never
 // panics and never returns an error: failures become the fail mode and are
-// reported in Decision.Faults.
-func (l *Limiter) Decide(p *Policy, key string) Decision {
-	now := l.now().UnixNano()
+// reported in Decision.Faults. at is the proxy's clock (the caller reads
+// it once per request, for every stage).
+func (l *Limiter) Decide(p *Policy, key string, at time.Time) Decision {
+	now := at.UnixNano()
 	if p.Width() > l.g.width || p.reported {
 		return l.fail(p, now, FaultPolicy, 0)
 	}
@@ -177,7 +147,7 @@ func (l *Limiter) Decide(p *Policy, key string) Decision {
 		var faults Fault
 		if !found {
 			l.g.reset(&l.b)
-			cas = CreateCAS
+			cas = shared.CreateCAS
 		} else if !l.g.decode(&l.b, val) {
 			faults |= FaultCorrupt
 		}
@@ -197,7 +167,7 @@ func (l *Limiter) Decide(p *Policy, key string) Decision {
 		switch {
 		case err == nil:
 			return d
-		case !errors.Is(err, ErrCasMismatch):
+		case !errors.Is(err, shared.ErrCasMismatch):
 			return l.fail(p, now, d.Faults|FaultStore, attempt)
 		case attempt == l.retries:
 			return l.fail(p, now, d.Faults|FaultContention, attempt+1)

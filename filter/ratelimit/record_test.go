@@ -71,19 +71,19 @@ func TestCorruptRecordsAreTreatedAsEmpty(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			store := newMemStore()
 			store.put(bucket0, tc.value)
-			l := newLimiter(t, store, newClock(), oneBucket(4))
+			l := newLimiter(t, store, oneBucket(4))
 			p := policy(t, "p", per(3, time.Minute))
-			d := l.Decide(p, "alice")
+			d := l.Decide(p, "alice", epoch)
 			if !d.Allowed || d.Remaining != 2 || d.Faults != ratelimit.FaultCorrupt {
 				t.Fatalf("got %+v, want admitted as a fresh key with FaultCorrupt", d)
 			}
 			if got := store.raw(bucket0); len(got) != len(valid) || got[0] != 1 {
 				t.Fatalf("record not rewritten: %x", got)
 			}
-			if got := burst(l, p, "alice", 10); got != 2 {
+			if got := burst(l, p, "alice", 10, epoch); got != 2 {
 				t.Fatalf("then admitted %d, want the 2 remaining", got)
 			}
-			if d := l.Decide(p, "alice"); d.Faults != 0 {
+			if d := l.Decide(p, "alice", epoch); d.Faults != 0 {
 				t.Fatalf("faults after the repair: %b", d.Faults)
 			}
 		})
@@ -94,8 +94,8 @@ func TestEmptyEntryWithDebtIsIgnored(t *testing.T) {
 	store := newMemStore()
 	// Entry 0 has no hash but claims debt: it is empty, and free for a key.
 	store.put(bucket0, record{ways: 1, width: 2, updated: epoch, entries: []entry{{0, []time.Time{epoch.Add(time.Hour)}}}}.bytes())
-	l := newLimiter(t, store, newClock(), oneBucket(1))
-	if d := l.Decide(policy(t, "p", per(2, time.Minute)), "alice"); !d.Allowed || d.Remaining != 1 || d.Faults != 0 {
+	l := newLimiter(t, store, oneBucket(1))
+	if d := l.Decide(policy(t, "p", per(2, time.Minute)), "alice", epoch); !d.Allowed || d.Remaining != 1 || d.Faults != 0 {
 		t.Fatalf("got %+v, want a fresh key", d)
 	}
 }
@@ -103,22 +103,22 @@ func TestEmptyEntryWithDebtIsIgnored(t *testing.T) {
 func TestFarFutureTATIsClamped(t *testing.T) {
 	clock := newClock()
 	store := newMemStore()
-	l := newLimiter(t, store, clock, oneBucket(4))
+	l := newLimiter(t, store, oneBucket(4))
 	p := policy(t, "p", per(10, time.Minute)) // I = 6 s
-	l.Decide(p, "alice")
+	l.Decide(p, "alice", clock.Now())
 	v := store.raw(bucket0)
 	setTAT(v, ownEntry(t, v), 0, epoch.Add(10*24*time.Hour))
 	store.put(bucket0, v)
 
-	d := l.Decide(p, "alice")
+	d := l.Decide(p, "alice", clock.Now())
 	if d.Allowed || d.Faults != ratelimit.FaultClamped || d.Reset != time.Minute || d.RetryAfter != 6*time.Second {
 		t.Fatalf("got %+v, want denied as an exhausted budget (Reset 1m, RetryAfter 6s) with FaultClamped", d)
 	}
-	if d := l.Decide(p, "alice"); d.Faults != 0 || d.RetryAfter != 6*time.Second {
+	if d := l.Decide(p, "alice", clock.Now()); d.Faults != 0 || d.RetryAfter != 6*time.Second {
 		t.Fatalf("the clamp was not persisted: %+v", d)
 	}
 	clock.Advance(6 * time.Second)
-	if d := l.Decide(p, "alice"); !d.Allowed || d.Faults != 0 {
+	if d := l.Decide(p, "alice", clock.Now()); !d.Allowed || d.Faults != 0 {
 		t.Fatalf("after one interval: %+v, want admitted", d)
 	}
 }
@@ -128,14 +128,14 @@ func TestForeignFarFutureEntryExpiresWithinADay(t *testing.T) {
 	store := newMemStore()
 	// One way, held by a stranger whose TAT is a year away.
 	store.put(bucket0, record{ways: 1, width: 1, updated: epoch, entries: []entry{{12345, []time.Time{epoch.AddDate(1, 0, 0)}}}}.bytes())
-	l := newLimiter(t, store, clock, oneBucket(1), func(o *ratelimit.Options) { o.Width = 1 })
+	l := newLimiter(t, store, oneBucket(1), func(o *ratelimit.Options) { o.Width = 1 })
 	p := policy(t, "p", per(10, time.Minute))
-	d := l.Decide(p, "alice")
+	d := l.Decide(p, "alice", clock.Now())
 	if d.Allowed || !d.Faults.Has(ratelimit.FaultClamped|ratelimit.FaultShared) {
 		t.Fatalf("got %+v, want denied (sharing a huge debt) with FaultClamped|FaultShared", d)
 	}
 	clock.Advance(ratelimit.MaxWindow + ratelimit.MaxRequests + 1)
-	if d := l.Decide(p, "alice"); !d.Allowed || d.Faults != 0 || d.Remaining != 9 {
+	if d := l.Decide(p, "alice", clock.Now()); !d.Allowed || d.Faults != 0 || d.Remaining != 9 {
 		t.Fatalf("a day later: %+v, want the slot reused by a fresh key", d)
 	}
 	if h := entryHashes(store.raw(bucket0))[0]; h == 12345 {
@@ -148,11 +148,11 @@ func TestClockBackwards(t *testing.T) {
 
 	t.Run("small step: time stands still", func(t *testing.T) {
 		clock := newClock()
-		l := newLimiter(t, newMemStore(), clock)
+		l := newLimiter(t, newMemStore())
 		p := p100(t)
-		burst(l, p, "k", 50)
+		burst(l, p, "k", 50, clock.Now())
 		clock.Advance(-500 * time.Millisecond)
-		d := l.Decide(p, "k")
+		d := l.Decide(p, "k", clock.Now())
 		if !d.Allowed || d.Faults != 0 || d.Remaining != 49 || d.Reset != 30600*time.Millisecond {
 			t.Fatalf("got %+v, want admitted as at the last write (Remaining 49, Reset 30.6s), no fault", d)
 		}
@@ -164,37 +164,37 @@ func TestClockBackwards(t *testing.T) {
 	t.Run("large step: debts re-based", func(t *testing.T) {
 		clock := newClock()
 		store := newMemStore()
-		l := newLimiter(t, store, clock)
+		l := newLimiter(t, store)
 		p := p100(t)
-		burst(l, p, "k", 50)
+		burst(l, p, "k", 50, clock.Now())
 		clock.Advance(-time.Hour)
-		d := l.Decide(p, "k")
+		d := l.Decide(p, "k", clock.Now())
 		if !d.Allowed || d.Faults != ratelimit.FaultClockBackwards || d.Remaining != 49 || d.Reset != 30600*time.Millisecond {
 			t.Fatalf("got %+v, want admitted with the debt kept (Remaining 49, Reset 30.6s) and FaultClockBackwards", d)
 		}
-		if got := burst(l, p, "k", 100); got != 49 {
+		if got := burst(l, p, "k", 100, clock.Now()); got != 49 {
 			t.Fatalf("then admitted %d, want 49", got)
 		}
-		if d := l.Decide(p, "k"); d.Faults != 0 || d.RetryAfter != 600*time.Millisecond {
+		if d := l.Decide(p, "k", clock.Now()); d.Faults != 0 || d.RetryAfter != 600*time.Millisecond {
 			t.Fatalf("after the re-base: %+v, want no fault and RetryAfter 600ms", d)
 		}
 	})
 
 	t.Run("large step on an exhausted key", func(t *testing.T) {
 		clock := newClock()
-		l := newLimiter(t, newMemStore(), clock)
+		l := newLimiter(t, newMemStore())
 		p := p100(t)
-		burst(l, p, "k", 100)
+		burst(l, p, "k", 100, clock.Now())
 		clock.Advance(-24 * time.Hour)
-		d := l.Decide(p, "k")
+		d := l.Decide(p, "k", clock.Now())
 		if d.Allowed || d.Faults != ratelimit.FaultClockBackwards || d.RetryAfter != 600*time.Millisecond {
 			t.Fatalf("got %+v, want denied with RetryAfter 600ms (neither a day's wait nor a fresh burst)", d)
 		}
-		if d := l.Decide(p, "k"); d.Faults != 0 {
+		if d := l.Decide(p, "k", clock.Now()); d.Faults != 0 {
 			t.Fatalf("the re-base was not persisted: %+v", d)
 		}
 		clock.Advance(600 * time.Millisecond)
-		if d := l.Decide(p, "k"); !d.Allowed {
+		if d := l.Decide(p, "k", clock.Now()); !d.Allowed {
 			t.Fatalf("one interval later: %+v, want admitted", d)
 		}
 	})
@@ -207,8 +207,8 @@ func TestClockBackwards(t *testing.T) {
 			{99, []time.Time{future.Add(5 * time.Second)}},
 			{98, []time.Time{future.Add(-time.Second)}},
 		}}.bytes())
-		l := newLimiter(t, store, clock, oneBucket(2), func(o *ratelimit.Options) { o.Width = 1 })
-		d := l.Decide(policy(t, "p", per(1, time.Second)), "alice")
+		l := newLimiter(t, store, oneBucket(2), func(o *ratelimit.Options) { o.Width = 1 })
+		d := l.Decide(policy(t, "p", per(1, time.Second)), "alice", clock.Now())
 		if !d.Allowed || d.Faults != ratelimit.FaultClockBackwards {
 			t.Fatalf("got %+v, want admitted into the expired entry with FaultClockBackwards", d)
 		}
@@ -221,16 +221,16 @@ func TestClockBackwards(t *testing.T) {
 
 func TestPolicyChangeKeepsDebt(t *testing.T) {
 	clock := newClock()
-	l := newLimiter(t, newMemStore(), clock)
-	burst(l, policy(t, "p", per(100, time.Minute)), "k", 100) // debt 60 s
+	l := newLimiter(t, newMemStore())
+	burst(l, policy(t, "p", per(100, time.Minute)), "k", 100, clock.Now()) // debt 60 s
 	// A reload tightens the same policy to 10 per minute (capacity 60 s): the
 	// key is exhausted under the new limit, not handed a fresh burst.
 	tight := policy(t, "p", per(10, time.Minute))
-	if d := l.Decide(tight, "k"); d.Allowed || d.RetryAfter != 6*time.Second {
+	if d := l.Decide(tight, "k", clock.Now()); d.Allowed || d.RetryAfter != 6*time.Second {
 		t.Fatalf("got %+v, want denied with RetryAfter 6s", d)
 	}
 	// Tightening further to 5 per minute clamps the debt once.
-	if d := l.Decide(policy(t, "p", per(5, 30*time.Second)), "k"); d.Allowed || d.Faults != ratelimit.FaultClamped {
+	if d := l.Decide(policy(t, "p", per(5, 30*time.Second)), "k", clock.Now()); d.Allowed || d.Faults != ratelimit.FaultClamped {
 		t.Fatalf("got %+v, want denied with FaultClamped", d)
 	}
 }

@@ -10,8 +10,8 @@ import (
 // as local ones. Its window may exceed MaxWindow (the service knows weeks,
 // months and years). A Limiter refuses to decide on it (FaultPolicy).
 func ReportedPolicy(name string, requests int64, window time.Duration) (*Policy, error) {
-	if err := checkName(name); err != "" {
-		return nil, fmt.Errorf("policy name: %s", err)
+	if problem := checkName(name); problem != "" {
+		return nil, &NameError{Name: name, Problem: problem}
 	}
 	if requests < 0 || window < time.Second {
 		return nil, fmt.Errorf("reported limit %d per %v: want requests ≥ 0 and a window of at least 1s", requests, window)

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+
+	"github.com/portcullis/portcullis/filter/shared"
 )
 
 // SeedKey is the shared-data key of the table's seed.
@@ -15,7 +17,7 @@ const SeedKey = "pc:rl:seed"
 // header, say) from being aimed at one bucket to crowd out other keys.
 // The seed lives as long as the proxy's shared data, so a restart of the
 // plugin keeps its counters.
-func SharedSeed(store Store, random func() (uint64, error)) (uint64, error) {
+func SharedSeed(store shared.Store, random func() (uint64, error)) (uint64, error) {
 	for range 3 {
 		val, _, found, err := store.Get(SeedKey)
 		if err != nil {
@@ -33,12 +35,12 @@ func SharedSeed(store Store, random func() (uint64, error)) (uint64, error) {
 		}
 		var buf [8]byte
 		binary.LittleEndian.PutUint64(buf[:], seed)
-		// CreateCAS fails if another VM stored its seed since the Get; then
+		// shared.CreateCAS fails if another VM stored its seed since the Get; then
 		// read theirs.
-		switch err := store.Set(SeedKey, buf[:], CreateCAS); {
+		switch err := store.Set(SeedKey, buf[:], shared.CreateCAS); {
 		case err == nil:
 			return seed, nil
-		case !errors.Is(err, ErrCasMismatch):
+		case !errors.Is(err, shared.ErrCasMismatch):
 			return 0, fmt.Errorf("store seed: %w", err)
 		}
 	}

@@ -14,14 +14,14 @@ import (
 func TestExpiredSlotIsReused(t *testing.T) {
 	clock := newClock()
 	store := newMemStore()
-	l := newLimiter(t, store, clock, oneBucket(1))
+	l := newLimiter(t, store, oneBucket(1))
 	p := policy(t, "p", per(3, time.Minute))
-	if got := burst(l, p, "alice", 5); got != 3 {
+	if got := burst(l, p, "alice", 5, clock.Now()); got != 3 {
 		t.Fatalf("alice admitted %d, want 3", got)
 	}
 	before := entryHashes(store.raw(bucket0))[0]
 	clock.Advance(time.Minute) // alice's budget is full again: her entry has expired
-	d := l.Decide(p, "bob")
+	d := l.Decide(p, "bob", clock.Now())
 	if !d.Allowed || d.Faults != 0 || d.Remaining != 2 {
 		t.Fatalf("bob: %+v, want a fresh entry without sharing", d)
 	}
@@ -29,21 +29,21 @@ func TestExpiredSlotIsReused(t *testing.T) {
 		t.Fatal("bob did not take alice's expired entry")
 	}
 	// Alice comes back while bob is active: she shares bob's budget.
-	if d := l.Decide(p, "alice"); !d.Allowed || d.Faults != ratelimit.FaultShared || d.Remaining != 1 {
+	if d := l.Decide(p, "alice", clock.Now()); !d.Allowed || d.Faults != ratelimit.FaultShared || d.Remaining != 1 {
 		t.Fatalf("alice: %+v, want admitted from bob's budget with FaultShared", d)
 	}
-	if got := burst(l, p, "bob", 5); got != 1 {
+	if got := burst(l, p, "bob", 5, clock.Now()); got != 1 {
 		t.Fatalf("bob then admitted %d, want the 1 left in the shared budget", got)
 	}
 }
 
 func TestSharingIsStricterNotLooser(t *testing.T) {
 	clock := newClock()
-	l := newLimiter(t, newMemStore(), clock, oneBucket(1))
+	l := newLimiter(t, newMemStore(), oneBucket(1))
 	p := policy(t, "p", per(10, time.Minute))
 	total := 0
 	for i := range 50 {
-		if d := l.Decide(p, "key"+strconv.Itoa(i%5)); d.Allowed {
+		if d := l.Decide(p, "key"+strconv.Itoa(i%5), clock.Now()); d.Allowed {
 			total++
 		}
 	}
@@ -57,11 +57,11 @@ func TestSharingIsStricterNotLooser(t *testing.T) {
 func TestMovingOutOfASharedEntryKeepsTheDebt(t *testing.T) {
 	clock := newClock()
 	store := newMemStore()
-	l := newLimiter(t, store, clock, oneBucket(2))
+	l := newLimiter(t, store, oneBucket(2))
 	p := policy(t, "p", per(5, 10*time.Second)) // I = 2 s, τ = 8 s
-	l.Decide(p, "x")
-	l.Decide(p, "y") // both entries active, debt 2 s each
-	if got := burst(l, p, "h", 10); got != 4 {
+	l.Decide(p, "x", clock.Now())
+	l.Decide(p, "y", clock.Now()) // both entries active, debt 2 s each
+	if got := burst(l, p, "h", 10, clock.Now()); got != 4 {
 		t.Fatalf("h admitted %d while sharing, want 4 (the neighbour's debt 2 s up to τ)", got)
 	}
 	v := store.raw(bucket0)
@@ -69,11 +69,11 @@ func TestMovingOutOfASharedEntryKeepsTheDebt(t *testing.T) {
 		t.Fatal("the shared entry is not marked")
 	}
 	clock.Advance(2 * time.Second) // the other entry expires; the shared one owes 8 s
-	d := l.Decide(p, "h")
+	d := l.Decide(p, "h", clock.Now())
 	if !d.Allowed || d.Faults != 0 || d.Remaining != 0 {
 		t.Fatalf("h in its own entry: %+v, want admitted once from the carried debt (Remaining 0)", d)
 	}
-	if d := l.Decide(p, "h"); d.Allowed {
+	if d := l.Decide(p, "h", clock.Now()); d.Allowed {
 		t.Fatalf("h got a fresh budget after moving: %+v", d)
 	}
 }
@@ -86,7 +86,7 @@ func TestCollisionsNeverAdmitMoreThanTheLimit(t *testing.T) {
 	for _, tb := range tables {
 		t.Run(fmt.Sprintf("%d slots, %d ways", tb.slots, tb.ways), func(t *testing.T) {
 			clock := newClock()
-			l := newLimiter(t, newMemStore(), clock, func(o *ratelimit.Options) { o.Slots, o.Ways = tb.slots, tb.ways })
+			l := newLimiter(t, newMemStore(), func(o *ratelimit.Options) { o.Slots, o.Ways = tb.slots, tb.ways })
 			policies := []*ratelimit.Policy{policy(t, "p", lim), policy(t, "q", per(2, time.Second))}
 			r := rand.New(rand.NewPCG(uint64(tb.slots), uint64(tb.ways)))
 			const keys = 12
@@ -101,7 +101,7 @@ func TestCollisionsNeverAdmitMoreThanTheLimit(t *testing.T) {
 				if k >= keys-2 { // two keys on another policy share slots too
 					p = policies[1]
 				}
-				d := l.Decide(p, "key"+strconv.Itoa(k))
+				d := l.Decide(p, "key"+strconv.Itoa(k), clock.Now())
 				if d.Faults.Has(ratelimit.FaultShared) {
 					shared++
 				}
@@ -128,11 +128,11 @@ func TestCollisionsNeverAdmitMoreThanTheLimit(t *testing.T) {
 func TestMemoryIsBoundedByTheTable(t *testing.T) {
 	clock := newClock()
 	store := newMemStore()
-	l := newLimiter(t, store, clock, func(o *ratelimit.Options) { o.Slots, o.Ways, o.Prefix = 256, 4, "t:" })
+	l := newLimiter(t, store, func(o *ratelimit.Options) { o.Slots, o.Ways, o.Prefix = 256, 4, "t:" })
 	p := policy(t, "p", per(10, time.Second))
 	for i := range 100_000 {
 		clock.Advance(time.Millisecond)
-		l.Decide(p, "key-"+strconv.Itoa(i))
+		l.Decide(p, "key-"+strconv.Itoa(i), clock.Now())
 	}
 	if n := store.keys(); n != 64 {
 		t.Fatalf("100000 distinct keys made %d shared-data keys, want all 64 buckets and no more", n)
@@ -155,7 +155,7 @@ func TestBucketCreationIsNotABlindWrite(t *testing.T) {
 	// must fail and retry, not overwrite its admission.
 	clock := newClock()
 	mem := newMemStore()
-	other := newLimiter(t, mem, clock, oneBucket(1))
+	other := newLimiter(t, mem, oneBucket(1))
 	p := policy(t, "p", per(1, time.Minute))
 	racing := &hookStore{Store: mem, beforeSet: func(key string, cas uint32) {
 		if cas == 0 {
@@ -164,13 +164,13 @@ func TestBucketCreationIsNotABlindWrite(t *testing.T) {
 	}}
 	racing.afterGet = func(found bool) {
 		if !found {
-			if d := other.Decide(p, "alice"); !d.Allowed {
+			if d := other.Decide(p, "alice", clock.Now()); !d.Allowed {
 				t.Fatal("the other VM was denied")
 			}
 		}
 	}
-	l := newLimiter(t, racing, clock, oneBucket(1))
-	d := l.Decide(p, "alice")
+	l := newLimiter(t, racing, oneBucket(1))
+	d := l.Decide(p, "alice", clock.Now())
 	if d.Allowed || d.Retries != 1 {
 		t.Fatalf("got %+v, want denied after one retry: the other VM took the only request", d)
 	}

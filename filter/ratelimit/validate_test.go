@@ -65,7 +65,8 @@ func TestValidateLimits(t *testing.T) {
 
 func TestNewPolicy(t *testing.T) {
 	for _, name := range []string{"", "a b", `q"`, strings.Repeat("x", 65), "tab\t"} {
-		if _, err := ratelimit.NewPolicy(name, []ratelimit.Limit{per(1, time.Second)}); err == nil || !strings.HasPrefix(err.Error(), "policy name: ") {
+		var ne *ratelimit.NameError
+		if _, err := ratelimit.NewPolicy(name, []ratelimit.Limit{per(1, time.Second)}); !errors.As(err, &ne) || ne.Name != name {
 			t.Errorf("NewPolicy(%q) = %v, want a policy name error", name, err)
 		}
 	}
@@ -85,15 +86,14 @@ func TestNewPolicy(t *testing.T) {
 }
 
 func TestNewOptions(t *testing.T) {
-	store, clock := newMemStore(), newClock()
+	store := newMemStore()
 	cases := []struct {
 		name string
 		edit func(o *ratelimit.Options)
 		want string
 	}{
 		{"defaults", func(*ratelimit.Options) {}, ""},
-		{"no store", func(o *ratelimit.Options) { o.Store = nil }, "ratelimit: Store and Now are required"},
-		{"no clock", func(o *ratelimit.Options) { o.Now = nil }, "ratelimit: Store and Now are required"},
+		{"no store", func(o *ratelimit.Options) { o.Store = nil }, "ratelimit: Store is required"},
 		{"ways 9", func(o *ratelimit.Options) { o.Ways = 9 }, "ways: must be between 1 and 8, got 9"},
 		{"ways negative", func(o *ratelimit.Options) { o.Ways = -1 }, "ways: must be between 1 and 8, got -1"},
 		{"slots not a multiple", func(o *ratelimit.Options) { o.Slots = 10 }, "slots: must be a multiple of ways (4) between 4 and 16777216, got 10"},
@@ -105,7 +105,7 @@ func TestNewOptions(t *testing.T) {
 		{"fail mode", func(o *ratelimit.Options) { o.FailMode = 7 }, "fail_mode: unknown value 7"},
 	}
 	for _, tc := range cases {
-		o := ratelimit.Options{Store: store, Now: clock.Now}
+		o := ratelimit.Options{Store: store}
 		tc.edit(&o)
 		_, err := ratelimit.New(o)
 		if tc.want == "" && err != nil || tc.want != "" && (err == nil || err.Error() != tc.want) {

@@ -120,7 +120,7 @@ func simulate(t *testing.T, l *ratelimit.Limiter, clock *fakeClock, p *ratelimit
 	var last ratelimit.Decision
 	for range steps {
 		clock.Advance(sched.next(r, last, lim))
-		last = l.Decide(p, key)
+		last = l.Decide(p, key, clock.Now())
 		if last.Faults != 0 {
 			t.Fatalf("unexpected faults %b", last.Faults)
 		}
@@ -140,7 +140,7 @@ func TestAnySpanNeverExceedsTheDocumentedMaximum(t *testing.T) {
 		for _, sched := range schedules {
 			t.Run(fmt.Sprintf("%d per %s/%s", lim.Requests, lim.Window, sched.name), func(t *testing.T) {
 				clock := newClock()
-				l := newLimiter(t, newMemStore(), clock)
+				l := newLimiter(t, newMemStore())
 				p := policy(t, "p", lim)
 				times := simulate(t, l, clock, p, "k", sched, 20*int(lim.Requests)+2000, uint64(lim.Requests))
 				got := checkSpans(t, sched.name, times, lim)
@@ -164,7 +164,7 @@ func TestAnySpanWithSeveralLimits(t *testing.T) {
 	for _, sched := range schedules {
 		t.Run(sched.name, func(t *testing.T) {
 			clock := newClock()
-			l := newLimiter(t, newMemStore(), clock, func(o *ratelimit.Options) { o.Width = 3 })
+			l := newLimiter(t, newMemStore(), func(o *ratelimit.Options) { o.Width = 3 })
 			p := policy(t, "p", lims...)
 			times := simulate(t, l, clock, p, "k", sched, 5000, 7)
 			if len(times) == 0 {
@@ -181,12 +181,12 @@ func TestAnySpanWithSeveralLimits(t *testing.T) {
 // GCRA admits N, then one per interval.
 func TestNoDoubleBurstAtAWindowEdge(t *testing.T) {
 	clock := newClock()
-	l := newLimiter(t, newMemStore(), clock)
+	l := newLimiter(t, newMemStore())
 	p := policy(t, "p", per(100, time.Minute))
 	clock.Advance(time.Minute - time.Nanosecond)
-	first := burst(l, p, "k", 1000)
+	first := burst(l, p, "k", 1000, clock.Now())
 	clock.Advance(time.Nanosecond)
-	second := burst(l, p, "k", 1000)
+	second := burst(l, p, "k", 1000, clock.Now())
 	if first != 100 || second != 0 {
 		t.Fatalf("admitted %d then %d across the edge, want 100 then 0", first, second)
 	}

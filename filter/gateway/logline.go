@@ -1,4 +1,4 @@
-package plugin
+package gateway
 
 import (
 	"strings"
@@ -6,15 +6,16 @@ import (
 	"github.com/portcullis/portcullis/filter/jsonobj"
 )
 
-// errorLog is the one structured line logged for every gateway-made error.
+// ErrorLog is the one structured line logged for every gateway-made error.
 // It never holds headers, query strings or tokens.
-type errorLog struct {
+type ErrorLog struct {
 	Status                                 int
 	Error, Reason, RequestID, Method, Path string
 	Route                                  string // omitted when empty
 }
 
-func errorLogLine(l errorLog) string {
+// Line is the log line: one JSON object.
+func (l ErrorLog) Line() string {
 	var o jsonobj.Object
 	o.String("event", "gateway_error").Int("status", l.Status).String("error", l.Error).String("reason", l.Reason).
 		String("request_id", l.RequestID).String("method", l.Method).String("path", l.Path)
@@ -24,14 +25,16 @@ func errorLogLine(l errorLog) string {
 	return string(o.Bytes())
 }
 
-// pathForLog drops the query, which may carry credentials, and bounds the length.
-func pathForLog(rawPath string) string {
+// maxLoggedPath bounds the path in log lines.
+const maxLoggedPath = 256
+
+// PathForLog drops the query, which may carry credentials, and bounds the length.
+func PathForLog(rawPath string) string {
 	if i := strings.IndexAny(rawPath, "?#"); i >= 0 {
 		rawPath = rawPath[:i]
 	}
-	const max = 256
-	if len(rawPath) > max {
-		rawPath = rawPath[:max] + "..."
+	if len(rawPath) > maxLoggedPath {
+		rawPath = rawPath[:maxLoggedPath] + "..."
 	}
 	return rawPath
 }

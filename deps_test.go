@@ -1,0 +1,69 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/portcullis/portcullis"
+
+// sdkPackages may import the proxy-wasm SDK: the entry point, the plugin
+// glue and the host adapter. Every other package is plain Go that tests
+// natively.
+var sdkPackages = map[string]bool{module: true, module + "/filter/plugin": true, module + "/filter/host": true}
+
+// linkable are the modules the plugin may link besides the standard
+// library and its own packages: the SDK, and gjson with its two helpers.
+var linkable = []string{
+	"github.com/proxy-wasm/proxy-wasm-go-sdk/",
+	"github.com/tidwall/gjson", "github.com/tidwall/match", "github.com/tidwall/pretty",
+}
+
+// goList runs `go list` for the plugin's target (wasip1) and returns one
+// line per package: import path, whether it is standard, its imports.
+func goList(t *testing.T, args ...string) [][]string {
+	t.Helper()
+	cmd := exec.Command("go", append([]string{"list", "-f", "{{.ImportPath}}|{{.Standard}}|{{join .Imports \" \"}}"}, args...)...)
+	cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list %v: %v", args, err)
+	}
+	var pkgs [][]string
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		pkgs = append(pkgs, strings.SplitN(line, "|", 3))
+	}
+	return pkgs
+}
+
+func TestOnlyTheGlueImportsTheSDK(t *testing.T) {
+	for _, pkg := range goList(t, "-deps", "./...") {
+		path, imports := pkg[0], strings.Fields(pkg[2])
+		if !strings.HasPrefix(path, module) || sdkPackages[path] {
+			continue
+		}
+		for _, imp := range imports {
+			if strings.HasPrefix(imp, "github.com/proxy-wasm/") {
+				t.Errorf("%s imports %s: only main, filter/plugin and filter/host may talk to the SDK", path, imp)
+			}
+		}
+	}
+}
+
+func TestThePluginLinksOnlyTheSDKAndGJSON(t *testing.T) {
+	for _, pkg := range goList(t, "-deps", ".") {
+		path, standard := pkg[0], pkg[1] == "true"
+		if standard || strings.HasPrefix(path, module) {
+			continue
+		}
+		allowed := false
+		for _, prefix := range linkable {
+			allowed = allowed || path == strings.TrimSuffix(prefix, "/") || strings.HasPrefix(path, prefix)
+		}
+		if !allowed {
+			t.Errorf("the plugin links %s; it may link only the standard library, the SDK and gjson", path)
+		}
+	}
+}

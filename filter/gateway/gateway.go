@@ -1,0 +1,225 @@
+// Package gateway is the gateway's decision: given a request's headers and
+// the time, which rule applies, whether the token verifies, what the caller
+// is charged, and so whether the request is answered here or forwarded, with
+// which header changes. It is pure apart from the shared-data tables it is
+// given (through filter/shared) and the public-key reader, and never imports
+// the proxy-wasm SDK: filter/plugin reads the request, calls Decide, and
+// carries the Decision out.
+package gateway
+
+import (
+	"strings"
+	"time"
+
+	"github.com/tidwall/gjson"
+
+	"github.com/portcullis/portcullis/filter/config"
+	"github.com/portcullis/portcullis/filter/fleet"
+	"github.com/portcullis/portcullis/filter/httperr"
+	"github.com/portcullis/portcullis/filter/jwt"
+	"github.com/portcullis/portcullis/filter/ratelimit"
+	"github.com/portcullis/portcullis/filter/route"
+)
+
+// Gateway decides requests over one compiled configuration. It keeps
+// scratch buffers (the verifier's, the limiter's) and is not safe for
+// concurrent use: each VM owns one.
+type Gateway struct {
+	cfg       *config.Config
+	verifier  *jwt.Verifier      // nil when every route is public
+	limiter   *ratelimit.Limiter // nil unless rate limiting is local
+	blocklist *fleet.Blocklist   // nil unless rate limiting is fleet
+	publicKey func() string
+	// reported caches the policies of the limits the service reports, so
+	// their RateLimit-Policy field is built once per limit.
+	reported map[reportedLimit]*ratelimit.Policy
+}
+
+// Tables are the shared-data state a Gateway decides with.
+type Tables struct {
+	// Limiter is required when rate limiting is local.
+	Limiter *ratelimit.Limiter
+	// Blocklist is required in fleet mode.
+	Blocklist *fleet.Blocklist
+	// PublicKey reads what a public route is rate-limited by (the client
+	// address or a header, as rate_limit.public_key says; "" when the
+	// request has none); nil when public routes are not limited. It is
+	// only called for public routes, so protected ones never pay for it.
+	PublicKey func() string
+}
+
+// New returns a Gateway for cfg.
+func New(cfg *config.Config, t Tables) *Gateway {
+	g := &Gateway{cfg: cfg, limiter: t.Limiter, blocklist: t.Blocklist, publicKey: t.PublicKey}
+	if cfg.JWT != nil {
+		g.verifier = jwt.NewVerifier(*cfg.JWT)
+	}
+	return g
+}
+
+// Decide runs the request stages: path checks, health, route rule, token,
+// media type, rate limit.
+func (g *Gateway) Decide(req Request, now time.Time) Decision {
+	path, ok := route.SplitPath(req.Path)
+	if !ok {
+		return reject(nil, httperr.BadRequest, "request path is ambiguous", ReasonBadPath)
+	}
+	if path == g.cfg.HealthPath && (req.Method == "GET" || req.Method == "HEAD") {
+		return Decision{Kind: Health}
+	}
+	rule, ok := g.cfg.Routes.Match(req.Method, path)
+	if !ok {
+		return reject(nil, httperr.NotFound, "Route "+req.Method+" "+path+" not found", ReasonRouteNotFound)
+	}
+	dec := Decision{Kind: Forward, Rule: rule, Edits: Edits{Remove: g.cfg.StripHeaders}}
+	var caller *jwt.Verified
+	if !rule.Public {
+		v, set, rej := g.authenticate(req.Authorization, now)
+		if rej != nil {
+			return Decision{Kind: Reject, Rule: rule, Reject: rej}
+		}
+		dec.Edits.Set, dec.Tenant, caller = set, v.Subject, &v
+	}
+	if req.HasBody && route.HasBody(req.Method) && !route.MediaTypeAllowed(req.ContentType, g.cfg.ContentTypes) {
+		return reject(rule, httperr.UnsupportedMediaType, "Content-Type must be one of: "+strings.Join(g.cfg.ContentTypes, ", "), ReasonUnsupportedMediaType)
+	}
+	// Only requests that would go upstream are charged.
+	if entry, key, ok := g.rateKey(caller); ok {
+		if g.blocklist != nil {
+			g.askFleet(&dec, entry, key, now)
+		} else {
+			g.rateLimit(&dec, caller, entry, key, now)
+		}
+	}
+	return dec
+}
+
+// authenticate verifies the bearer token and returns the caller and the
+// identity headers to set.
+func (g *Gateway) authenticate(authorization string, now time.Time) (jwt.Verified, [][2]string, *Rejection) {
+	token, ok := jwt.BearerToken(authorization)
+	if !ok || token == "" {
+		return jwt.Verified{}, nil, unauthorized(jwt.ReasonMissing)
+	}
+	v, err := g.verifier.Verify(token, now)
+	if err != nil {
+		reason := jwt.ReasonMalformed
+		if e, ok := err.(*jwt.Error); ok {
+			reason = e.Reason
+		}
+		return jwt.Verified{}, nil, unauthorized(reason)
+	}
+	if !route.SafeHeaderValue(v.Subject) {
+		return jwt.Verified{}, nil, unauthorized(jwt.ReasonMissingKeyClaim)
+	}
+	id := g.cfg.Identity
+	set := make([][2]string, 0, 1+len(id.ClaimHeaders))
+	set = append(set, [2]string{id.KeyHeader, v.Subject})
+	for _, ch := range id.ClaimHeaders {
+		if value, ok := route.ClaimHeaderValue(v.Claims.Get(ch.Claim)); ok {
+			set = append(set, [2]string{ch.Header, value})
+		}
+	}
+	return v, set, nil
+}
+
+const realm = `Bearer realm="portcullis"`
+
+// unauthorized builds the RFC 6750 §3 answer: no error code when the request
+// carried no token, invalid_token with a description otherwise.
+func unauthorized(reason jwt.Reason) *Rejection {
+	challenge := realm
+	if reason != jwt.ReasonMissing {
+		challenge += `, error="invalid_token", error_description="` + reason.Message() + `"`
+	}
+	return &Rejection{
+		Kind:    httperr.Unauthorized,
+		Message: reason.Message(),
+		Reason:  JWTReason(reason),
+		Headers: [][2]string{{"www-authenticate", challenge}},
+	}
+}
+
+// rateKey is what the request is counted by, and under which descriptor
+// entry: the verified key on protected routes, the configured public key on
+// public ones. ok is false when the request is not rate-limited.
+func (g *Gateway) rateKey(caller *jwt.Verified) (entry, key string, ok bool) {
+	switch {
+	case g.cfg.RateLimit == nil:
+		return "", "", false
+	case caller != nil:
+		return fleet.KeyEntry, caller.Subject, true
+	case g.publicKey == nil:
+		return "", "", false
+	}
+	// A public route whose key is missing is not counted: refusing it would
+	// lock out every client without the header, counting it under "" would
+	// make them all share one budget.
+	switch key = g.publicKey(); {
+	case key == "":
+		return "", "", false
+	case g.cfg.RateLimit.PublicKey.Kind == config.KeyClientAddress:
+		return fleet.ClientAddressEntry, key, true
+	case route.SafeHeaderValue(key):
+		return fleet.HeaderEntry, key, true
+	}
+	return "", "", false
+}
+
+// localKey is the shared-data key of a counted key: verified keys as they
+// are, the others in their own namespace (a NUL never occurs in a verified
+// key), so a client address can never spend an API key's budget.
+func localKey(entry, key string) string {
+	if entry == fleet.KeyEntry {
+		return key
+	}
+	return "\x00" + entry + "\x00" + key
+}
+
+// rateLimit charges the key under the policy that applies: the rule's
+// override, else the plan's (by the plan claim of a verified caller), else
+// the default.
+func (g *Gateway) rateLimit(dec *Decision, caller *jwt.Verified, entry, key string, now time.Time) {
+	rl := g.cfg.RateLimit
+	policy := dec.Rule.RateLimit
+	if policy == nil {
+		policy = rl.Default
+		if caller != nil {
+			if plan := caller.Claims.Get(rl.PlanClaim); plan.Type == gjson.String {
+				if p, ok := rl.Plans[plan.Str]; ok {
+					policy = p
+				}
+			}
+		}
+	}
+	g.charge(dec, g.limiter.Decide(policy, localKey(entry, key), now), RateLocal, "rate limit exceeded", ReasonRateLimited)
+}
+
+// charge records a rate-limit decision in dec: its headers, and for a
+// denial the 429 that refuses the request.
+func (g *Gateway) charge(dec *Decision, rd ratelimit.Decision, source RateSource, message string, reason Reason) {
+	out := &RateOutcome{Decision: rd, Source: source}
+	out.Headers = rd.AppendHeaders(make([][2]string, 0, 6), g.cfg.RateLimit.ResetFormat)
+	dec.Rate = out
+	if rd.Allowed {
+		return
+	}
+	dec.Kind = Reject
+	dec.Reject = &Rejection{
+		Kind:       httperr.TooManyRequests,
+		Message:    message,
+		Reason:     reason,
+		Headers:    out.Headers,
+		RetryAfter: rd.RetryAfterSeconds(),
+	}
+}
+
+func reject(rule *route.Rule, kind httperr.Kind, message string, reason Reason) Decision {
+	return Decision{Kind: Reject, Rule: rule, Reject: &Rejection{Kind: kind, Message: message, Reason: reason}}
+}
+
+// InternalError is the 500 for a bug found while handling a request (a
+// recovered panic, a header the proxy refused to set).
+func InternalError(message string) *Rejection {
+	return &Rejection{Kind: httperr.Internal, Message: message, Reason: ReasonInternalError}
+}
