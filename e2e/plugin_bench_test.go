@@ -26,6 +26,11 @@ import (
 // caching, with patch applied to it when non-nil, and callouts to clusters
 // (name → URL).
 func benchPluginHost(b *testing.B, patch func(cfg map[string]any), clusters map[string]string) http.Handler {
+	return benchHost(b, patch, clusters).Handler()
+}
+
+// benchHost is benchPluginHost's host, for benchmarks that count its calls.
+func benchHost(b *testing.B, patch func(cfg map[string]any), clusters map[string]string) *wasmhost.Host {
 	wasm, err := os.ReadFile(harness.WasmPath(b))
 	if err != nil {
 		b.Fatal(err)
@@ -55,7 +60,7 @@ func benchPluginHost(b *testing.B, patch func(cfg map[string]any), clusters map[
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = h.Close() })
-	return h.Handler()
+	return h
 }
 
 func benchRequests(b *testing.B, handler http.Handler, req *http.Request, want int) {
@@ -82,6 +87,44 @@ func BenchmarkPluginVerifiedRequest(b *testing.B) {
 	req := httptest.NewRequest(http.MethodGet, "/api/orders?page=2", nil)
 	req.Header.Set("Authorization", benchToken("alice"))
 	benchRequests(b, handler, req, http.StatusNotFound) // the host's "no upstream" 404, after the plugin continued
+}
+
+// maxHostCallsLimited bounds the crossings between Envoy and the module (host
+// calls and the allocations they make in the module) for a verified,
+// rate-limited, forwarded request, from its request headers to its stream's
+// end. Each one enters V8 and, for an allocation, the Go runtime: the
+// per-request cost is mostly these (README "Performance"). Today 15: the
+// request headers in one call (and its allocation), authorization removed,
+// the identity headers set (2), the rate-limit record read (and its
+// allocation) and written, :status read (and its allocation), five
+// rate-limit response headers; the counters are flushed on the tick, whose
+// rare flush during a run is the one call of slack.
+const maxHostCallsLimited = 16
+
+// BenchmarkPluginLimitedRequest: a valid token on a protected route under a
+// local limit that never refuses: verify, charge, set identity headers,
+// forward, add the rate-limit headers to the response. It reports the host
+// calls per request and fails past maxHostCallsLimited.
+func BenchmarkPluginLimitedRequest(b *testing.B) {
+	h := benchHost(b, func(cfg map[string]any) {
+		cfg["rate_limit"] = map[string]any{"default": generousLimit}
+	}, nil)
+	handler := h.Handler()
+	req := httptest.NewRequest(http.MethodGet, "/api/orders?page=2", nil)
+	req.Header.Set("Authorization", benchToken("alice"))
+	before := h.HostCalls()
+	benchRequests(b, handler, req, http.StatusNotFound)
+	after := h.HostCalls()
+	perRequest := float64(after.Total()-before.Total()) / float64(b.N)
+	b.ReportMetric(perRequest, "hostcalls/op")
+	for name, n := range after {
+		if d := float64(n-before[name]) / float64(b.N); d >= 0.5 {
+			b.Logf("%-36s %.2f/op", name, d)
+		}
+	}
+	if perRequest > maxHostCallsLimited {
+		b.Fatalf("%.1f host calls per request, more than the budget of %d", perRequest, maxHostCallsLimited)
+	}
 }
 
 // BenchmarkPluginRejectedRequest: no token, so the plugin answers 401 JSON itself.

@@ -133,8 +133,18 @@ func (g *Gateway) Logs() string { return g.hooks.PluginLogs() }
 // HostLogs returns everything the host logged so far.
 func (g *Gateway) HostLogs() string { return g.hooks.HostLogs() }
 
-// Counter returns a plugin metric (see Hooks.Counter).
-func (g *Gateway) Counter(name string) (int64, bool) { return g.hooks.Counter(name) }
+// CounterDelay is how long Counter waits before reading: the plugin counts
+// inside each VM and flushes to the proxy on its tick, every 100 ms
+// (filter/plugin, metrics.go), so a count is visible after at most that and
+// a tick's lateness.
+const CounterDelay = 300 * time.Millisecond
+
+// Counter returns a plugin metric (see Hooks.Counter) as it stands once the
+// counts of the requests made so far have been flushed.
+func (g *Gateway) Counter(name string) (int64, bool) {
+	time.Sleep(CounterDelay)
+	return g.hooks.Counter(name)
+}
 
 // HostStat returns a host statistic; ok is false when the host has no such
 // statistic or no statistics at all.

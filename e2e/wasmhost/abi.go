@@ -66,16 +66,46 @@ var hostFuncs = []hostFuncDef{
 	{"proxy_get_metric", i32s(2), (*instance).getMetric},
 }
 
+// CallCounts are how many times each host function was called, and
+// proxy_on_memory_allocate (under that name) for the data they returned.
+type CallCounts map[string]int64
+
+// Total is the number of crossings between the host and the module that
+// host calls caused: the calls and the allocations they made.
+func (c CallCounts) Total() int64 {
+	var n int64
+	for _, v := range c {
+		n += v
+	}
+	return n
+}
+
+// HostCalls returns the counts since the host started (every VM).
+func (h *Host) HostCalls() CallCounts {
+	out := CallCounts{}
+	for i := range h.calls {
+		if n := h.calls[i].Load(); n > 0 {
+			out[hostFuncs[i].name] = n
+		}
+	}
+	if n := h.allocs.Load(); n > 0 {
+		out["proxy_on_memory_allocate"] = n
+	}
+	return out
+}
+
 // instantiateEnv instantiates the "env" host module in r and returns the
 // names it provides. The functions find their instance in the call's context.
 func instantiateEnv(ctx context.Context, r wazero.Runtime) (map[string]bool, error) {
 	b := r.NewHostModuleBuilder("env")
 	provided := make(map[string]bool, len(hostFuncs))
-	for _, d := range hostFuncs {
+	for i, d := range hostFuncs {
 		fn := d.fn
 		b.NewFunctionBuilder().
 			WithGoModuleFunction(api.GoModuleFunc(func(ctx context.Context, mod api.Module, stack []uint64) {
-				stack[0] = uint64(fn(instanceFrom(ctx), mod, stack))
+				in := instanceFrom(ctx)
+				in.h.calls[i].Add(1)
+				stack[0] = uint64(fn(in, mod, stack))
 			}), d.params, []api.ValueType{i32}).
 			Export(d.name)
 		provided[d.name] = true

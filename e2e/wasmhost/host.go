@@ -140,8 +140,14 @@ type Host struct {
 
 	shared  *SharedData
 	metrics *metrics
-	logs    *logs
-	queues  *queues
+	// calls counts host function calls by index in hostFuncs; allocs the
+	// host's calls of the guest's proxy_on_memory_allocate, which every host
+	// function returning data makes (as Envoy does), each an entry into the
+	// Go runtime (HostCalls).
+	calls  []atomic.Int64
+	allocs atomic.Int64
+	logs   *logs
+	queues *queues
 
 	vms  []*vm
 	next atomic.Uint32
@@ -200,6 +206,7 @@ func New(ctx context.Context, wasm []byte, opts Options) (*Host, error) {
 		opts:    opts,
 		shared:  newSharedData(),
 		metrics: newMetrics(),
+		calls:   make([]atomic.Int64, len(hostFuncs)),
 		logs:    &logs{out: opts.LogOutput},
 		queues:  newQueues(),
 		faults:  map[string]Fault{},

@@ -60,6 +60,7 @@ func writeU32(mod api.Module, ptr, v uint32) status {
 func (in *instance) writeResult(ctx context.Context, mod api.Module, data []byte, ptrPtr, sizePtr uint32) status {
 	var ptr uint32
 	if len(data) > 0 {
+		in.h.allocs.Add(1)
 		res, err := in.fns.alloc.Call(ctx, uint64(len(data)))
 		if err != nil {
 			return statusInternalFailure

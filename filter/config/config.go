@@ -24,6 +24,14 @@ type File struct {
 	ContentTypes []string       `json:"content_types"`
 	RateLimit    *RateLimitFile `json:"rate_limit"`
 	Cache        *CacheFile     `json:"cache"`
+	Log          LogFile        `json:"log"`
+}
+
+// LogFile configures the plugin's own log lines.
+type LogFile struct {
+	// ErrorsPerSecond bounds the error lines per reason per second in each
+	// VM (0: no bound).
+	ErrorsPerSecond *int `json:"errors_per_second"`
 }
 
 // JWTFile configures token verification.
@@ -34,6 +42,7 @@ type JWTFile struct {
 	LeewaySeconds *int         `json:"leeway_seconds"`
 	RequireExp    *bool        `json:"require_exp"`
 	MaxTokenBytes *int         `json:"max_token_bytes"`
+	CacheSize     *int         `json:"cache_size"`
 }
 
 // SecretFile names where one HS256 secret comes from. The secret itself is
@@ -72,8 +81,11 @@ type HealthFile struct {
 
 // Config is the compiled, validated configuration the plugin runs on.
 type Config struct {
-	JWT      *jwt.Options // nil when every route is public
-	Identity route.Identity
+	JWT *jwt.Options // nil when every route is public
+	// TokenCacheSize is the number of verified tokens each VM remembers
+	// (jwt.cache_size); 0 turns the cache off.
+	TokenCacheSize int
+	Identity       route.Identity
 	// StripHeaders are removed from every forwarded request: the identity
 	// headers the gateway sets, and authorization unless it is kept.
 	StripHeaders []string
@@ -86,6 +98,9 @@ type Config struct {
 	RateLimit *RateLimit
 	// Cache is nil when caching is off. Rule policies are in route.Rule.Cache.
 	Cache *cache.Config
+	// ErrorLinesPerSecond bounds the error log lines per reason per second
+	// in each VM; 0 means no bound.
+	ErrorLinesPerSecond int
 }
 
 // Defaults and bounds.
@@ -93,6 +108,10 @@ const (
 	DefaultLeeway        = 30 * time.Second
 	MaxLeewaySeconds     = 300
 	DefaultMaxTokenBytes = 8192
+	DefaultTokenCache    = 1024
+	MaxTokenCache        = 65536
+	DefaultErrorLines    = 20
+	MaxErrorLines        = 100_000
 	MaxTokenBytesCeiling = 64 * 1024
 	MinSecretBytes       = 32 // RFC 7518 §3.2: a key of the same size as the hash output
 	DefaultHealthPath    = "/health"

@@ -65,6 +65,13 @@ func compile(f *File, env Env) (*Config, error) {
 	if c.ContentTypes, err = compileContentTypes(f.ContentTypes); err != nil {
 		return nil, err
 	}
+	c.ErrorLinesPerSecond = DefaultErrorLines
+	if n := f.Log.ErrorsPerSecond; n != nil {
+		if *n < 0 || *n > MaxErrorLines {
+			return nil, fieldErrorf("log.errors_per_second", "must be between 0 and %d, got %d", MaxErrorLines, *n)
+		}
+		c.ErrorLinesPerSecond = *n
+	}
 	needsJWT := slices.ContainsFunc(f.Routes, func(r RouteFile) bool { return !r.Public })
 	switch {
 	case f.JWT == nil && needsJWT:
@@ -74,6 +81,13 @@ func compile(f *File, env Env) (*Config, error) {
 			return nil, err
 		}
 		c.JWT.KeyClaim = cmp.Or(f.Identity.KeyClaim, "sub")
+		c.TokenCacheSize = DefaultTokenCache
+		if n := f.JWT.CacheSize; n != nil {
+			if *n < 0 || *n > MaxTokenCache {
+				return nil, fieldErrorf("jwt.cache_size", "must be between 0 and %d, got %d", MaxTokenCache, *n)
+			}
+			c.TokenCacheSize = *n
+		}
 	}
 	return c, nil
 }

@@ -199,6 +199,16 @@ func TestParseValid(t *testing.T) {
 				t.Errorf("JWT = %+v, want leeway 0, exp optional, 64 bytes", c.JWT)
 			}
 		}},
+		{"token cache and error lines by default", `{"jwt":{"secrets":[{"env":"JWT_SECRET"}]},"routes":[{"prefix":"/"}]}`, func(t *testing.T, c *config.Config) {
+			if c.TokenCacheSize != config.DefaultTokenCache || c.ErrorLinesPerSecond != config.DefaultErrorLines {
+				t.Errorf("token cache %d, error lines %d; want the defaults", c.TokenCacheSize, c.ErrorLinesPerSecond)
+			}
+		}},
+		{"token cache off, error lines unbounded", `{"jwt":{"secrets":[{"env":"JWT_SECRET"}],"cache_size":0},"routes":[{"prefix":"/"}],"log":{"errors_per_second":0}}`, func(t *testing.T, c *config.Config) {
+			if c.TokenCacheSize != 0 || c.ErrorLinesPerSecond != 0 {
+				t.Errorf("token cache %d, error lines %d; want 0 and 0", c.TokenCacheSize, c.ErrorLinesPerSecond)
+			}
+		}},
 		{"largest leeway and token limit", `{"jwt":{"secrets":[{"env":"JWT_SECRET"}],"leeway_seconds":300,"max_token_bytes":65536},"routes":[{"prefix":"/"}]}`, func(t *testing.T, c *config.Config) {
 			if c.JWT.Leeway != 300*time.Second || c.JWT.MaxTokenBytes != 65536 {
 				t.Errorf("JWT = %+v, want leeway 300s, 65536 bytes", c.JWT)
@@ -342,6 +352,10 @@ func TestParseInvalid(t *testing.T) {
 		{"max_token_bytes 63", withJWT(`{"secrets":[{"env":"JWT_SECRET"}],"max_token_bytes":63}`), "jwt.max_token_bytes", "got 63"},
 		{"max_token_bytes 65537", withJWT(`{"secrets":[{"env":"JWT_SECRET"}],"max_token_bytes":65537}`), "jwt.max_token_bytes", "got 65537"},
 		{"max_token_bytes negative", withJWT(`{"secrets":[{"env":"JWT_SECRET"}],"max_token_bytes":-8192}`), "jwt.max_token_bytes", "got -8192"},
+		{"cache_size negative", withJWT(`{"secrets":[{"env":"JWT_SECRET"}],"cache_size":-1}`), "jwt.cache_size", "must be between 0 and 65536, got -1"},
+		{"cache_size too large", withJWT(`{"secrets":[{"env":"JWT_SECRET"}],"cache_size":65537}`), "jwt.cache_size", "got 65537"},
+		{"errors_per_second negative", `{"routes":[{"prefix":"/","public":true}],"log":{"errors_per_second":-1}}`, "log.errors_per_second", "must be between 0 and 100000, got -1"},
+		{"log unknown field", `{"routes":[{"prefix":"/","public":true}],"log":{"lines":1}}`, "log.lines", "unknown field"},
 
 		// Routes.
 		{"no routes", `{"jwt":{"secrets":[{"env":"JWT_SECRET"}]}}`, "routes", "at least one route rule"},

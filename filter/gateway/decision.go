@@ -1,18 +1,46 @@
 package gateway
 
 import (
+	"slices"
+
 	"github.com/portcullis/portcullis/filter/httperr"
 	"github.com/portcullis/portcullis/filter/ratelimit"
 	"github.com/portcullis/portcullis/filter/route"
 )
 
-// Request is what the gateway decides on: the request's headers as plain values.
+// Request is what the gateway decides on: the request's headers, read from
+// the proxy in one call, and the fields the stages use.
 type Request struct {
+	// Headers are every request header as the proxy has them (lower-case
+	// names); the public-key header and the cache read them too.
+	Headers       [][2]string
+	ID            string // x-request-id
 	Method        string
 	Path          string // :path, query included
 	Authorization string
 	ContentType   string
 	HasBody       bool // the request headers did not end the stream
+}
+
+// NewRequest picks the fields the stages read out of headers; endOfStream
+// is whether the headers ended the request (no body follows).
+func NewRequest(headers [][2]string, endOfStream bool) Request {
+	req := Request{Headers: headers, HasBody: !endOfStream}
+	for _, kv := range headers {
+		switch kv[0] {
+		case ":method":
+			req.Method = kv[1]
+		case ":path":
+			req.Path = kv[1]
+		case "authorization":
+			req.Authorization = kv[1]
+		case "content-type":
+			req.ContentType = kv[1]
+		case "x-request-id":
+			req.ID = kv[1]
+		}
+	}
+	return req
 }
 
 // Kind is what a Decision tells the plugin to do.
@@ -52,7 +80,24 @@ type Decision struct {
 	// public route: whose cache entries the request may use. It is set
 	// exactly when a token was verified.
 	Tenant string
+	// TokenCache says whether the token was found in the token cache.
+	TokenCache TokenCacheUse
 }
+
+// TokenCacheUse is what the token cache did for a request.
+type TokenCacheUse uint8
+
+const (
+	// TokenCacheUnused: no token was looked up (public route, no token, or
+	// the cache is off).
+	TokenCacheUnused TokenCacheUse = iota
+	// TokenCacheHit: the token's verdict came from the cache (and was
+	// checked against the clock again).
+	TokenCacheHit
+	// TokenCacheMiss: the token was verified (and, if it verified and is
+	// not too large, cached).
+	TokenCacheMiss
+)
 
 // Rejection is a local reply the gateway makes instead of forwarding.
 type Rejection struct {
@@ -64,10 +109,33 @@ type Rejection struct {
 	RetryAfter int64
 }
 
-// Edits are the header changes for a request that goes upstream.
+// Edits are the header changes for a request that goes upstream: only
+// headers the request has are removed, so a request without spoofed
+// identity headers costs no removal.
 type Edits struct {
-	Remove []string    // applied first; shared with the config, read only
-	Set    [][2]string // then these
+	Remove []string    // applied first
+	Set    [][2]string // then these, replacing any value
+}
+
+// Apply returns headers as they are after the edits (a new slice; headers
+// is not changed), which is what the upstream and the cache see.
+func (e Edits) Apply(headers [][2]string) [][2]string {
+	out := make([][2]string, 0, len(headers)+len(e.Set))
+	for _, kv := range headers {
+		if !slices.Contains(e.Remove, kv[0]) && !setsName(e.Set, kv[0]) {
+			out = append(out, kv)
+		}
+	}
+	return append(out, e.Set...)
+}
+
+func setsName(set [][2]string, name string) bool {
+	for _, kv := range set {
+		if kv[0] == name {
+			return true
+		}
+	}
+	return false
 }
 
 // FleetCall is one ShouldRateLimit call to make before forwarding.

@@ -8,6 +8,7 @@
 package gateway
 
 import (
+	"slices"
 	"strings"
 	"time"
 
@@ -27,9 +28,12 @@ import (
 type Gateway struct {
 	cfg       *config.Config
 	verifier  *jwt.Verifier      // nil when every route is public
+	tokens    *tokenCache        // nil when the token cache is off
 	limiter   *ratelimit.Limiter // nil unless rate limiting is local
 	blocklist *fleet.Blocklist   // nil unless rate limiting is fleet
-	publicKey func() string
+	// clientAddress reads the client's address; nil unless public routes
+	// are counted by it.
+	clientAddress func() string
 	// reported caches the policies of the limits the service reports, so
 	// their RateLimit-Policy field is built once per limit.
 	reported map[reportedLimit]*ratelimit.Policy
@@ -41,18 +45,18 @@ type Tables struct {
 	Limiter *ratelimit.Limiter
 	// Blocklist is required in fleet mode.
 	Blocklist *fleet.Blocklist
-	// PublicKey reads what a public route is rate-limited by (the client
-	// address or a header, as rate_limit.public_key says; "" when the
-	// request has none); nil when public routes are not limited. It is
-	// only called for public routes, so protected ones never pay for it.
-	PublicKey func() string
+	// ClientAddress reads the client's IP address ("" when unknown), for
+	// rate_limit.public_key "client_address". It is only called for public
+	// routes, so protected ones never pay for it.
+	ClientAddress func() string
 }
 
 // New returns a Gateway for cfg.
 func New(cfg *config.Config, t Tables) *Gateway {
-	g := &Gateway{cfg: cfg, limiter: t.Limiter, blocklist: t.Blocklist, publicKey: t.PublicKey}
+	g := &Gateway{cfg: cfg, limiter: t.Limiter, blocklist: t.Blocklist, clientAddress: t.ClientAddress}
 	if cfg.JWT != nil {
 		g.verifier = jwt.NewVerifier(*cfg.JWT)
+		g.tokens = newTokenCache(cfg.TokenCacheSize)
 	}
 	return g
 }
@@ -71,12 +75,13 @@ func (g *Gateway) Decide(req Request, now time.Time) Decision {
 	if !ok {
 		return reject(nil, httperr.NotFound, "Route "+req.Method+" "+path+" not found", ReasonRouteNotFound)
 	}
-	dec := Decision{Kind: Forward, Rule: rule, Edits: Edits{Remove: g.cfg.StripHeaders}}
+	dec := Decision{Kind: Forward, Rule: rule, Edits: Edits{Remove: present(req.Headers, g.cfg.StripHeaders)}}
 	var caller *jwt.Verified
 	if !rule.Public {
-		v, set, rej := g.authenticate(req.Authorization, now)
+		v, set, use, rej := g.authenticate(req.Authorization, now)
+		dec.TokenCache = use
 		if rej != nil {
-			return Decision{Kind: Reject, Rule: rule, Reject: rej}
+			return Decision{Kind: Reject, Rule: rule, Reject: rej, TokenCache: use}
 		}
 		dec.Edits.Set, dec.Tenant, caller = set, v.Subject, &v
 	}
@@ -84,7 +89,7 @@ func (g *Gateway) Decide(req Request, now time.Time) Decision {
 		return reject(rule, httperr.UnsupportedMediaType, "Content-Type must be one of: "+strings.Join(g.cfg.ContentTypes, ", "), ReasonUnsupportedMediaType)
 	}
 	// Only requests that would go upstream are charged.
-	if entry, key, ok := g.rateKey(caller); ok {
+	if entry, key, ok := g.rateKey(&req, caller); ok {
 		if g.blocklist != nil {
 			g.askFleet(&dec, entry, key, now)
 		} else {
@@ -94,13 +99,34 @@ func (g *Gateway) Decide(req Request, now time.Time) Decision {
 	return dec
 }
 
-// authenticate verifies the bearer token and returns the caller and the
-// identity headers to set.
-func (g *Gateway) authenticate(authorization string, now time.Time) (jwt.Verified, [][2]string, *Rejection) {
+// authenticate verifies the bearer token, or finds it in the token cache,
+// and returns the caller and the identity headers to set.
+func (g *Gateway) authenticate(authorization string, now time.Time) (jwt.Verified, [][2]string, TokenCacheUse, *Rejection) {
 	token, ok := jwt.BearerToken(authorization)
 	if !ok || token == "" {
-		return jwt.Verified{}, nil, unauthorized(jwt.ReasonMissing)
+		return jwt.Verified{}, nil, TokenCacheUnused, unauthorized(jwt.ReasonMissing)
 	}
+	use := TokenCacheUnused
+	if g.tokens != nil {
+		if s := g.tokens.get(token); s != nil {
+			if r := s.caller.ValidAt(now); r != jwt.ReasonNone {
+				g.tokens.drop(token)
+				return jwt.Verified{}, nil, TokenCacheHit, unauthorized(r)
+			}
+			return s.caller, s.set, TokenCacheHit, nil
+		}
+		use = TokenCacheMiss
+	}
+	v, set, rej := g.verify(token, now)
+	if rej == nil && g.tokens != nil {
+		// A copy: token is a slice of the request's header block.
+		g.tokens.put(strings.Clone(token), v, set)
+	}
+	return v, set, use, rej
+}
+
+// verify checks token and builds the identity headers of its caller.
+func (g *Gateway) verify(token string, now time.Time) (jwt.Verified, [][2]string, *Rejection) {
 	v, err := g.verifier.Verify(token, now)
 	if err != nil {
 		reason := jwt.ReasonMalformed
@@ -143,27 +169,51 @@ func unauthorized(reason jwt.Reason) *Rejection {
 // rateKey is what the request is counted by, and under which descriptor
 // entry: the verified key on protected routes, the configured public key on
 // public ones. ok is false when the request is not rate-limited.
-func (g *Gateway) rateKey(caller *jwt.Verified) (entry, key string, ok bool) {
-	switch {
-	case g.cfg.RateLimit == nil:
+func (g *Gateway) rateKey(req *Request, caller *jwt.Verified) (entry, key string, ok bool) {
+	if g.cfg.RateLimit == nil {
 		return "", "", false
-	case caller != nil:
+	}
+	if caller != nil {
 		return fleet.KeyEntry, caller.Subject, true
-	case g.publicKey == nil:
-		return "", "", false
 	}
 	// A public route whose key is missing is not counted: refusing it would
 	// lock out every client without the header, counting it under "" would
 	// make them all share one budget.
-	switch key = g.publicKey(); {
-	case key == "":
-		return "", "", false
-	case g.cfg.RateLimit.PublicKey.Kind == config.KeyClientAddress:
-		return fleet.ClientAddressEntry, key, true
-	case route.SafeHeaderValue(key):
-		return fleet.HeaderEntry, key, true
+	switch source := g.cfg.RateLimit.PublicKey; source.Kind {
+	case config.KeyClientAddress:
+		if key = g.clientAddress(); key != "" {
+			return fleet.ClientAddressEntry, key, true
+		}
+	case config.KeyHeader:
+		if key = header(req.Headers, source.Header); key != "" && route.SafeHeaderValue(key) {
+			return fleet.HeaderEntry, key, true
+		}
 	}
 	return "", "", false
+}
+
+// header returns the value of the header name (lower case) in headers, ""
+// when absent.
+func header(headers [][2]string, name string) string {
+	for _, kv := range headers {
+		if kv[0] == name {
+			return kv[1]
+		}
+	}
+	return ""
+}
+
+// present returns the names of want that occur in headers, in want's order;
+// nil when none does (the usual case: clients rarely send the headers the
+// gateway manages).
+func present(headers [][2]string, want []string) []string {
+	var out []string
+	for _, name := range want {
+		if slices.ContainsFunc(headers, func(kv [2]string) bool { return kv[0] == name }) {
+			out = append(out, name)
+		}
+	}
+	return out
 }
 
 // localKey is the shared-data key of a counted key: verified keys as they

@@ -22,7 +22,6 @@ const baseConfig = `{
 
 func TestDecide(t *testing.T) {
 	g := newGateway(t, baseConfig, "")
-	strip := []string{"x-api-key", "x-user-email", "authorization"}
 	tests := []struct {
 		name      string
 		req       gateway.Request
@@ -33,16 +32,19 @@ func TestDecide(t *testing.T) {
 		challenge string // www-authenticate of a refusal, when it has one
 		set       [][2]string
 		tenant    string
+		remove    []string // the managed headers the request carries
 	}{
 		{name: "health", req: get("/health", ""), kind: gateway.Health},
-		{name: "health is GET and HEAD only", req: gateway.Request{Method: "POST", Path: "/health"},
+		{name: "health is GET and HEAD only", req: request("POST", "/health", ""),
 			kind: gateway.Reject, reason: gateway.ReasonRouteNotFound, status: 404},
 		{name: "dot segment", req: get("/api/../x", ""), kind: gateway.Reject, reason: gateway.ReasonBadPath, status: 400},
 		{name: "encoded slash", req: get("/api%2Fx", ""), kind: gateway.Reject, reason: gateway.ReasonBadPath, status: 400},
 		{name: "no rule", req: get("/other", ""), kind: gateway.Reject, reason: gateway.ReasonRouteNotFound, status: 404},
-		{name: "method the public rule does not cover", req: gateway.Request{Method: "DELETE", Path: "/public/x"},
+		{name: "method the public rule does not cover", req: request("DELETE", "/public/x", ""),
 			kind: gateway.Reject, reason: gateway.ReasonRouteNotFound, status: 404},
 		{name: "public", req: get("/public/x?q=1", ""), kind: gateway.Forward, rule: "public"},
+		{name: "public with spoofed identity", req: get("/public/x", "Bearer x", "x-user-email", "e@example.com", "x-api-key", "admin"),
+			kind: gateway.Forward, rule: "public", remove: []string{"x-api-key", "x-user-email", "authorization"}},
 		{name: "missing token", req: get("/api/x", ""), kind: gateway.Reject, rule: "api",
 			reason: gateway.JWTReason(jwt.ReasonMissing), status: 401, challenge: `Bearer realm="portcullis"`},
 		{name: "not bearer", req: get("/api/x", "Basic YTpi"), kind: gateway.Reject, rule: "api",
@@ -55,15 +57,16 @@ func TestDecide(t *testing.T) {
 		{name: "key claim not a header value", req: get("/api/x", bearer("al\nice", nil)),
 			kind: gateway.Reject, rule: "api", reason: gateway.JWTReason(jwt.ReasonMissingKeyClaim), status: 401},
 		{name: "verified", req: get("/api/x", bearer("alice", jwttest.Claims{"email": "a@example.com"})),
-			kind: gateway.Forward, rule: "api", set: [][2]string{{"x-api-key", "alice"}, {"x-user-email", "a@example.com"}}, tenant: "alice"},
-		{name: "verified, claim header absent", req: get("/api/x", bearer("bob", nil)),
-			kind: gateway.Forward, rule: "api", set: [][2]string{{"x-api-key", "bob"}}, tenant: "bob"},
-		{name: "body of another media type", req: gateway.Request{Method: "POST", Path: "/api/x", Authorization: bearer("alice", nil), ContentType: "text/plain", HasBody: true},
+			kind: gateway.Forward, rule: "api", set: [][2]string{{"x-api-key", "alice"}, {"x-user-email", "a@example.com"}}, tenant: "alice",
+			remove: []string{"authorization"}},
+		{name: "verified, claim header absent, spoofed one sent", req: get("/api/x", bearer("bob", nil), "x-user-email", "admin@example.com"),
+			kind: gateway.Forward, rule: "api", set: [][2]string{{"x-api-key", "bob"}}, tenant: "bob", remove: []string{"x-user-email", "authorization"}},
+		{name: "body of another media type", req: withBody(request("POST", "/api/x", bearer("alice", nil), "content-type", "text/plain")),
 			kind: gateway.Reject, rule: "api", reason: gateway.ReasonUnsupportedMediaType, status: 415},
-		{name: "JSON body", req: gateway.Request{Method: "POST", Path: "/api/x", Authorization: bearer("alice", nil), ContentType: "application/json; charset=utf-8", HasBody: true},
-			kind: gateway.Forward, rule: "api", set: [][2]string{{"x-api-key", "alice"}}, tenant: "alice"},
-		{name: "POST without a body", req: gateway.Request{Method: "POST", Path: "/api/x", Authorization: bearer("alice", nil)},
-			kind: gateway.Forward, rule: "api", set: [][2]string{{"x-api-key", "alice"}}, tenant: "alice"},
+		{name: "JSON body", req: withBody(request("POST", "/api/x", bearer("alice", nil), "content-type", "application/json; charset=utf-8")),
+			kind: gateway.Forward, rule: "api", set: [][2]string{{"x-api-key", "alice"}}, tenant: "alice", remove: []string{"authorization"}},
+		{name: "POST without a body", req: request("POST", "/api/x", bearer("alice", nil)),
+			kind: gateway.Forward, rule: "api", set: [][2]string{{"x-api-key", "alice"}}, tenant: "alice", remove: []string{"authorization"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -81,8 +84,8 @@ func TestDecide(t *testing.T) {
 				if d.Reject != nil {
 					t.Fatalf("a %d decision with a rejection", d.Kind)
 				}
-				if tt.kind == gateway.Forward && (!slices.Equal(d.Edits.Remove, strip) || !slices.Equal(d.Edits.Set, tt.set)) {
-					t.Errorf("edits %+v, want remove %q then set %q", d.Edits, strip, tt.set)
+				if tt.kind == gateway.Forward && (!slices.Equal(d.Edits.Remove, tt.remove) || !slices.Equal(d.Edits.Set, tt.set)) {
+					t.Errorf("edits %+v, want remove %q then set %q", d.Edits, tt.remove, tt.set)
 				}
 				return
 			}
@@ -97,6 +100,32 @@ func TestDecide(t *testing.T) {
 				t.Errorf("message %q echoes the credentials", r.Message)
 			}
 		})
+	}
+}
+
+func withBody(r gateway.Request) gateway.Request {
+	r.HasBody = true
+	return r
+}
+
+func TestEditsApply(t *testing.T) {
+	in := [][2]string{{":path", "/x"}, {"authorization", "Bearer t"}, {"x-api-key", "spoofed"}, {"accept", "*/*"}}
+	e := gateway.Edits{Remove: []string{"authorization"}, Set: [][2]string{{"x-api-key", "alice"}}}
+	got := e.Apply(in)
+	want := [][2]string{{":path", "/x"}, {"accept", "*/*"}, {"x-api-key", "alice"}}
+	if !slices.Equal(got, want) {
+		t.Errorf("Apply = %q, want %q", got, want)
+	}
+	if in[1][0] != "authorization" {
+		t.Error("Apply changed its input")
+	}
+}
+
+func TestNewRequestReadsTheFields(t *testing.T) {
+	r := gateway.NewRequest([][2]string{{":method", "PUT"}, {":path", "/a?b"}, {"authorization", "Bearer t"},
+		{"content-type", "application/json"}, {"x-request-id", "id-1"}}, false)
+	if r.Method != "PUT" || r.Path != "/a?b" || r.Authorization != "Bearer t" || r.ContentType != "application/json" || r.ID != "id-1" || !r.HasBody {
+		t.Errorf("got %+v", r)
 	}
 }
 

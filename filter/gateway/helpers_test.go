@@ -25,9 +25,20 @@ func env(name string) (string, bool) {
 }
 
 // newGateway compiles cfg and gives the gateway the tables its rate-limit
-// mode needs, in a fresh in-memory store; publicKey is what public routes
-// are counted by ("" when the request has none).
-func newGateway(t *testing.T, cfg string, publicKey string) *gateway.Gateway {
+// mode needs, in a fresh in-memory store; clientAddress is the client's
+// address ("" when unknown).
+func newGateway(t *testing.T, cfg string, clientAddress string) *gateway.Gateway {
+	t.Helper()
+	return newGatewayWith(t, cfg, env, clientAddress)
+}
+
+// newGatewayEnv is newGateway with the VM environment vars.
+func newGatewayEnv(t *testing.T, cfg string, vars map[string]string) *gateway.Gateway {
+	t.Helper()
+	return newGatewayWith(t, cfg, func(name string) (string, bool) { v, ok := vars[name]; return v, ok }, "")
+}
+
+func newGatewayWith(t *testing.T, cfg string, env config.Env, clientAddress string) *gateway.Gateway {
 	t.Helper()
 	c, err := config.Parse([]byte(cfg), env)
 	if err != nil {
@@ -36,8 +47,8 @@ func newGateway(t *testing.T, cfg string, publicKey string) *gateway.Gateway {
 	store := sharedtest.New()
 	tables := gateway.Tables{}
 	if rl := c.RateLimit; rl != nil {
-		if rl.PublicKey.Kind != config.KeyNone {
-			tables.PublicKey = func() string { return publicKey }
+		if rl.PublicKey.Kind == config.KeyClientAddress {
+			tables.ClientAddress = func() string { return clientAddress }
 		}
 		if rl.Fleet != nil {
 			tables.Blocklist = fleet.NewBlocklist(store, rl.Fleet.BlockSlots)
@@ -61,8 +72,21 @@ func bearer(sub string, extra jwttest.Claims) string {
 	return "Bearer " + jwttest.HS256([]byte(secret), c)
 }
 
-func get(path, authorization string) gateway.Request {
-	return gateway.Request{Method: "GET", Path: path, Authorization: authorization}
+// get is a GET of path with the authorization header (none when "") and
+// the extra headers (name, value, name, value...).
+func get(path, authorization string, extra ...string) gateway.Request {
+	return request("GET", path, authorization, extra...)
+}
+
+func request(method, path, authorization string, extra ...string) gateway.Request {
+	headers := [][2]string{{":method", method}, {":path", path}, {":authority", "api.example.com"}, {"x-request-id", "r1"}}
+	if authorization != "" {
+		headers = append(headers, [2]string{"authorization", authorization})
+	}
+	for i := 0; i+1 < len(extra); i += 2 {
+		headers = append(headers, [2]string{extra[i], extra[i+1]})
+	}
+	return gateway.NewRequest(headers, true)
 }
 
 func header(headers [][2]string, name string) string {

@@ -109,20 +109,30 @@ func TestPublicRoutesCountedByTheirKey(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			g := newGateway(t, limitedConfig, tt.key)
-			d := g.Decide(get("/public/x", ""), now)
+			g := newGateway(t, limitedConfig, "")
+			d := g.Decide(get("/public/x", "", "x-client", tt.key), now)
 			if d.Kind != gateway.Forward || (d.Rate != nil) != tt.charged || d.Tenant != "" {
 				t.Fatalf("kind %d, rate %+v, tenant %q; want charged=%v", d.Kind, d.Rate, d.Tenant, tt.charged)
 			}
 		})
 	}
 	// A header value equal to an API key never spends that key's budget.
-	g := newGateway(t, limitedConfig, "alice")
-	if got := admitted(t, g, get("/public/x", ""), 10); got != 3 {
+	g := newGateway(t, limitedConfig, "")
+	if got := admitted(t, g, get("/public/x", "", "x-client", "alice"), 10); got != 3 {
 		t.Fatalf("public key admitted %d, want 3", got)
 	}
 	if got := admitted(t, g, get("/api/x", bearer("alice", nil)), 10); got != 3 {
 		t.Errorf("API key alice admitted %d after the header alice spent its budget, want 3", got)
+	}
+}
+
+func TestPublicRoutesCountedByClientAddress(t *testing.T) {
+	cfg := strings.Replace(limitedConfig, `"header:x-client"`, `"client_address"`, 1)
+	if got := admitted(t, newGateway(t, cfg, "192.0.2.7"), get("/public/x", ""), 10); got != 3 {
+		t.Errorf("a client address admitted %d, want the default 3", got)
+	}
+	if d := newGateway(t, cfg, "").Decide(get("/public/x", ""), now); d.Rate != nil {
+		t.Errorf("an unknown client address was charged: %+v", d.Rate)
 	}
 }
 

@@ -56,5 +56,5 @@ type Counter struct{ c proxywasm.MetricCounter }
 // NewCounter defines (or finds) the counter called name.
 func NewCounter(name string) Counter { return Counter{c: proxywasm.DefineCounterMetric(name)} }
 
-// Inc adds one.
-func (c Counter) Inc() { c.c.Increment(1) }
+// Add adds n.
+func (c Counter) Add(n uint64) { c.c.Increment(n) }

@@ -16,6 +16,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"hash"
+	"math"
 	"strings"
 	"time"
 	"unsafe"
@@ -52,6 +53,24 @@ func (c Claims) Get(name string) gjson.Result {
 type Verified struct {
 	Subject string // value of Options.KeyClaim
 	Claims  Claims
+	// The token is valid while notBefore ≤ now < notAfter (Unix seconds,
+	// leeway included; ±Inf when it has no nbf / exp), so that a verdict
+	// kept for later can be checked again against the clock (ValidAt).
+	notBefore, notAfter float64
+}
+
+// ValidAt reports whether a token verified earlier is still within its
+// validity at now: ReasonNone, ReasonExpired or ReasonNotYetValid, with the
+// same leeway as the verification.
+func (v *Verified) ValidAt(now time.Time) Reason {
+	nowSec := float64(now.UnixNano()) / 1e9
+	switch {
+	case nowSec >= v.notAfter:
+		return ReasonExpired
+	case nowSec < v.notBefore:
+		return ReasonNotYetValid
+	}
+	return ReasonNone
 }
 
 type macKey struct {
@@ -185,6 +204,7 @@ func (v *Verifier) signedByAny(keys []macKey, signingInput string) bool {
 func (v *Verifier) checkClaims(payload string, claims *[len(claimMembers) + 1]gjson.Result, now time.Time) (Verified, error) {
 	nowSec := float64(now.UnixNano()) / 1e9
 	leeway := v.opts.Leeway.Seconds()
+	notBefore, notAfter := math.Inf(-1), math.Inf(1)
 	exp := claims[clmExp]
 	switch {
 	case !exp.Exists():
@@ -193,14 +213,16 @@ func (v *Verifier) checkClaims(payload string, claims *[len(claimMembers) + 1]gj
 		}
 	case exp.Type != gjson.Number:
 		return Verified{}, fail(ReasonMalformed)
-	case nowSec >= numericDate(exp)+leeway:
-		return Verified{}, fail(ReasonExpired)
+	default:
+		if notAfter = numericDate(exp) + leeway; nowSec >= notAfter {
+			return Verified{}, fail(ReasonExpired)
+		}
 	}
 	if nbf := claims[clmNbf]; nbf.Exists() {
 		if nbf.Type != gjson.Number {
 			return Verified{}, fail(ReasonMalformed)
 		}
-		if nowSec+leeway < numericDate(nbf) {
+		if notBefore = numericDate(nbf) - leeway; nowSec < notBefore {
 			return Verified{}, fail(ReasonNotYetValid)
 		}
 	}
@@ -219,7 +241,7 @@ func (v *Verifier) checkClaims(payload string, claims *[len(claimMembers) + 1]gj
 	if sub.Type != gjson.String || sub.Str == "" {
 		return Verified{}, fail(ReasonMissingKeyClaim)
 	}
-	return Verified{Subject: sub.Str, Claims: Claims{payload: payload}}, nil
+	return Verified{Subject: sub.Str, Claims: Claims{payload: payload}, notBefore: notBefore, notAfter: notAfter}, nil
 }
 
 // audienceMatches accepts "aud" as a string or an array of strings (RFC 7519 §4.1.3).

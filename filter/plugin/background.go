@@ -5,14 +5,16 @@ import (
 
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm"
 
+	"github.com/portcullis/portcullis/filter/gateway"
 	"github.com/portcullis/portcullis/filter/host"
 )
 
 // Background work runs on the plugin's tick, in the root context: callouts
 // that belong to no request (cache writes and invalidations, which must
 // outlive the stream that asked for them — Envoy cancels a stream's pending
-// callouts when the stream ends) and requests waiting for another's cache
-// fill. The tick runs only while there is work.
+// callouts when the stream ends), requests waiting for another's cache
+// fill, and the flush of the counters. The tick runs every tickPeriod while
+// there is work, and every flushPeriod otherwise.
 
 // tickPeriod is how often background work runs while there is some.
 const tickPeriod = 10 * time.Millisecond
@@ -44,7 +46,7 @@ type waiter interface {
 type background struct {
 	calls   []backgroundCall
 	waiters []waiter
-	ticking bool
+	busy    bool // ticking every tickPeriod
 }
 
 // enqueue schedules c; it reports false when the queue is full.
@@ -53,29 +55,38 @@ func (p *Plugin) enqueue(c backgroundCall) bool {
 		return false
 	}
 	p.bg.calls = append(p.bg.calls, c)
-	p.startTicking()
+	p.setBusy(true)
 	return true
 }
 
 // wait adds w to the waiters polled on every tick.
 func (p *Plugin) wait(w waiter) {
 	p.bg.waiters = append(p.bg.waiters, w)
-	p.startTicking()
+	p.setBusy(true)
 }
 
-func (p *Plugin) startTicking() {
-	if !p.bg.ticking {
-		if err := proxywasm.SetTickPeriodMilliSeconds(uint32(tickPeriod / time.Millisecond)); err != nil {
-			host.Log(host.Warn, "portcullis: cannot start the tick: "+err.Error())
-			return
-		}
-		p.bg.ticking = true
+// setBusy sets the tick to tickPeriod while there is background work, to
+// flushPeriod when there is none.
+func (p *Plugin) setBusy(busy bool) {
+	if p.bg.busy == busy {
+		return
 	}
+	period := flushPeriod
+	if busy {
+		period = tickPeriod
+	}
+	if err := proxywasm.SetTickPeriodMilliSeconds(uint32(period / time.Millisecond)); err != nil {
+		host.Log(host.Warn, "portcullis: cannot set the tick: "+err.Error())
+		return
+	}
+	p.bg.busy = busy
 }
 
-// OnTick implements types.PluginContext: it makes the queued callouts and
-// polls the waiters, then stops the tick when nothing is left.
+// OnTick implements types.PluginContext: it makes the queued callouts,
+// polls the waiters and flushes the counters, then slows the tick down
+// when nothing is left.
 func (p *Plugin) OnTick() {
+	defer p.metrics.flush()
 	calls := p.bg.calls
 	p.bg.calls = nil
 	for _, c := range calls {
@@ -94,6 +105,7 @@ func (p *Plugin) OnTick() {
 		}
 	}
 	now := p.now()
+	p.logs.Overdue(now, func(reason string, n int) { host.Log(host.Info, gateway.SuppressedLine(reason, n)) })
 	polled := len(p.bg.waiters) > 0
 	kept := p.bg.waiters[:0]
 	for _, w := range p.bg.waiters {
@@ -108,9 +120,7 @@ func (p *Plugin) OnTick() {
 	if polled {
 		_ = proxywasm.SetEffectiveContext(p.id) // back to the root context for what follows
 	}
-	if len(p.bg.calls) == 0 && len(p.bg.waiters) == 0 && p.bg.ticking {
-		if err := proxywasm.SetTickPeriodMilliSeconds(0); err == nil {
-			p.bg.ticking = false
-		}
+	if len(p.bg.calls) == 0 && len(p.bg.waiters) == 0 {
+		p.setBusy(false)
 	}
 }

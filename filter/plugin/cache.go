@@ -45,10 +45,7 @@ type cacheState struct {
 // invalidations of an unsafe method, or a bypass; then forwards it.
 func (h *httpContext) cacheRequest() types.Action {
 	p := h.plugin
-	headers, err := proxywasm.GetHttpRequestHeaders()
-	if err != nil {
-		return h.forward()
-	}
+	headers := h.request.Headers
 	req := cache.Request{Tenant: h.tenant, Headers: headers}
 	for _, kv := range headers {
 		switch kv[0] {

@@ -103,7 +103,7 @@ func TestCacheMissFillThenHit(t *testing.T) {
 		if ct, _ := headerValue(resp.Headers, "content-type"); ct != "application/json" {
 			t.Errorf("hit: content-type %q", ct)
 		}
-		if n, _ := host.GetCounterMetric("portcullis.cache.hit"); n != 1 {
+		if n := counterValue(t, host, "cache.hit"); n != 1 {
 			t.Errorf("cache.hit = %d", n)
 		}
 	})

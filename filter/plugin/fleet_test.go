@@ -44,15 +44,6 @@ func fleetRequest(t *testing.T, host proxytest.HostEmulator, q request) (uint32,
 	return 0, 0, nil
 }
 
-func counter(t *testing.T, host proxytest.HostEmulator, name string) uint64 {
-	t.Helper()
-	n, err := host.GetCounterMetric("portcullis." + name)
-	if err != nil {
-		t.Fatalf("metric %s: %v", name, err)
-	}
-	return n
-}
-
 func TestFleetCallsTheServiceAndForwards(t *testing.T) {
 	t.Setenv(testSecretEnv, testSecret)
 	host := mustStart(t, runners[0], fleetConfig("allow"))
@@ -92,7 +83,7 @@ func TestFleetCallsTheServiceAndForwards(t *testing.T) {
 			t.Errorf("%s = %q, want %q", name, g, want)
 		}
 	}
-	if n := counter(t, host, "ratelimit.fleet.calls"); n != 1 {
+	if n := counterValue(t, host, "ratelimit.fleet.calls"); n != 1 {
 		t.Errorf("fleet.calls = %d", n)
 	}
 }
@@ -132,7 +123,7 @@ func TestFleetOverLimitIsRememberedUntilReset(t *testing.T) {
 	if _, _, call = fleetRequest(t, host, request{method: "GET", path: "/api/items", headers: [][2]string{{"authorization", rateToken(t, "bob", nil)}}}); call == nil {
 		t.Fatal("another key was not sent to the service")
 	}
-	if calls, cached := counter(t, host, "ratelimit.fleet.calls"), counter(t, host, "ratelimit.fleet.blocklisted"); calls != 2 || cached != 1 {
+	if calls, cached := counterValue(t, host, "ratelimit.fleet.calls"), counterValue(t, host, "ratelimit.fleet.blocklisted"); calls != 2 || cached != 1 {
 		t.Errorf("calls = %d, blocklisted = %d; want 2 and 1", calls, cached)
 	}
 }
@@ -165,7 +156,7 @@ func TestFleetFailureModes(t *testing.T) {
 					case mode == "deny" && !strings.Contains(string(resp.Data), "rate limit service unavailable"):
 						t.Errorf("body %s", resp.Data)
 					}
-					if n := counter(t, host, "ratelimit.fleet.unavailable"); n != 1 {
+					if n := counterValue(t, host, "ratelimit.fleet.unavailable"); n != 1 {
 						t.Errorf("fleet.unavailable = %d, want 1", n)
 					}
 				})

@@ -147,3 +147,15 @@ func assertRefused(t *testing.T, r runner, config, field string) {
 		t.Errorf("critical logs = %q, want one line naming %q", logs, field)
 	}
 }
+
+// counterValue reads the counter portcullis.<name> after a tick has
+// flushed the plugin's counts.
+func counterValue(t *testing.T, host proxytest.HostEmulator, name string) uint64 {
+	t.Helper()
+	host.Tick() // counts reach the proxy on the tick (metrics.go)
+	n, err := host.GetCounterMetric("portcullis." + name)
+	if err != nil {
+		t.Fatalf("metric %s: %v", name, err)
+	}
+	return n
+}

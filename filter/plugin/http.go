@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm"
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/types"
@@ -32,9 +33,13 @@ type httpContext struct {
 	plugin    *Plugin
 	stage     stage
 	requestID string
-	method    string
-	path      string // without query, for logs
-	rule      string
+	at        time.Time // when the request headers arrived
+	// request is the request as it was decided on: its headers (after the
+	// identity edits, once they are made) are what the cache reads.
+	request *gateway.Request
+	method  string
+	path    string // without query, for logs
+	rule    string
 	// upstreamFailure is the Envoy-made upstream failure being rewritten.
 	upstreamFailure gateway.UpstreamFailure
 	// rateHeaders go on the response of a forwarded, rate-limited request.
@@ -51,21 +56,26 @@ func (h *httpContext) OnHttpRequestHeaders(_ int, endOfStream bool) (action type
 	defer h.recoverPanic(&action)
 	p := h.plugin
 	p.metrics.requests.Inc()
-	h.requestID = header("x-request-id")
-	req := gateway.Request{
-		Method:        header(":method"),
-		Path:          header(":path"),
-		Authorization: header("authorization"),
-		ContentType:   header("content-type"),
-		HasBody:       !endOfStream,
+	headers, err := proxywasm.GetHttpRequestHeaders()
+	if err != nil {
+		return h.reply(gateway.InternalError("cannot read the request headers"))
 	}
-	h.method, h.path = req.Method, gateway.PathForLog(req.Path)
-	dec := p.gw.Decide(req, p.now())
+	req := gateway.NewRequest(headers, endOfStream)
+	h.requestID, h.method, h.path = req.ID, req.Method, gateway.PathForLog(req.Path)
+	h.request = &req
+	h.at = p.now()
+	dec := p.gw.Decide(req, h.at)
 	if dec.Rule != nil {
 		h.rule, h.cachePolicy = dec.Rule.Name, dec.Rule.Cache
 	}
 	if h.tenant = dec.Tenant; h.tenant != "" {
 		p.metrics.verified.Inc()
+	}
+	switch dec.TokenCache {
+	case gateway.TokenCacheHit:
+		p.metrics.tokenCacheHit.Inc()
+	case gateway.TokenCacheMiss:
+		p.metrics.tokenCacheMiss.Inc()
 	}
 	return h.apply(dec)
 }
@@ -89,6 +99,10 @@ func (h *httpContext) apply(dec gateway.Decision) types.Action {
 		if err := proxywasm.ReplaceHttpRequestHeader(kv[0], kv[1]); err != nil {
 			return h.reply(gateway.InternalError("cannot set identity header"))
 		}
+	}
+	if h.plugin.cfg.Cache != nil && h.request != nil {
+		// The cache keys and varies on the request as it goes upstream.
+		h.request.Headers = dec.Edits.Apply(h.request.Headers)
 	}
 	if dec.Kind == gateway.AskFleet {
 		return h.callFleet(dec.Fleet)
@@ -158,7 +172,16 @@ func (h *httpContext) reply(rej *gateway.Rejection) types.Action {
 	return types.ActionPause
 }
 
+// logError writes the error's log line, unless its reason has had its
+// lines for this second (then it is counted and reported later).
 func (h *httpContext) logError(kind httperr.Kind, reason string) {
+	ok, suppressed := h.plugin.logs.Admit(reason, h.at)
+	if suppressed > 0 {
+		host.Log(host.Info, gateway.SuppressedLine(reason, suppressed))
+	}
+	if !ok {
+		return
+	}
 	level := host.Info
 	if kind.Status >= 500 {
 		level = host.Warn
@@ -182,13 +205,4 @@ func (h *httpContext) recoverPanic(action *types.Action) {
 		return
 	}
 	*action = types.ActionContinue
-}
-
-// header returns a request header, or "" when absent.
-func header(name string) string {
-	v, err := proxywasm.GetHttpRequestHeader(name)
-	if err != nil {
-		return ""
-	}
-	return v
 }

@@ -114,11 +114,37 @@ func TestUnknownRouteIs404JSON(t *testing.T) {
 		if e["error"] != "not_found" || e["message"] != "Route GET /x not found" || e["request_id"] != "req-1" {
 			t.Errorf("envelope = %v", e)
 		}
-		if n, _ := host.GetCounterMetric("portcullis.rejected.route_not_found"); n != 1 {
+		if n := counterValue(t, host, "rejected.route_not_found"); n != 1 {
 			t.Errorf("route_not_found counter = %d, want 1", n)
 		}
 		assertLogged(t, host, `"status":404`, `"path":"/x"`)
 		assertNotLogged(t, host, "secret=1")
+	})
+}
+
+func TestErrorLinesAreBoundedPerReason(t *testing.T) {
+	eachRunner(t, func(t *testing.T, r runner) {
+		host := mustStart(t, r, strings.Replace(publicConfig, `"routes"`, `"log": {"errors_per_second": 2}, "routes"`, 1))
+		start := time.Now()
+		for range 5 {
+			request{method: "GET", path: "/nope"}.send(host)
+		}
+		want := 2
+		if time.Now().Unix() != start.Unix() {
+			want = 4 // the five crossed into another second: two lines for each
+		}
+		lines := 0
+		for _, l := range allLogs(host) {
+			if strings.Contains(l, `"event":"gateway_error"`) {
+				lines++
+			}
+		}
+		if lines > want || lines < 2 {
+			t.Errorf("%d error lines for 5 refusals, want 2 per second (%d)", lines, want)
+		}
+		if n := counterValue(t, host, "rejected.route_not_found"); n != 5 {
+			t.Errorf("route_not_found counter = %d, want every refusal counted (5)", n)
+		}
 	})
 }
 

@@ -1,6 +1,8 @@
 package plugin
 
 import (
+	"time"
+
 	"github.com/portcullis/portcullis/filter/gateway"
 	"github.com/portcullis/portcullis/filter/host"
 	"github.com/portcullis/portcullis/filter/ratelimit"
@@ -9,61 +11,82 @@ import (
 // metricPrefix namespaces every counter; Envoy adds "wasmcustom." in /stats.
 const metricPrefix = "portcullis."
 
+// counter is counted inside the VM and added to the proxy's counter when
+// the metrics are flushed: a proxy_increment_metric per counter per request
+// would be a host call each (README "Performance").
+type counter struct {
+	proxy   host.Counter
+	pending uint64
+}
+
+// Inc adds one, to be flushed.
+func (c *counter) Inc() { c.pending++ }
+
+// flushPeriod is how often counts reach the proxy: on every tick, which
+// runs at least this often (background.go).
+const flushPeriod = 100 * time.Millisecond
+
 // metrics is the fixed set of counters the plugin keeps (listed in the README).
 type metrics struct {
-	requests  host.Counter
-	forwarded host.Counter
-	health    host.Counter
-	verified  host.Counter
+	all []*counter // every counter, for flush
+
+	requests  *counter
+	forwarded *counter
+	health    *counter
+	verified  *counter
+	// tokenCacheHit and tokenCacheMiss count token lookups in the token
+	// cache (gateway.TokenCacheUse).
+	tokenCacheHit, tokenCacheMiss *counter
 	// rejected counts local replies, indexed by gateway.Reason.
-	rejected []host.Counter
+	rejected []*counter
 	// upstreamErrors counts Envoy-made upstream failures rewritten to JSON,
 	// indexed by gateway.UpstreamFailure.
-	upstreamErrors []host.Counter
+	upstreamErrors []*counter
 	// rateAllowed and rateDenied count rate-limit decisions; rateFaults
 	// counts each ratelimit.Fault (by bit index).
-	rateAllowed, rateDenied host.Counter
-	rateFaults              []host.Counter
+	rateAllowed, rateDenied *counter
+	rateFaults              []*counter
 	// Fleet mode: calls made to the ratelimit service, calls that failed
 	// (the failure mode decided), refusals answered from the blocklist.
-	fleetCalls, fleetUnavailable, fleetBlocklisted host.Counter
+	fleetCalls, fleetUnavailable, fleetBlocklisted *counter
 	// Caching: answers by X-Cache, store failures (lookups and writes that
 	// got no usable answer), fills stored, responses not storable, writes
 	// dropped because the queue was full, requests that waited for another's
 	// fill, and successful unsafe requests that deleted index records.
-	cacheHit, cacheMiss, cacheBypass, cacheUnavailable, cacheStored, cacheNotStored, cacheDropped, cacheWaits, cacheInvalidations host.Counter
+	cacheHit, cacheMiss, cacheBypass, cacheUnavailable, cacheStored, cacheNotStored, cacheDropped, cacheWaits, cacheInvalidations *counter
 }
 
 func newMetrics() *metrics {
-	m := &metrics{
-		requests:           host.NewCounter(metricPrefix + "requests"),
-		forwarded:          host.NewCounter(metricPrefix + "forwarded"),
-		health:             host.NewCounter(metricPrefix + "health"),
-		verified:           host.NewCounter(metricPrefix + "jwt.verified"),
-		rateAllowed:        host.NewCounter(metricPrefix + "ratelimit.allowed"),
-		rateDenied:         host.NewCounter(metricPrefix + "ratelimit.denied"),
-		fleetCalls:         host.NewCounter(metricPrefix + "ratelimit.fleet.calls"),
-		fleetUnavailable:   host.NewCounter(metricPrefix + "ratelimit.fleet.unavailable"),
-		fleetBlocklisted:   host.NewCounter(metricPrefix + "ratelimit.fleet.blocklisted"),
-		cacheHit:           host.NewCounter(metricPrefix + "cache.hit"),
-		cacheMiss:          host.NewCounter(metricPrefix + "cache.miss"),
-		cacheBypass:        host.NewCounter(metricPrefix + "cache.bypass"),
-		cacheUnavailable:   host.NewCounter(metricPrefix + "cache.unavailable"),
-		cacheStored:        host.NewCounter(metricPrefix + "cache.stored"),
-		cacheNotStored:     host.NewCounter(metricPrefix + "cache.not_stored"),
-		cacheDropped:       host.NewCounter(metricPrefix + "cache.write_dropped"),
-		cacheWaits:         host.NewCounter(metricPrefix + "cache.fill_waits"),
-		cacheInvalidations: host.NewCounter(metricPrefix + "cache.invalidations"),
-	}
+	m := &metrics{}
+	m.requests = m.define("requests")
+	m.forwarded = m.define("forwarded")
+	m.health = m.define("health")
+	m.verified = m.define("jwt.verified")
+	m.tokenCacheHit = m.define("jwt.cache_hit")
+	m.tokenCacheMiss = m.define("jwt.cache_miss")
+	m.rateAllowed = m.define("ratelimit.allowed")
+	m.rateDenied = m.define("ratelimit.denied")
+	m.fleetCalls = m.define("ratelimit.fleet.calls")
+	m.fleetUnavailable = m.define("ratelimit.fleet.unavailable")
+	m.fleetBlocklisted = m.define("ratelimit.fleet.blocklisted")
+	m.cacheHit = m.define("cache.hit")
+	m.cacheMiss = m.define("cache.miss")
+	m.cacheBypass = m.define("cache.bypass")
+	m.cacheUnavailable = m.define("cache.unavailable")
+	m.cacheStored = m.define("cache.stored")
+	m.cacheNotStored = m.define("cache.not_stored")
+	m.cacheDropped = m.define("cache.write_dropped")
+	m.cacheWaits = m.define("cache.fill_waits")
+	m.cacheInvalidations = m.define("cache.invalidations")
 	for _, f := range ratelimit.Faults() {
-		m.rateFaults = append(m.rateFaults, host.NewCounter(metricPrefix+"ratelimit.fault."+f.Metric()))
+		m.rateFaults = append(m.rateFaults, m.define("ratelimit.fault."+f.Metric()))
 	}
 	for _, r := range gateway.Reasons() {
-		m.rejected = append(m.rejected, host.NewCounter(metricPrefix+"rejected."+r.Metric()))
+		m.rejected = append(m.rejected, m.define("rejected."+r.Metric()))
 	}
-	m.upstreamErrors = make([]host.Counter, len(gateway.UpstreamFailures())+1)
+	m.upstreamErrors = make([]*counter, len(gateway.UpstreamFailures())+1)
 	for _, f := range gateway.UpstreamFailures() {
-		m.upstreamErrors[f] = host.NewCounter(metricPrefix + "upstream_error." + f.Metric())
+		m.upstreamErrors[f] = m.define("upstream_error." + f.Metric())
 	}
 	return m
 }
@@ -94,3 +117,21 @@ func (m *metrics) rateLimited(o *gateway.RateOutcome) {
 }
 
 func (m *metrics) reject(reason gateway.Reason) { m.rejected[reason].Inc() }
+
+// define defines the proxy counter portcullis.<name> and returns its
+// VM-side counter.
+func (m *metrics) define(name string) *counter {
+	c := &counter{proxy: host.NewCounter(metricPrefix + name)}
+	m.all = append(m.all, c)
+	return c
+}
+
+// flush adds every pending count to the proxy's counters.
+func (m *metrics) flush() {
+	for _, c := range m.all {
+		if c.pending > 0 {
+			c.proxy.Add(c.pending)
+			c.pending = 0
+		}
+	}
+}

@@ -26,6 +26,9 @@ func (h *httpContext) OnHttpResponseHeaders(_ int, endOfStream bool) (action typ
 	}
 	status, _ := strconv.Atoi(responseHeader(":status"))
 	h.cacheResponseHeaders(status, endOfStream)
+	if status < 500 {
+		return types.ActionContinue // only a 5xx can be Envoy's own: no need for its details
+	}
 	failure := gateway.ClassifyUpstream(status, host.Property("response", "code_details"))
 	if failure == gateway.NotUpstreamFailure {
 		return types.ActionContinue

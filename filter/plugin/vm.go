@@ -39,6 +39,7 @@ type Plugin struct {
 	id      uint32 // the root context's id
 	cfg     *config.Config
 	gw      *gateway.Gateway
+	logs    *gateway.LogLimiter // bounds the error lines
 	metrics *metrics
 	now     func() time.Time
 	bg      background
@@ -63,8 +64,8 @@ func (p *Plugin) OnPluginStart(int) types.OnPluginStartStatus {
 	}
 	p.cfg = cfg
 	tables := gateway.Tables{}
-	if rl := cfg.RateLimit; rl != nil {
-		tables.PublicKey = publicKeyReader(rl.PublicKey)
+	if rl := cfg.RateLimit; rl != nil && rl.PublicKey.Kind == config.KeyClientAddress {
+		tables.ClientAddress = clientAddress
 	}
 	switch rl := cfg.RateLimit; {
 	case rl != nil && rl.Fleet != nil:
@@ -82,10 +83,16 @@ func (p *Plugin) OnPluginStart(int) types.OnPluginStartStatus {
 		}
 	}
 	p.gw = gateway.New(cfg, tables)
+	p.logs = gateway.NewLogLimiter(cfg.ErrorLinesPerSecond)
 	if cfg.Cache != nil {
 		p.fillLocks = cache.NewFillLocks(host.SharedData{}, cfg.Cache.FillLockSlots)
 	}
 	p.metrics = newMetrics()
+	// The tick flushes the counters (metrics.go); it runs for the plugin's life.
+	if err := proxywasm.SetTickPeriodMilliSeconds(uint32(flushPeriod / time.Millisecond)); err != nil {
+		host.Log(host.Critical, "portcullis: refusing to start: cannot set the tick: "+err.Error())
+		return types.OnPluginStartStatusFailed
+	}
 	host.Log(host.Info, "portcullis: started, version "+Version)
 	return types.OnPluginStartStatusOK
 }
@@ -103,20 +110,11 @@ func randomUint64() (uint64, error) {
 	return binary.LittleEndian.Uint64(b[:]), nil
 }
 
-// publicKeyReader reads a public route's rate-limit key from the proxy as
-// source says: the client address without its port, or a header; nil when
-// public routes are not limited.
-func publicKeyReader(source config.KeySource) func() string {
-	switch source.Kind {
-	case config.KeyClientAddress:
-		return func() string {
-			if ip, err := route.ClientIP(host.Property("source", "address")); err == nil {
-				return ip.String()
-			}
-			return ""
-		}
-	case config.KeyHeader:
-		return func() string { return header(source.Header) }
+// clientAddress is the downstream client's IP without its port ("" when
+// the proxy does not say).
+func clientAddress() string {
+	if ip, err := route.ClientIP(host.Property("source", "address")); err == nil {
+		return ip.String()
 	}
-	return nil
+	return ""
 }
