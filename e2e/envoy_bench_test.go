@@ -27,14 +27,16 @@ import (
 // capacity statement.
 
 // withRateLimit returns the shipped plugin configuration with rate_limit set
-// (none when nil) and without caching, so that every request is decided and
-// reaches the upstream.
-func withRateLimit(b *testing.B, rateLimit map[string]any) string {
+// (none when nil) and, unless keepCache, without caching, so that every
+// request is decided and reaches the upstream.
+func withRateLimit(b testing.TB, rateLimit map[string]any, keepCache bool) string {
 	var cfg map[string]any
 	if err := json.Unmarshal([]byte(harness.ShippedPluginConfig(b)), &cfg); err != nil {
 		b.Fatal(err)
 	}
-	delete(cfg, "cache")
+	if !keepCache {
+		delete(cfg, "cache")
+	}
 	if rateLimit != nil {
 		cfg["rate_limit"] = rateLimit
 	}
@@ -65,9 +67,9 @@ descriptors:
 		name   string
 		config string
 	}{
-		{"off", withRateLimit(b, nil)},
-		{"local", withRateLimit(b, map[string]any{"default": generousLimit})},
-		{"fleet", withRateLimit(b, map[string]any{"mode": "fleet", "fleet": map[string]any{}})},
+		{"off", withRateLimit(b, nil, false)},
+		{"local", withRateLimit(b, map[string]any{"default": generousLimit}, false)},
+		{"fleet", withRateLimit(b, map[string]any{"mode": "fleet", "fleet": map[string]any{}}, false)},
 	}
 	tokens := make([]string, 256)
 	for i := range tokens {
@@ -125,7 +127,7 @@ func BenchmarkEnvoyRateLimitMemory(b *testing.B) {
 		}
 	}
 	envoy := harness.NewEnvoy(b)
-	gw := envoy.Start(b, harness.Options{PluginConfig: withRateLimit(b, map[string]any{"default": generousLimit})})
+	gw := envoy.Start(b, harness.Options{PluginConfig: withRateLimit(b, map[string]any{"default": generousLimit}, false)})
 	send := func(from, to int) {
 		var next atomic.Int64
 		next.Store(int64(from))
@@ -191,7 +193,7 @@ func rssBytes(b *testing.B, pid int) int64 {
 func BenchmarkEnvoyCache(b *testing.B) {
 	envoy := harness.NewEnvoy(b)
 	cached := envoy.Start(b, harness.Options{})
-	bare := envoy.Start(b, harness.Options{PluginConfig: withRateLimit(b, nil)})
+	bare := envoy.Start(b, harness.Options{PluginConfig: withRateLimit(b, nil, false)})
 	tok := "Bearer " + scenarios.Token(harness.TestSecret, "bench", nil)
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8}}
 	hitPath := cached.BaseURL + "/api/slow?ms=20&k=hit"

@@ -86,7 +86,9 @@ func (g *Gateway) Decide(req Request, now time.Time) Decision {
 		dec.Edits.Set, dec.Tenant, caller = set, v.Subject, &v
 	}
 	if req.HasBody && route.HasBody(req.Method) && !route.MediaTypeAllowed(req.ContentType, g.cfg.ContentTypes) {
-		return reject(rule, httperr.UnsupportedMediaType, "Content-Type must be one of: "+strings.Join(g.cfg.ContentTypes, ", "), ReasonUnsupportedMediaType)
+		dec.Kind, dec.Edits = Reject, Edits{}
+		dec.Reject = &Rejection{Kind: httperr.UnsupportedMediaType, Message: "Content-Type must be one of: " + strings.Join(g.cfg.ContentTypes, ", "), Reason: ReasonUnsupportedMediaType}
+		return dec
 	}
 	// Only requests that would go upstream are charged.
 	if entry, key, ok := g.rateKey(&req, caller); ok {

@@ -62,7 +62,7 @@ func TestDecide(t *testing.T) {
 		{name: "verified, claim header absent, spoofed one sent", req: get("/api/x", bearer("bob", nil), "x-user-email", "admin@example.com"),
 			kind: gateway.Forward, rule: "api", set: [][2]string{{"x-api-key", "bob"}}, tenant: "bob", remove: []string{"x-user-email", "authorization"}},
 		{name: "body of another media type", req: withBody(request("POST", "/api/x", bearer("alice", nil), "content-type", "text/plain")),
-			kind: gateway.Reject, rule: "api", reason: gateway.ReasonUnsupportedMediaType, status: 415},
+			kind: gateway.Reject, rule: "api", reason: gateway.ReasonUnsupportedMediaType, status: 415, tenant: "alice"},
 		{name: "JSON body", req: withBody(request("POST", "/api/x", bearer("alice", nil), "content-type", "application/json; charset=utf-8")),
 			kind: gateway.Forward, rule: "api", set: [][2]string{{"x-api-key", "alice"}}, tenant: "alice", remove: []string{"authorization"}},
 		{name: "POST without a body", req: request("POST", "/api/x", bearer("alice", nil)),

@@ -132,6 +132,8 @@ func (h *httpContext) answerHit(hit cache.Hit) types.Action {
 	p.metrics.cacheHit.Inc()
 	headers := append(hit.Headers, h.rateHeaders...)
 	h.stage = stageReplied
+	h.access.Cache = cache.XCacheHit
+	h.publishAccess()
 	if err := proxywasm.SendHttpResponse(uint32(hit.Status), headers, hit.Body, -1); err != nil {
 		host.Log(host.Error, "portcullis: cannot send a cached response: "+err.Error())
 	}

@@ -20,6 +20,7 @@ func (h *httpContext) callFleet(call *gateway.FleetCall) types.Action {
 		{"content-type", "application/json"}, {"x-request-id", h.requestID},
 	}
 	p.metrics.fleetCalls.Inc()
+	h.access.FleetCall = true
 	return h.call("ratelimit service", fl.Cluster, headers, call.Body, fl.Timeout, maxFleetAnswerBytes, func(a answer) types.Action {
 		return h.apply(p.gw.FleetAnswer(call, a.status, a.body, p.now()))
 	})

@@ -40,6 +40,8 @@ type httpContext struct {
 	method  string
 	path    string // without query, for logs
 	rule    string
+	// access is what the access log shows of the request (publishAccess).
+	access gateway.Access
 	// upstreamFailure is the Envoy-made upstream failure being rewritten.
 	upstreamFailure gateway.UpstreamFailure
 	// rateHeaders go on the response of a forwarded, rate-limited request.
@@ -68,6 +70,7 @@ func (h *httpContext) OnHttpRequestHeaders(_ int, endOfStream bool) (action type
 	if dec.Rule != nil {
 		h.rule, h.cachePolicy = dec.Rule.Name, dec.Rule.Cache
 	}
+	h.access = gateway.Access{Route: h.rule, Key: dec.Tenant, JWT: dec.JWTOutcome()}
 	if h.tenant = dec.Tenant; h.tenant != "" {
 		p.metrics.verified.Inc()
 	}
@@ -85,6 +88,7 @@ func (h *httpContext) OnHttpRequestHeaders(_ int, endOfStream bool) (action type
 func (h *httpContext) apply(dec gateway.Decision) types.Action {
 	if dec.Rate != nil {
 		h.plugin.metrics.rateLimited(dec.Rate)
+		h.access.Rate = dec.Rate
 	}
 	switch dec.Kind {
 	case gateway.Reject:
@@ -143,6 +147,8 @@ func (h *httpContext) answerHealth() types.Action {
 		return h.reply(&gateway.Rejection{Kind: httperr.Forbidden, Message: "health endpoint not allowed from this address", Reason: gateway.ReasonHealthForbidden})
 	}
 	p.metrics.health.Inc()
+	h.access.Reply = "health"
+	h.publishAccess()
 	report := health.NewReport(host.Property("xds", "node", "id"), host.Property("xds", "node", "locality", "region"), Version, p.now())
 	h.stage = stageReplied
 	if err := proxywasm.SendHttpResponse(200, jsonReplyHeaders, report.JSON(), -1); err != nil {
@@ -160,6 +166,8 @@ var jsonReplyHeaders = [][2]string{{"content-type", httperr.ContentType}, {"cach
 func (h *httpContext) reply(rej *gateway.Rejection) types.Action {
 	h.stage = stageReplied
 	h.plugin.metrics.reject(rej.Reason)
+	h.access.Reply = rej.Reason.Metric()
+	h.publishAccess()
 	headers := append(jsonReplyHeaders[:len(jsonReplyHeaders):len(jsonReplyHeaders)], rej.Headers...)
 	body := httperr.Body(rej.Kind, rej.Message, h.requestID)
 	if rej.Kind == httperr.TooManyRequests {
@@ -170,6 +178,16 @@ func (h *httpContext) reply(rej *gateway.Rejection) types.Action {
 	}
 	h.logError(rej.Kind, rej.Reason.Metric())
 	return types.ActionPause
+}
+
+// publishAccess hands the request's decisions to Envoy's access log (filter
+// state wasm.portcullis). It is called once, when the answer is known and
+// before the stream ends: Envoy writes its access log before it calls the
+// plugin's own end-of-stream callback.
+func (h *httpContext) publishAccess() {
+	if err := proxywasm.SetProperty([]string{gateway.AccessProperty}, h.access.JSON()); err != nil {
+		host.Log(host.Debug, "portcullis: cannot publish the access record: "+err.Error())
+	}
 }
 
 // logError writes the error's log line, unless its reason has had its

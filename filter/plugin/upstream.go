@@ -26,13 +26,17 @@ func (h *httpContext) OnHttpResponseHeaders(_ int, endOfStream bool) (action typ
 	}
 	status, _ := strconv.Atoi(responseHeader(":status"))
 	h.cacheResponseHeaders(status, endOfStream)
-	if status < 500 {
-		return types.ActionContinue // only a 5xx can be Envoy's own: no need for its details
+	h.access.Cache, h.access.CacheFill = h.cache.xcache, h.cache.fill != nil
+	failure := gateway.NotUpstreamFailure
+	if status >= 500 { // only a 5xx can be Envoy's own: no need for its details otherwise
+		failure = gateway.ClassifyUpstream(status, host.Property("response", "code_details"))
 	}
-	failure := gateway.ClassifyUpstream(status, host.Property("response", "code_details"))
 	if failure == gateway.NotUpstreamFailure {
+		h.publishAccess()
 		return types.ActionContinue
 	}
+	h.access.Reply = "upstream_" + failure.Metric()
+	h.publishAccess()
 	kind := failure.Kind()
 	h.stage = stageRewritingUpstream
 	h.upstreamFailure = failure

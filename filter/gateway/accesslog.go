@@ -1,0 +1,79 @@
+package gateway
+
+import (
+	"github.com/portcullis/portcullis/filter/jsonobj"
+)
+
+// AccessProperty is the filter-state property the plugin publishes each
+// request's decisions in, for Envoy's access log: Envoy stores it as
+// "wasm.portcullis", printed by %FILTER_STATE(wasm.portcullis:PLAIN)%.
+const AccessProperty = "portcullis"
+
+// Access is what the gateway decided for one request, as the access log
+// shows it. It never holds a token, a secret, a header value other than the
+// verified key, or a query string.
+type Access struct {
+	Route string // the rule's name; "" when none matched
+	Key   string // the verified key claim (the tenant); "" on public routes
+	// JWT is "verified", "cached" (the token cache's verdict), the refusal
+	// reason ("jwt_expired", ...) or "" when no token was looked at.
+	JWT  string
+	Rate *RateOutcome // nil when the request was not charged
+	// FleetCall is set when the ratelimit service was asked.
+	FleetCall bool
+	// Cache is the X-Cache value ("HIT", "MISS", "BYPASS"; "" when the cache
+	// had no say); CacheFill is set when the response is being stored.
+	Cache     string
+	CacheFill bool
+	// Reply is the reason of a reply the gateway made itself ("" when the
+	// upstream answered); upstream failures are "upstream_<kind>".
+	Reply string
+}
+
+var rateSources = [...]string{RateLocal: "local", RateFleet: "fleet", RateBlocklist: "blocklist", RateFleetUnavailable: "fleet_unavailable"}
+
+// JSON is the published value: one flat JSON object, fields omitted when
+// empty.
+func (a *Access) JSON() []byte {
+	var o jsonobj.Object
+	str := func(k, v string) {
+		if v != "" {
+			o.String(k, v)
+		}
+	}
+	str("route", a.Route)
+	str("key", a.Key)
+	str("jwt", a.JWT)
+	if r := a.Rate; r != nil {
+		decision := "allowed"
+		if !r.Decision.Allowed {
+			decision = "denied"
+		}
+		o.String("ratelimit", decision).String("ratelimit_source", rateSources[r.Source])
+		if !r.Decision.Degraded() && r.Decision.Limit.Name != "" {
+			o.String("ratelimit_policy", r.Decision.Limit.Name).Int("ratelimit_remaining", int(r.Decision.Remaining))
+		}
+	}
+	if a.FleetCall {
+		o.String("fleet_call", "made")
+	}
+	str("cache", a.Cache)
+	if a.CacheFill {
+		o.String("cache_fill", "stored")
+	}
+	str("reply", a.Reply)
+	return o.Bytes()
+}
+
+// JWTOutcome is the Access.JWT of a decision.
+func (d *Decision) JWTOutcome() string {
+	switch {
+	case d.Tenant != "" && d.TokenCache == TokenCacheHit:
+		return "cached"
+	case d.Tenant != "":
+		return "verified"
+	case d.Reject != nil && d.Reject.Reason >= reasonJWT:
+		return d.Reject.Reason.Metric()
+	}
+	return ""
+}
