@@ -91,6 +91,7 @@ func (e *Envoy) Start(t testing.TB, opts Options) *Gateway {
 	}
 	gw := NewGateway(fmt.Sprintf("http://127.0.0.1:%d", port), inst.nodeID, opts.Region, inst.upstream, hooks)
 	gw.PID = inst.cmd.Process.Pid
+	gw.Admin = inst.admin
 	return gw
 }
 

@@ -104,7 +104,10 @@ type Gateway struct {
 	// Upstream is the demo upstream behind the gateway.
 	Upstream *upstream.Handler
 	// PID is the host's process when it runs in its own (Envoy), else 0.
-	PID      int
+	PID int
+	// Admin is the host's admin listener ("127.0.0.1:port": Envoy's, which
+	// serves /stats/prometheus), "" when the host has none.
+	Admin    string
 	upstream *UpstreamServer
 	hooks    Hooks
 }
