@@ -150,15 +150,16 @@ func (e *Envoy) launch(t testing.TB, opts Options) *envoyInstance {
 		t.Fatalf("harness: %v", err)
 	}
 	cfg, err := RenderEnvoyConfig(shipped, EnvoyParams{
-		Upstream:      inst.upstream.Addr,
-		Wasm:          wasm,
-		PluginConfig:  opts.PluginConfig,
-		EnvKeys:       keys,
-		RouteTimeout:  opts.RouteTimeout,
-		NodeID:        inst.nodeID,
-		Region:        opts.Region,
-		FailurePolicy: opts.FailurePolicy,
-		Clusters:      clustersFor(t, opts),
+		Upstream:        inst.upstream.Addr,
+		Wasm:            wasm,
+		PluginConfig:    opts.PluginConfig,
+		EnvKeys:         keys,
+		RouteTimeout:    opts.RouteTimeout,
+		NodeID:          inst.nodeID,
+		Region:          opts.Region,
+		FailurePolicy:   opts.FailurePolicy,
+		Clusters:        clustersFor(t, opts),
+		DropStatsConfig: opts.BootstrapOverride != "",
 	})
 	if err != nil {
 		t.Fatalf("harness: cannot derive a test config from %s: %v", e.Shipped, err)
@@ -184,6 +185,9 @@ func (e *Envoy) launch(t testing.TB, opts Options) *envoyInstance {
 		"--log-level", "info",
 		// Envoy's log and the stdout access log both go to envoy.log, unbuffered.
 	)
+	if opts.BootstrapOverride != "" {
+		inst.cmd.Args = append(inst.cmd.Args, "--config-yaml", opts.BootstrapOverride)
+	}
 	inst.cmd.Stdout = logFile
 	inst.cmd.Stderr = logFile
 	inst.cmd.Dir = inst.dir
