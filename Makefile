@@ -43,7 +43,7 @@ PLUGIN_SOURCES := $(wildcard *.go) $(shell find filter -name '*.go' -not -name '
 # Every Go file of the project, for gofmt.
 GO_FILES = $(shell find . -name '*.go' -not -path './.venv/*' -not -path './.git/*' -not -path './build/*')
 
-.PHONY: build oci istio istioctl envoy ratelimit redis run token test bench bench-memory fmt clean distclean
+.PHONY: build oci istio istioctl envoy ratelimit redis prometheus run token test bench bench-memory fmt clean distclean
 
 build: $(WASM)
 
@@ -92,6 +92,17 @@ redis:
 	@if ! command -v redis-server >/dev/null; then 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then 	    echo "redis: installing redis-server with apt-get"; 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server; 	  else echo "redis: redis-server is missing: apt-get install redis-server (as root)" >&2; exit 1; fi; 	fi
 	@redis-server --version | cut -d' ' -f1-3
 
+# Prometheus and promtool are Debian's prometheus package: the tests check
+# deploy/prometheus with promtool and run a real Prometheus against Envoy.
+prometheus:
+	@if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "prometheus: installing prometheus with apt-get"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus; \
+	  else echo "prometheus: prometheus/promtool are missing: apt-get install prometheus (as root)" >&2; exit 1; fi; \
+	fi
+	@prometheus --version 2>&1 | head -1
+
 # HOST=envoy (default) or HOST=wasmhost; see scripts/run.sh.
 HOST ?= envoy
 run: build envoy
@@ -103,7 +114,7 @@ token:
 	@if [ -z "$(SUB)" ]; then echo "usage: make token SUB=alice [TTL=3600]" >&2; exit 2; fi
 	@$(GO) run ./cmd/token -sub "$(SUB)" -ttl "$(TTL)"
 
-test: build envoy ratelimit redis istioctl
+test: build envoy ratelimit redis prometheus istioctl
 	$(GO) vet ./...
 	@unformatted="$$(gofmt -l $(GO_FILES))"; \
 	if [ -n "$$unformatted" ]; then echo "gofmt: these files need \`make fmt\`:" >&2; echo "$$unformatted" >&2; exit 1; fi
