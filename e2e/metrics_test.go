@@ -138,7 +138,7 @@ func readmeMetrics(t *testing.T, path string) map[string]family {
 			continue
 		}
 		f := family{}
-		if tokens := code.FindAllStringSubmatch(cells[2], -1); len(tokens) > 0 {
+		if tokens := codeSpanRE.FindAllStringSubmatch(cells[2], -1); len(tokens) > 0 {
 			values := make([]string, 0, len(tokens)-1)
 			for _, v := range tokens[1:] {
 				values = append(values, v[1])
@@ -284,7 +284,7 @@ func seriesKey(name string, labels map[string]string) string {
 var (
 	// seriesCellRE is a metrics table row's first cell: one series name.
 	seriesCellRE = regexp.MustCompile("^`((?:portcullis|envoy)_\\w+)`$")
-	code         = regexp.MustCompile("`([^`]+)`")
+	codeSpanRE   = regexp.MustCompile("`([^`]+)`")
 	selectorRE   = regexp.MustCompile(`\b((?:portcullis|envoy)_\w+)(\{[^}]*\})?`)
 	matcherRE    = regexp.MustCompile(`(\w+)\s*(=~|!~|!=|=)\s*"([^"]*)"`)
 )

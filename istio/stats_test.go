@@ -151,7 +151,11 @@ func TestPluginPodsUseTheStatsBootstrap(t *testing.T) {
 // The override does in Envoy what envoy.yaml's stats_config does: an Envoy
 // started without stats_config and with the ConfigMap's file as --config-yaml
 // (what pilot-agent runs) exports the same portcullis families, labels and
-// values as one started from envoy.yaml.
+// values as one started from envoy.yaml. That Envoy also gets the two parts of
+// Istio's own stats_config that could hide or change them: no default tags,
+// and a stats matcher whose only pattern is the "wasm" prefix Istio always
+// includes (pkg/bootstrap/config.go), so the test shows that this prefix is
+// what lets the plugin's counters and Envoy's VM reload counters through.
 func TestStatsBootstrapOverrideInEnvoy(t *testing.T) {
 	t.Parallel()
 	envoy := harness.NewEnvoy(t)
@@ -165,12 +169,20 @@ func TestStatsBootstrapOverrideInEnvoy(t *testing.T) {
 	if err := yaml.Unmarshal(b, &cm); err != nil {
 		t.Fatal(err)
 	}
-	override := cm.Data[statsBootstrapKey]
-	if override == "" {
-		t.Fatalf("istio/%s has no %s", statsConfigMapFile, statsBootstrapKey)
+	var override struct {
+		StatsConfig map[string]any `json:"stats_config"`
+	}
+	if err := json.Unmarshal([]byte(cm.Data[statsBootstrapKey]), &override); err != nil || override.StatsConfig == nil {
+		t.Fatalf("istio/%s: %s is not a bootstrap with stats_config: %v", statsConfigMapFile, statsBootstrapKey, err)
+	}
+	override.StatsConfig["use_all_default_tags"] = false
+	override.StatsConfig["stats_matcher"] = map[string]any{"inclusion_list": map[string]any{"patterns": []any{map[string]any{"prefix": "wasm"}}}}
+	asIstio, err := json.Marshal(override)
+	if err != nil {
+		t.Fatal(err)
 	}
 	shipped := pluginSeries(t, envoy.Start(t, harness.Options{}))
-	istio := pluginSeries(t, envoy.Start(t, harness.Options{BootstrapOverride: override}))
+	istio := pluginSeries(t, envoy.Start(t, harness.Options{BootstrapOverride: string(asIstio)}))
 	if !slices.Contains(shipped, `portcullis_rejected{reason="jwt_missing"}`) {
 		t.Fatalf("envoy.yaml's Envoy exports no portcullis_rejected{reason=...}: %v", shipped)
 	}
