@@ -45,7 +45,7 @@ PLUGIN_SOURCES := $(wildcard *.go) $(shell find filter -name '*.go' -not -name '
 # Every Go file of the project, for gofmt.
 GO_FILES = $(shell find . -name '*.go' -not -path './.venv/*' -not -path './.git/*' -not -path './build/*')
 
-.PHONY: build oci istio istioctl envoy ratelimit redis run token check test test-unit bench bench-memory fmt clean distclean
+.PHONY: build oci istio istioctl envoy ratelimit redis prometheus run token check test test-unit bench bench-memory fmt clean distclean
 
 build: $(WASM)
 
@@ -94,6 +94,17 @@ redis:
 	@if ! command -v redis-server >/dev/null; then 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then 	    echo "redis: installing redis-server with apt-get"; 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server; 	  else echo "redis: redis-server is missing: apt-get install redis-server (as root)" >&2; exit 1; fi; 	fi
 	@redis-server --version | cut -d' ' -f1-3
 
+# Prometheus and promtool are Debian's prometheus package: the tests check
+# deploy/prometheus with promtool and run a real Prometheus against Envoy.
+prometheus:
+	@if ! command -v prometheus >/dev/null || ! command -v promtool >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "prometheus: installing prometheus with apt-get"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus; \
+	  else echo "prometheus: prometheus/promtool are missing: apt-get install prometheus (as root)" >&2; exit 1; fi; \
+	fi
+	@prometheus --version 2>&1 | head -1
+
 # HOST=envoy (default) or HOST=wasmhost; see scripts/run.sh.
 HOST ?= envoy
 run: build envoy
@@ -123,7 +134,7 @@ check:
 test-unit:
 	$(GO) test -count=1 ./filter/... ./internal/... ./cmd/...
 
-test: check build envoy ratelimit redis istioctl
+test: check build envoy ratelimit redis prometheus istioctl
 	ENVOY_BIN="$(ENVOY)" PORTCULLIS_WASM="$(CURDIR)/$(WASM)" RATELIMIT_BIN="$(RATELIMIT_BIN)" ISTIOCTL_BIN="$(ISTIOCTL_BIN)" $(GO) test -count=1 ./...
 
 # Native benchmarks of every package, then the pure packages' benchmarks again

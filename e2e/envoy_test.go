@@ -266,6 +266,12 @@ func TestEnvoyFailurePolicy(t *testing.T) {
 			if !recovered {
 				t.Errorf("FAIL_RELOAD: no fresh VM answered within 10s of the crash")
 			}
+			// The PortcullisVMReloads alert (deploy/prometheus/alerts.yaml)
+			// reads this counter. (Envoy 1.40 leaves wasm.<plugin>.vm_reload
+			// and wasm.envoy.wasm.runtime.v8.created unchanged here.)
+			if n := stat(t, gw, "wasm.portcullis.vm_reload_success"); n == 0 {
+				t.Errorf("FAIL_RELOAD: Envoy's wasm.portcullis.vm_reload_success is 0 after a fresh VM took over")
+			}
 		case "FAIL_CLOSED", "UNSPECIFIED", "":
 			if recovered {
 				t.Errorf("%s: a plugin answered after the crash; want 503 until restart", policy)

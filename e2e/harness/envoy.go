@@ -91,6 +91,7 @@ func (e *Envoy) Start(t testing.TB, opts Options) *Gateway {
 	}
 	gw := NewGateway(fmt.Sprintf("http://127.0.0.1:%d", port), inst.nodeID, opts.Region, inst.upstream, hooks)
 	gw.PID = inst.cmd.Process.Pid
+	gw.Admin = inst.admin
 	return gw
 }
 
@@ -149,15 +150,16 @@ func (e *Envoy) launch(t testing.TB, opts Options) *envoyInstance {
 		t.Fatalf("harness: %v", err)
 	}
 	cfg, err := RenderEnvoyConfig(shipped, EnvoyParams{
-		Upstream:      inst.upstream.Addr,
-		Wasm:          wasm,
-		PluginConfig:  opts.PluginConfig,
-		EnvKeys:       keys,
-		RouteTimeout:  opts.RouteTimeout,
-		NodeID:        inst.nodeID,
-		Region:        opts.Region,
-		FailurePolicy: opts.FailurePolicy,
-		Clusters:      clustersFor(t, opts),
+		Upstream:        inst.upstream.Addr,
+		Wasm:            wasm,
+		PluginConfig:    opts.PluginConfig,
+		EnvKeys:         keys,
+		RouteTimeout:    opts.RouteTimeout,
+		NodeID:          inst.nodeID,
+		Region:          opts.Region,
+		FailurePolicy:   opts.FailurePolicy,
+		Clusters:        clustersFor(t, opts),
+		DropStatsConfig: opts.BootstrapOverride != "",
 	})
 	if err != nil {
 		t.Fatalf("harness: cannot derive a test config from %s: %v", e.Shipped, err)
@@ -186,6 +188,9 @@ func (e *Envoy) launch(t testing.TB, opts Options) *envoyInstance {
 		// can read a request's line right after it.
 		"--file-flush-interval-msec", "100",
 	)
+	if opts.BootstrapOverride != "" {
+		inst.cmd.Args = append(inst.cmd.Args, "--config-yaml", opts.BootstrapOverride)
+	}
 	inst.cmd.Stdout = logFile
 	inst.cmd.Stderr = logFile
 	inst.cmd.Dir = inst.dir

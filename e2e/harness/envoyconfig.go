@@ -40,6 +40,8 @@ type EnvoyParams struct {
 	FailurePolicy string
 	// Clusters replace the endpoint of other shipped clusters, by name ("host:port").
 	Clusters map[string]string
+	// DropStatsConfig removes the shipped top-level stats_config.
+	DropStatsConfig bool
 }
 
 // RenderEnvoyConfig derives a test configuration from the shipped envoy.yaml:
@@ -76,6 +78,13 @@ func render(root map[string]any, p EnvoyParams) error {
 			node["locality"] = loc
 		}
 		loc["region"] = p.Region
+	}
+
+	if p.DropStatsConfig {
+		if _, ok := root["stats_config"]; !ok {
+			return fmt.Errorf("no stats_config to drop")
+		}
+		delete(root, "stats_config")
 	}
 
 	admin, err := obj(root, "admin")

@@ -124,3 +124,35 @@ func TestRenderRejectsUnexpectedShape(t *testing.T) {
 		}
 	}
 }
+
+// The shipped stats_config reaches every test Envoy (the metrics e2e reads
+// its families), unless DropStatsConfig takes it out for a bootstrap override.
+func TestRenderStatsConfig(t *testing.T) {
+	shipped, err := os.ReadFile(filepath.Join(RepoRoot(t), "envoy.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, drop := range []bool{false, true} {
+		out, err := RenderEnvoyConfig(shipped, EnvoyParams{Upstream: "127.0.0.1:1", Wasm: "/x.wasm", DropStatsConfig: drop})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var cfg struct {
+			StatsConfig *struct {
+				StatsTags []any `json:"stats_tags"`
+			} `json:"stats_config"`
+		}
+		if err := json.Unmarshal(out, &cfg); err != nil {
+			t.Fatal(err)
+		}
+		if drop && cfg.StatsConfig != nil {
+			t.Errorf("DropStatsConfig: stats_config is still there")
+		}
+		if !drop && (cfg.StatsConfig == nil || len(cfg.StatsConfig.StatsTags) == 0) {
+			t.Errorf("the shipped stats_config.stats_tags did not reach the rendered config")
+		}
+	}
+	if _, err := RenderEnvoyConfig([]byte("node: {}\nadmin: {}\nstatic_resources: {}\n"), EnvoyParams{DropStatsConfig: true}); err == nil || !strings.Contains(err.Error(), "stats_config") {
+		t.Errorf("DropStatsConfig on a file without stats_config: err = %v, want one naming stats_config", err)
+	}
+}

@@ -54,6 +54,11 @@ type Options struct {
 	FailurePolicy string
 	// Concurrency is the number of worker threads (and so of plugin VMs); 0 means 2, as `make run`.
 	Concurrency int
+	// BootstrapOverride, when non-empty, replaces the shipped stats_config
+	// with a bootstrap fragment (JSON or YAML) Envoy merges in from
+	// --config-yaml, the way Istio's pilot-agent passes a pod's
+	// sidecar.istio.io/bootstrapOverride file. Envoy only.
+	BootstrapOverride string
 	// Clusters point clusters of the shipped envoy.yaml that the plugin calls
 	// (RateLimitCluster, ...) at "host:port" endpoints started by the test
 	// (Envoy: several separated by commas; the wazero host takes one).
@@ -104,7 +109,10 @@ type Gateway struct {
 	// Upstream is the demo upstream behind the gateway.
 	Upstream *upstream.Handler
 	// PID is the host's process when it runs in its own (Envoy), else 0.
-	PID      int
+	PID int
+	// Admin is the host's admin listener ("127.0.0.1:port": Envoy's, which
+	// serves /stats/prometheus), "" when the host has none.
+	Admin    string
 	upstream *UpstreamServer
 	hooks    Hooks
 }
