@@ -67,6 +67,9 @@ func Run(t *testing.T, target harness.Target, extras Extras) {
 				{"no_rule_gets_404_json", notFound},
 				{"unsupported_media_type_gets_415_json", mediaType},
 				{"upstream_answers_pass_through", passThrough},
+				{"token_kid_with_an_unnamed_secret", func(t *testing.T, gw *harness.Gateway, s *seen) {
+					keyIDs(t, gw, s, unnamedSecretCases())
+				}},
 			} {
 				t.Run(s.name, func(t *testing.T) { s.run(t, gw, secrets) })
 			}
@@ -132,6 +135,12 @@ func Run(t *testing.T, target harness.Target, extras Extras) {
 			t.Run("cache_server_killed", func(t *testing.T) { cacheServerKilled(t, gw, srv.Stop) })
 		})
 	}
+
+	// Tokens with and without kid against secrets with and without kid.
+	t.Run("jwt_key_ids", func(t *testing.T) {
+		t.Parallel()
+		keyIDScenarios(t, target)
+	})
 
 	t.Run("bad_config_refused", func(t *testing.T) {
 		t.Parallel()
