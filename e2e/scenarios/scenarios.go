@@ -136,6 +136,16 @@ func Run(t *testing.T, target harness.Target, extras Extras) {
 		})
 	}
 
+	// The shipped configuration with everything on at once: JWT, local rate
+	// limiting and caching, in front of a running cache server.
+	t.Run("whole_gateway", func(t *testing.T) {
+		t.Parallel()
+		srv := cachetest.StartBackend(t, cachetest.Memory)
+		gw := target.Start(t, harness.Options{PluginConfig: wholeGatewayConfig(t), Clusters: map[string]string{harness.CacheCluster: srv.Addr}})
+		wholeGateway(t, gw)
+		t.Run("every_error_logged_once", func(t *testing.T) { AssertErrorsLogged(t, gw) })
+	})
+
 	// Tokens with and without kid against secrets with and without kid.
 	t.Run("jwt_key_ids", func(t *testing.T) {
 		t.Parallel()
