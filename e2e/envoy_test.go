@@ -38,6 +38,8 @@ func TestEnvoy(t *testing.T) {
 			{Name: "cors_headers_on_gateway_errors", Run: corsOnErrors},
 			{Name: "path_normalisation", Run: pathNormalisation},
 			{Name: "client_request_id_replaced", Run: requestIDReplaced},
+			{Name: "codec_errors_400_json", Run: codecErrors},
+			{Name: "request_header_timeout_408_json", Run: requestHeaderTimeout},
 		},
 		LiveUpstream: []scenarios.Check{
 			{Name: "retries_503_for_idempotent_methods_only", Run: retriesOn503},
@@ -202,6 +204,25 @@ func retriesOn503(t *testing.T, gw *harness.Gateway) {
 	}
 }
 
+// codecErrors: requests Envoy's HTTP/1 codec refuses before any filter runs
+// get the JSON envelope from envoy.yaml's local_reply_config.
+func codecErrors(t *testing.T, gw *harness.Gateway) {
+	for _, target := range []string{"/api/a\x00b", "/api/a\x7fb", "/api/a b"} {
+		req := "GET " + target + " HTTP/1.1\r\nHost: gateway\r\n\r\n"
+		resp := scenarios.RawExchange(t, gw, []byte(req), 0)
+		if e := scenarios.ExpectHostAnswer(t, resp, http.StatusBadRequest, "bad_request"); !strings.Contains(e.Message, "http1.") {
+			t.Errorf("%q: message %q, want the codec's reason", target, e.Message)
+		}
+	}
+}
+
+// requestHeaderTimeout: headers not complete within envoy.yaml's
+// request_headers_timeout (10 s) get 408 in the envelope.
+func requestHeaderTimeout(t *testing.T, gw *harness.Gateway) {
+	resp := scenarios.RawExchange(t, gw, []byte("GET /api/things HTTP/1.1\r\nHost: gateway\r\n"), 0)
+	scenarios.ExpectHostAnswer(t, resp, http.StatusRequestTimeout, "request_timeout")
+}
+
 // TestEnvoyShippedConfigValidates checks envoy.yaml exactly as `make run`
 // uses it (relative wasm path, JWT_SECRET from the environment).
 func TestEnvoyShippedConfigValidates(t *testing.T) {
@@ -243,9 +264,8 @@ func TestEnvoyFailurePolicy(t *testing.T) {
 		gw := envoy.Start(t, harness.Options{Wasm: crasher, Concurrency: 1})
 		expectStatus(t, gw, nil, http.StatusUnauthorized)
 		crash := scenarios.Send(t, gw, scenarios.Request{Path: "/api/things", Header: map[string][]string{"X-Crash": {"now"}}})
-		if crash.Status != http.StatusServiceUnavailable {
-			t.Errorf("the request that killed the VM: want Envoy's 503, got:\n%s", crash)
-		}
+		// Envoy's 503, in the envelope (envoy.yaml's local_reply_config).
+		scenarios.ExpectHostAnswer(t, crash, http.StatusServiceUnavailable, "service_unavailable")
 		recovered := false
 		deadline := time.Now().Add(10 * time.Second)
 		for n := 0; n < 20 || (!recovered && time.Now().Before(deadline)); n++ {
@@ -254,6 +274,7 @@ func TestEnvoyFailurePolicy(t *testing.T) {
 			case http.StatusUnauthorized:
 				recovered = true
 			case http.StatusServiceUnavailable:
+				scenarios.ExpectHostAnswer(t, resp, http.StatusServiceUnavailable, "service_unavailable")
 			default:
 				t.Fatalf("request %d without a token after the crash: want 401 or 503, got:\n%s", n, resp)
 			}

@@ -146,6 +146,14 @@ func Run(t *testing.T, target harness.Target, extras Extras) {
 		t.Run("every_error_logged_once", func(t *testing.T) { AssertErrorsLogged(t, gw) })
 	})
 
+	// What the host answers itself (no route, limits) and what it must not touch.
+	t.Run("host_answers", func(t *testing.T) {
+		t.Parallel()
+		gw := target.Start(t, harness.Options{PluginConfig: HostAnswersConfig(t)})
+		hostAnswers(t, gw)
+		t.Run("every_error_logged_once", func(t *testing.T) { AssertErrorsLogged(t, gw) })
+	})
+
 	// Tokens with and without kid against secrets with and without kid.
 	t.Run("jwt_key_ids", func(t *testing.T) {
 		t.Parallel()

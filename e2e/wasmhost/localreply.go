@@ -1,0 +1,87 @@
+package wasmhost
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+)
+
+// maxRequestHeaderBytes is Envoy's default max_request_headers_kb (60 KiB),
+// which envoy.yaml keeps: larger request headers get 431.
+const maxRequestHeaderBytes = 60 << 10
+
+// localReplyKinds are the "error" codes and messages envoy.yaml's
+// local_reply_config gives the answers Envoy makes itself, by status.
+var localReplyKinds = map[int]struct{ code, message string }{
+	http.StatusBadRequest:                  {"bad_request", "malformed request"},
+	http.StatusNotFound:                    {"not_found", "no route for this path"},
+	http.StatusRequestTimeout:              {"request_timeout", "request timed out"},
+	http.StatusRequestEntityTooLarge:       {"payload_too_large", "request body too large"},
+	http.StatusRequestHeaderFieldsTooLarge: {"request_header_fields_too_large", "request headers too large"},
+	http.StatusServiceUnavailable:          {"service_unavailable", "service unavailable"},
+}
+
+// localReplyBody is the JSON envelope envoy.yaml's local_reply_config makes
+// of an answer Envoy makes itself with status and response code details.
+// Its members come in the order Envoy's json_format writes them (sorted).
+func localReplyBody(status int, details, requestID string) []byte {
+	kind, ok := localReplyKinds[status]
+	if !ok {
+		kind.code, kind.message = "gateway_error", "request refused by the proxy"
+	}
+	b, _ := json.Marshal(struct {
+		Error     string `json:"error"`
+		Message   string `json:"message"`
+		RequestID string `json:"request_id"`
+	}{kind.code, kind.message + " (" + details + ")", requestID})
+	return b
+}
+
+// writeLocalReply answers a request the host refuses before any plugin
+// callback, as Envoy's local reply mapper would; requestID is "" when Envoy
+// would not have read the headers yet (a fresh id then goes in the body only).
+func writeLocalReply(w http.ResponseWriter, status int, details, requestID string) {
+	id := requestID
+	if id == "" {
+		id = newRequestID()
+	} else {
+		w.Header().Set("X-Request-Id", id)
+	}
+	body := localReplyBody(status, details, id)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+// requestHeaderBytes counts request headers as Envoy's limit does: names
+// and values of the header map, pseudo-headers included.
+func requestHeaderBytes(r *http.Request) int {
+	n := len(":method") + len(r.Method) + len(":path") + len(r.RequestURI) + len(":authority") + len(r.Host)
+	for name, values := range r.Header {
+		for _, v := range values {
+			n += len(name) + len(v)
+		}
+	}
+	return n
+}
+
+// envoyError is a response Envoy makes itself, in the envelope envoy.yaml's
+// local_reply_config gives it; it passes through the plugin's response
+// callbacks with its code details.
+func envoyError(status int, details, requestID string, flags uint64) *response {
+	body := localReplyBody(status, details, requestID)
+	hdr := headers{
+		{":status", strconv.Itoa(status)},
+		{"content-length", strconv.Itoa(len(body))},
+		{"content-type", "application/json"},
+		{"cache-control", "no-store"},
+	}
+	return &response{
+		status: status, headers: hdr, body: io.NopCloser(strings.NewReader(string(body))),
+		length: int64(len(body)), details: details, flags: flags,
+	}
+}
