@@ -223,6 +223,24 @@ func requestHeaderTimeout(t *testing.T, gw *harness.Gateway) {
 	scenarios.ExpectHostAnswer(t, resp, http.StatusRequestTimeout, "request_timeout")
 }
 
+// TestEnvoyNoHealthyUpstream: a routed cluster without a healthy host makes
+// Envoy's router answer 503 no_healthy_upstream. The plugin forwarded the
+// request, so it rewrites that answer into its own 502 upstream_error
+// envelope (README "Errors"); no text of Envoy's reaches the client.
+func TestEnvoyNoHealthyUpstream(t *testing.T) {
+	t.Parallel()
+	gw := harness.NewEnvoy(t).Start(t, harness.Options{Clusters: map[string]string{harness.UpstreamCluster: ""}})
+	tok := scenarios.Token(harness.TestSecret, "alice", nil)
+	resp := scenarios.Send(t, gw, scenarios.Request{Path: "/api/things", Header: scenarios.Bearer(tok)})
+	if e := scenarios.ExpectError(t, gw, resp, http.StatusBadGateway, "upstream_error"); e.Message != "upstream unreachable" {
+		t.Errorf("message %q, want \"upstream unreachable\"", e.Message)
+	}
+	if n, ok := gw.HostStat("cluster." + harness.UpstreamCluster + ".upstream_cx_none_healthy"); !ok || n < 1 {
+		t.Errorf("cluster.%s.upstream_cx_none_healthy = %d (exists %v): Envoy did not answer for want of a host", harness.UpstreamCluster, n, ok)
+	}
+	scenarios.AssertErrorsLogged(t, gw)
+}
+
 // TestEnvoyShippedConfigValidates checks envoy.yaml exactly as `make run`
 // uses it (relative wasm path, JWT_SECRET from the environment).
 func TestEnvoyShippedConfigValidates(t *testing.T) {
