@@ -250,23 +250,19 @@ func TestPluginConfigAcceptedByPlugin(t *testing.T) {
 	}
 }
 
-// Istio's cluster names ("outbound|8080||ratelimit...") are valid cluster
-// names to the plugin, whatever mode envoy.yaml's rate limiting is in: a
-// WasmPlugin configuration not in fleet mode gets a minimal fleet block.
+// The WasmPlugins rate-limit in fleet mode against the deployed service,
+// named by Istio's cluster name ("outbound|8080||ratelimit..."), which the
+// plugin accepts as a cluster name.
 func TestPluginAcceptsIstioClusterNames(t *testing.T) {
 	host := harness.NewWasmHost(t)
-	wp := objectsOfKind(t, "WasmPlugin")[0]
-	cfg := patch(t, pluginConfigJSON(t, wp), func(c map[string]any) {
-		if rl, _ := c["rate_limit"].(map[string]any); rl == nil || rl["mode"] != "fleet" {
-			c["rate_limit"] = map[string]any{"mode": "fleet", "fleet": map[string]any{
-				"cluster":   deploymentSpecific["rate_limit.fleet.cluster"],
-				"authority": deploymentSpecific["rate_limit.fleet.authority"],
-			}}
-		}
-	})
-	host.Start(t, harness.Options{PluginConfig: cfg})
-	if !strings.Contains(cfg, deploymentSpecific["rate_limit.fleet.cluster"]) {
-		t.Errorf("the configuration under test does not name the Istio rate limit cluster: %s", cfg)
+	for _, wp := range objectsOfKind(t, "WasmPlugin") {
+		t.Run(wp.name(), func(t *testing.T) {
+			rl, _ := dig(wp.doc, "spec", "pluginConfig", "rate_limit").(map[string]any)
+			if str(rl, "mode") != "fleet" || str(rl, "fleet", "cluster") != deploymentSpecific["rate_limit.fleet.cluster"] {
+				t.Fatalf("rate_limit %v: want fleet mode against %s", rl, deploymentSpecific["rate_limit.fleet.cluster"])
+			}
+			host.Start(t, harness.Options{PluginConfig: pluginConfigJSON(t, wp)})
+		})
 	}
 }
 
