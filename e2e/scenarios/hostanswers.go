@@ -42,6 +42,7 @@ func hostAnswers(t *testing.T, gw *harness.Gateway) {
 		name string
 		run  func(*testing.T, *harness.Gateway)
 	}{
+		{"codec_errors_400", codecErrors},
 		{"no_route_404", noRoute},
 		{"body_too_large_413", bodyTooLarge},
 		{"headers_too_large_431", headersTooLarge},
@@ -61,6 +62,18 @@ func ExpectHostAnswer(t testing.TB, resp Response, status int, code string) Erro
 		t.Errorf("cache-control %q, want no-store; response:\n%s", cc, resp)
 	}
 	return e
+}
+
+// codecErrors: requests the host's HTTP/1 codec refuses before any plugin
+// callback (a NUL or another control character in the path, a malformed
+// request line) get the envelope, the codec's reason in the message.
+func codecErrors(t *testing.T, gw *harness.Gateway) {
+	for _, target := range []string{"/api/a\x00b", "/api/a\x7fb", "/api/a b"} {
+		resp := RawExchange(t, gw, []byte("GET "+target+" HTTP/1.1\r\nHost: gateway\r\n\r\n"), 0)
+		if e := ExpectHostAnswer(t, resp, http.StatusBadRequest, "bad_request"); !strings.Contains(e.Message, "http1.") {
+			t.Errorf("%q: message %q, want the codec's reason", target, e.Message)
+		}
+	}
 }
 
 func noRoute(t *testing.T, gw *harness.Gateway) {

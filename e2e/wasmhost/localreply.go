@@ -1,8 +1,11 @@
 package wasmhost
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -84,4 +87,52 @@ func envoyError(status int, details, requestID string, flags uint64) *response {
 		status: status, headers: hdr, body: io.NopCloser(strings.NewReader(string(body))),
 		length: int64(len(body)), details: details, flags: flags,
 	}
+}
+
+// goErrorHeaders follow the status line of the answers net/http writes
+// itself, before any handler, to a request it cannot parse (net/http
+// server.go, conn.serve). Responses written through a handler never carry
+// them in this order (their headers are sorted).
+const goErrorHeaders = "\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n"
+
+// codecListener makes the answers net/http gives unparsable requests what
+// Envoy's codec and local_reply_config give them: the envelope, with a fresh
+// request id (no headers were read).
+type codecListener struct{ net.Listener }
+
+func (l codecListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return codecConn{c}, nil
+}
+
+type codecConn struct{ net.Conn }
+
+func (c codecConn) Write(b []byte) (int, error) {
+	status, ok := goParseError(b)
+	if !ok {
+		return c.Conn.Write(b)
+	}
+	body := localReplyBody(status, "http1.codec_error", newRequestID())
+	head := fmt.Sprintf("HTTP/1.1 %d %s\r\nCache-Control: no-store\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n",
+		status, http.StatusText(status), len(body))
+	if _, err := c.Conn.Write(append([]byte(head), body...)); err != nil {
+		return 0, err
+	}
+	return len(b), nil
+}
+
+// goParseError reports whether b is net/http's own answer to an unparsable
+// request, and its status.
+func goParseError(b []byte) (int, bool) {
+	const prefix = "HTTP/1.1 4"
+	line, _, ok := bytes.Cut(b, []byte("\r\n"))
+	if !ok || len(line) < len("HTTP/1.1 400") || !bytes.HasPrefix(line, []byte(prefix)) ||
+		!bytes.HasPrefix(b[len(line):], []byte(goErrorHeaders)) {
+		return 0, false
+	}
+	status, err := strconv.Atoi(string(line[len("HTTP/1.1 "):len("HTTP/1.1 400")]))
+	return status, err == nil
 }
