@@ -23,8 +23,8 @@ import (
 // WithStrictDecoding (canonical base64url, as ours), WithIssuer, WithAudience,
 // WithExpirationRequired, WithLeeway, WithTimeFunc; a Keyfunc that returns the
 // key a "kid" names (an error for any other kid) or, without kid or with an
-// empty one, both keys in order; and, after golang-jwt accepts, the key claim check it has no option
-// for: "sub" must be a non-empty string.
+// empty one, both keys in order; and, after golang-jwt accepts, the key claim
+// check it has no option for: "sub" must be a non-empty string.
 //
 // The generators leave out what the two verifiers decide differently by
 // design (ours is the stricter reading of the RFCs in every case):
