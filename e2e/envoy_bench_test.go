@@ -30,13 +30,11 @@ import (
 // (none when nil) and, unless keepCache, without caching, so that every
 // request is decided and reaches the upstream.
 func withRateLimit(b testing.TB, rateLimit map[string]any, keepCache bool) string {
-	var cfg map[string]any
-	if err := json.Unmarshal([]byte(harness.ShippedPluginConfig(b)), &cfg); err != nil {
-		b.Fatal(err)
+	drop := []string{"rate_limit", "cache"}
+	if keepCache {
+		drop = drop[:1]
 	}
-	if !keepCache {
-		delete(cfg, "cache")
-	}
+	cfg := shippedWithout(b, drop...)
 	if rateLimit != nil {
 		cfg["rate_limit"] = rateLimit
 	}
@@ -45,6 +43,19 @@ func withRateLimit(b testing.TB, rateLimit map[string]any, keepCache bool) strin
 		b.Fatal(err)
 	}
 	return string(raw)
+}
+
+// shippedWithout returns the shipped plugin configuration without the named
+// top-level blocks.
+func shippedWithout(b testing.TB, blocks ...string) map[string]any {
+	var cfg map[string]any
+	if err := json.Unmarshal([]byte(harness.ShippedPluginConfig(b)), &cfg); err != nil {
+		b.Fatal(err)
+	}
+	for _, name := range blocks {
+		delete(cfg, name)
+	}
+	return cfg
 }
 
 // generousLimit never refuses during a benchmark, so every request costs a
@@ -184,7 +195,8 @@ func rssBytes(b *testing.B, pid int) int64 {
 	return 0
 }
 
-// BenchmarkEnvoyCache: the shipped configuration with caching, in front of an
+// BenchmarkEnvoyCache: the shipped configuration with caching (without rate
+// limiting, which has benchmarks of its own), in front of an
 // upstream that takes 20 ms (/slow?ms=20), one in-memory cache server.
 //   - hit_latency / miss_latency: one client, p50 and p99 of a HIT (the same
 //     path every time) and of a MISS (a new path every time);
@@ -192,7 +204,8 @@ func rssBytes(b *testing.B, pid int) int64 {
 //     Envoy and plugin without caching proxying every request upstream.
 func BenchmarkEnvoyCache(b *testing.B) {
 	envoy := harness.NewEnvoy(b)
-	cached := envoy.Start(b, harness.Options{})
+	// Without rate limiting: one key sends every request here.
+	cached := envoy.Start(b, harness.Options{PluginConfig: withRateLimit(b, nil, true)})
 	bare := envoy.Start(b, harness.Options{PluginConfig: withRateLimit(b, nil, false)})
 	tok := "Bearer " + scenarios.Token(harness.TestSecret, "bench", nil)
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 8}}

@@ -37,6 +37,7 @@ func TestEnvoy(t *testing.T) {
 			{Name: "cors_headers_on_gateway_errors", Run: corsOnErrors},
 			{Name: "path_normalisation", Run: pathNormalisation},
 			{Name: "client_request_id_replaced", Run: requestIDReplaced},
+			{Name: "request_header_timeout_408_json", Run: requestHeaderTimeout},
 		},
 		LiveUpstream: []scenarios.Check{
 			{Name: "retries_503_for_idempotent_methods_only", Run: retriesOn503},
@@ -201,6 +202,31 @@ func retriesOn503(t *testing.T, gw *harness.Gateway) {
 	}
 }
 
+// requestHeaderTimeout: headers not complete within envoy.yaml's
+// request_headers_timeout (10 s) get 408 in the envelope.
+func requestHeaderTimeout(t *testing.T, gw *harness.Gateway) {
+	resp := scenarios.RawExchange(t, gw, []byte("GET /api/things HTTP/1.1\r\nHost: gateway\r\n"), 0)
+	scenarios.ExpectHostAnswer(t, resp, http.StatusRequestTimeout, "request_timeout")
+}
+
+// TestEnvoyNoHealthyUpstream: a routed cluster without a healthy host makes
+// Envoy's router answer 503 no_healthy_upstream. The plugin forwarded the
+// request, so it rewrites that answer into its own 502 upstream_error
+// envelope (README "Errors"); no text of Envoy's reaches the client.
+func TestEnvoyNoHealthyUpstream(t *testing.T) {
+	t.Parallel()
+	gw := harness.NewEnvoy(t).Start(t, harness.Options{Clusters: map[string]string{harness.UpstreamCluster: ""}})
+	tok := scenarios.Token(harness.TestSecret, "alice", nil)
+	resp := scenarios.Send(t, gw, scenarios.Request{Path: "/api/things", Header: scenarios.Bearer(tok)})
+	if e := scenarios.ExpectError(t, gw, resp, http.StatusBadGateway, "upstream_error"); e.Message != "upstream unreachable" {
+		t.Errorf("message %q, want \"upstream unreachable\"", e.Message)
+	}
+	if n, ok := gw.HostStat("cluster." + harness.UpstreamCluster + ".upstream_cx_none_healthy"); !ok || n < 1 {
+		t.Errorf("cluster.%s.upstream_cx_none_healthy = %d (exists %v): Envoy did not answer for want of a host", harness.UpstreamCluster, n, ok)
+	}
+	scenarios.AssertErrorsLogged(t, gw)
+}
+
 // TestEnvoyShippedConfigValidates checks envoy.yaml exactly as `make run`
 // uses it (relative wasm path, JWT_SECRET from the environment).
 func TestEnvoyShippedConfigValidates(t *testing.T) {
@@ -242,9 +268,8 @@ func TestEnvoyFailurePolicy(t *testing.T) {
 		gw := envoy.Start(t, harness.Options{Wasm: crasher, Concurrency: 1})
 		expectStatus(t, gw, nil, http.StatusUnauthorized)
 		crash := scenarios.Send(t, gw, scenarios.Request{Path: "/api/things", Header: map[string][]string{"X-Crash": {"now"}}})
-		if crash.Status != http.StatusServiceUnavailable {
-			t.Errorf("the request that killed the VM: want Envoy's 503, got:\n%s", crash)
-		}
+		// Envoy's 503, in the envelope (envoy.yaml's local_reply_config).
+		scenarios.ExpectHostAnswer(t, crash, http.StatusServiceUnavailable, "service_unavailable")
 		recovered := false
 		deadline := time.Now().Add(10 * time.Second)
 		for n := 0; n < 20 || (!recovered && time.Now().Before(deadline)); n++ {
@@ -253,6 +278,7 @@ func TestEnvoyFailurePolicy(t *testing.T) {
 			case http.StatusUnauthorized:
 				recovered = true
 			case http.StatusServiceUnavailable:
+				scenarios.ExpectHostAnswer(t, resp, http.StatusServiceUnavailable, "service_unavailable")
 			default:
 				t.Fatalf("request %d without a token after the crash: want 401 or 503, got:\n%s", n, resp)
 			}

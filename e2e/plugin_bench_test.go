@@ -23,7 +23,7 @@ import (
 // the same path) to get the plugin's own share.
 
 // benchPluginHost runs the plugin with the shipped configuration without
-// caching, with patch applied to it when non-nil, and callouts to clusters
+// caching or rate limiting (each has benchmarks of its own), with patch applied to it when non-nil, and callouts to clusters
 // (name → URL).
 func benchPluginHost(b *testing.B, patch func(cfg map[string]any), clusters map[string]string) http.Handler {
 	return benchHost(b, patch, clusters).Handler()
@@ -48,6 +48,7 @@ func benchHost(b *testing.B, patch func(cfg map[string]any), clusters map[string
 		b.Fatal(err)
 	}
 	delete(cfg, "cache")
+	delete(cfg, "rate_limit")
 	if patch != nil {
 		patch(cfg)
 	}

@@ -30,6 +30,15 @@ var deploymentSpecific = map[string]string{
 	"cache.authority":            "cache.portcullis.svc.cluster.local:10002",
 }
 
+// istioRateLimit replaces envoy.yaml's rate_limit block in the WasmPlugins:
+// fleet mode against the envoyproxy/ratelimit Service the kustomization
+// deploys (ratelimit.yaml), whose descriptor file
+// (ratelimit/config/portcullis.yaml) sets the limit envoy.yaml's local default
+// sets, 100 per minute per key. Local mode would count in each proxy: every
+// gateway replica and every sidecar would admit the whole limit again. The
+// deploymentSpecific values fill in its cluster and authority.
+const istioRateLimit = `{"mode": "fleet", "fleet": {"cluster": "", "authority": ""}}`
+
 // pluginConfigLine starts a WasmPlugin's pluginConfig, which must be the last
 // field of its file so that -update can rewrite it to the end.
 var pluginConfigLine = regexp.MustCompile(`(?m)^  pluginConfig:.*$`)
@@ -44,6 +53,13 @@ func expectedPluginConfig(t *testing.T) *yaml.Node {
 		t.Fatalf("envoy.yaml's plugin configuration: %v", err)
 	}
 	root := doc.Content[0]
+	if n := lookup(root, []string{"rate_limit"}); n != nil {
+		var fleet yaml.Node
+		if err := yaml.Unmarshal([]byte(istioRateLimit), &fleet); err != nil {
+			t.Fatal(err)
+		}
+		*n = *fleet.Content[0]
+	}
 	for p, v := range deploymentSpecific {
 		if n := lookup(root, strings.Split(p, ".")); n != nil {
 			*n = yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: v}
@@ -144,7 +160,7 @@ func TestPluginConfigMatchesEnvoy(t *testing.T) {
 			got := normalize(t, dig(wp.doc, "spec", "pluginConfig"))
 			if d := diffPaths("", got, wantValue); len(d) > 0 {
 				t.Errorf("%s: spec.pluginConfig differs from envoy.yaml's plugin configuration at %s\n"+
-					"(only %s may differ, and take their Istio values); run:\n"+
+					"(only rate_limit, in fleet mode, and %s may differ, and take their Istio values); run:\n"+
 					"  go test ./istio -run TestPluginConfigMatchesEnvoy -update",
 					wp.file, strings.Join(d, ", "), strings.Join(sortedKeys(deploymentSpecific), ", "))
 			}
@@ -234,23 +250,19 @@ func TestPluginConfigAcceptedByPlugin(t *testing.T) {
 	}
 }
 
-// Istio's cluster names ("outbound|8080||ratelimit...") are valid cluster
-// names to the plugin, whatever mode envoy.yaml's rate limiting is in: a
-// WasmPlugin configuration not in fleet mode gets a minimal fleet block.
+// The WasmPlugins rate-limit in fleet mode against the deployed service,
+// named by Istio's cluster name ("outbound|8080||ratelimit..."), which the
+// plugin accepts as a cluster name.
 func TestPluginAcceptsIstioClusterNames(t *testing.T) {
 	host := harness.NewWasmHost(t)
-	wp := objectsOfKind(t, "WasmPlugin")[0]
-	cfg := patch(t, pluginConfigJSON(t, wp), func(c map[string]any) {
-		if rl, _ := c["rate_limit"].(map[string]any); rl == nil || rl["mode"] != "fleet" {
-			c["rate_limit"] = map[string]any{"mode": "fleet", "fleet": map[string]any{
-				"cluster":   deploymentSpecific["rate_limit.fleet.cluster"],
-				"authority": deploymentSpecific["rate_limit.fleet.authority"],
-			}}
-		}
-	})
-	host.Start(t, harness.Options{PluginConfig: cfg})
-	if !strings.Contains(cfg, deploymentSpecific["rate_limit.fleet.cluster"]) {
-		t.Errorf("the configuration under test does not name the Istio rate limit cluster: %s", cfg)
+	for _, wp := range objectsOfKind(t, "WasmPlugin") {
+		t.Run(wp.name(), func(t *testing.T) {
+			rl, _ := dig(wp.doc, "spec", "pluginConfig", "rate_limit").(map[string]any)
+			if str(rl, "mode") != "fleet" || str(rl, "fleet", "cluster") != deploymentSpecific["rate_limit.fleet.cluster"] {
+				t.Fatalf("rate_limit %v: want fleet mode against %s", rl, deploymentSpecific["rate_limit.fleet.cluster"])
+			}
+			host.Start(t, harness.Options{PluginConfig: pluginConfigJSON(t, wp)})
+		})
 	}
 }
 

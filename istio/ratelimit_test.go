@@ -2,9 +2,12 @@ package istio_test
 
 import (
 	"bytes"
+	"encoding/json"
+	"fmt"
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"gopkg.in/yaml.v3"
@@ -130,4 +133,55 @@ func TestRatelimitMountsItsConfig(t *testing.T) {
 		}
 	}
 	t.Errorf("the ratelimit container does not mount volume %s", volume)
+}
+
+// Fleet mode in Istio limits as local mode in envoy.yaml does: the descriptor
+// file's limit for a key on a route is envoy.yaml's default limit.
+func TestFleetLimitIsTheLocalDefault(t *testing.T) {
+	var local struct {
+		RateLimit struct {
+			Default []struct {
+				Requests      int `json:"requests"`
+				WindowSeconds int `json:"window_seconds"`
+			} `json:"default"`
+		} `json:"rate_limit"`
+	}
+	if err := json.Unmarshal([]byte(harness.ShippedPluginConfig(t)), &local); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(harness.RepoRoot(t), descriptorFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fleet struct {
+		Descriptors []struct {
+			Key         string `yaml:"key"`
+			Descriptors []struct {
+				Key       string `yaml:"key"`
+				RateLimit struct {
+					Unit            string `yaml:"unit"`
+					RequestsPerUnit int    `yaml:"requests_per_unit"`
+				} `yaml:"rate_limit"`
+			} `yaml:"descriptors"`
+		} `yaml:"descriptors"`
+	}
+	if err := yaml.Unmarshal(b, &fleet); err != nil {
+		t.Fatalf("%s: %v", descriptorFile, err)
+	}
+	unitSeconds := map[string]int{"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+	var got []string
+	for _, d := range fleet.Descriptors {
+		for _, r := range d.Descriptors {
+			if d.Key == "api_key" && r.Key == "route" {
+				got = append(got, fmt.Sprintf("%d/%ds", r.RateLimit.RequestsPerUnit, unitSeconds[r.RateLimit.Unit]))
+			}
+		}
+	}
+	var want []string
+	for _, l := range local.RateLimit.Default {
+		want = append(want, fmt.Sprintf("%d/%ds", l.Requests, l.WindowSeconds))
+	}
+	if len(want) == 0 || !slices.Equal(got, want) {
+		t.Errorf("%s limits a key on a route to %v; envoy.yaml's local default is %v", descriptorFile, got, want)
+	}
 }

@@ -127,14 +127,18 @@ func render(root map[string]any, p EnvoyParams) error {
 }
 
 // setEndpoint makes addrs ("host:port", several separated by commas) the
-// endpoints of the named cluster.
+// endpoints of the named cluster; "" leaves it without any (Envoy then
+// answers its routes 503 no_healthy_upstream).
 func setEndpoint(static map[string]any, name, addrs string) error {
 	cluster, err := named(static, "clusters", name)
 	if err != nil {
 		return err
 	}
-	var endpoints []any
+	endpoints := []any{}
 	for _, addr := range strings.Split(addrs, ",") {
+		if addr == "" {
+			continue
+		}
 		host, portText, err := net.SplitHostPort(addr)
 		if err != nil {
 			return fmt.Errorf("cluster %s address %q: %w", name, addr, err)

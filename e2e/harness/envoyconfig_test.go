@@ -61,7 +61,7 @@ func TestRenderShippedConfig(t *testing.T) {
 	for _, f := range filters {
 		names = append(names, f.(map[string]any)["name"].(string))
 	}
-	if strings.Join(names, ",") != "envoy.filters.http.cors,envoy.filters.http.wasm,envoy.filters.http.router" {
+	if strings.Join(names, ",") != "envoy.filters.http.cors,envoy.filters.http.wasm,envoy.filters.http.buffer,envoy.filters.http.router" {
 		t.Errorf("http filters = %v", names)
 	}
 	wasm := get(filters[1], "typed_config", "config")

@@ -61,7 +61,8 @@ type Options struct {
 	BootstrapOverride string
 	// Clusters point clusters of the shipped envoy.yaml that the plugin calls
 	// (RateLimitCluster, ...) at "host:port" endpoints started by the test
-	// (Envoy: several separated by commas; the wazero host takes one).
+	// (Envoy: several separated by commas, or "" for none; the wazero host
+	// takes one).
 	Clusters map[string]string
 }
 

@@ -14,9 +14,12 @@ import (
 // CacheConfig is the shipped plugin configuration with caching on every
 // route (per tenant), a rule whose entries are shared across tenants
 // (/api/shared), a rule that does not cache (/api/nocache), and a callout
-// timeout generous enough for a loaded CI machine.
+// timeout generous enough for a loaded CI machine. Without rate limiting:
+// these scenarios poll for HITs as one tenant, as often as a slow fill needs
+// (caching and limiting together are wholeGateway's scenarios).
 func CacheConfig(t *testing.T) string {
 	return patchConfig(t, harness.ShippedPluginConfig(t), func(cfg map[string]any) {
+		delete(cfg, "rate_limit")
 		routes := cfg["routes"].([]any)
 		extra := []any{
 			map[string]any{"name": "shared", "prefix": "/api/shared", "cache": map[string]any{"public": true}},

@@ -67,6 +67,9 @@ func Run(t *testing.T, target harness.Target, extras Extras) {
 				{"no_rule_gets_404_json", notFound},
 				{"unsupported_media_type_gets_415_json", mediaType},
 				{"upstream_answers_pass_through", passThrough},
+				{"token_kid_with_an_unnamed_secret", func(t *testing.T, gw *harness.Gateway, s *seen) {
+					keyIDs(t, gw, s, unnamedSecretCases())
+				}},
 			} {
 				t.Run(s.name, func(t *testing.T) { s.run(t, gw, secrets) })
 			}
@@ -132,6 +135,30 @@ func Run(t *testing.T, target harness.Target, extras Extras) {
 			t.Run("cache_server_killed", func(t *testing.T) { cacheServerKilled(t, gw, srv.Stop) })
 		})
 	}
+
+	// The shipped configuration with everything on at once: JWT, local rate
+	// limiting and caching, in front of a running cache server.
+	t.Run("whole_gateway", func(t *testing.T) {
+		t.Parallel()
+		srv := cachetest.StartBackend(t, cachetest.Memory)
+		gw := target.Start(t, harness.Options{PluginConfig: wholeGatewayConfig(t), Clusters: map[string]string{harness.CacheCluster: srv.Addr}})
+		wholeGateway(t, gw)
+		t.Run("every_error_logged_once", func(t *testing.T) { AssertErrorsLogged(t, gw) })
+	})
+
+	// What the host answers itself (no route, limits) and what it must not touch.
+	t.Run("host_answers", func(t *testing.T) {
+		t.Parallel()
+		gw := target.Start(t, harness.Options{PluginConfig: HostAnswersConfig(t)})
+		hostAnswers(t, gw)
+		t.Run("every_error_logged_once", func(t *testing.T) { AssertErrorsLogged(t, gw) })
+	})
+
+	// Tokens with and without kid against secrets with and without kid.
+	t.Run("jwt_key_ids", func(t *testing.T) {
+		t.Parallel()
+		keyIDScenarios(t, target)
+	})
 
 	t.Run("bad_config_refused", func(t *testing.T) {
 		t.Parallel()

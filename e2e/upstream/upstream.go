@@ -5,6 +5,8 @@
 //	GET /anything       → 200 {"method","path","query","headers","body_bytes","count"}
 //	GET /slow?ms=N      → the same, after sleeping N milliseconds (at most 60 s)
 //	ANY /status/{code}  → that status code (200-599; anything else answers 400), JSON body
+//	ANY /plain/{code}   → that status code with the text/plain body PlainBody(code),
+//	                      as a service that does not speak JSON answers
 //
 // The answer carries no caching headers unless the request asks for them,
 // so the cache tests can choose per request what the "origin" says:
@@ -40,6 +42,9 @@ type Echo struct {
 	Count  int64 `json:"count"`
 	Status int   `json:"status,omitempty"`
 }
+
+// PlainBody is the text body of /plain/{code}.
+func PlainBody(code int) string { return "upstream says " + strconv.Itoa(code) + "\n" }
 
 // Handler is the demo upstream. The zero value is ready to use.
 type Handler struct {
@@ -77,6 +82,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		case <-r.Context().Done():
 			return // the client (Envoy) gave up; nobody reads the answer
 		}
+	case strings.HasPrefix(r.URL.Path, "/plain/"):
+		code, err := strconv.Atoi(strings.TrimPrefix(r.URL.Path, "/plain/"))
+		if err != nil || code < 200 || code > 599 {
+			code = http.StatusBadRequest
+		}
+		w.Header().Set("Content-Type", "text/plain")
+		w.WriteHeader(code)
+		_, _ = io.WriteString(w, PlainBody(code))
+		return
 	case strings.HasPrefix(r.URL.Path, "/status/"):
 		code, err := strconv.Atoi(strings.TrimPrefix(r.URL.Path, "/status/"))
 		if err != nil || code < 200 || code > 599 {

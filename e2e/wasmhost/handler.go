@@ -41,11 +41,17 @@ type responder struct {
 }
 
 func (h *Host) serve(w http.ResponseWriter, r *http.Request) {
+	// Envoy's codec refuses such headers before any filter (and any request id).
+	if requestHeaderBytes(r) > maxRequestHeaderBytes {
+		writeLocalReply(w, http.StatusRequestHeaderFieldsTooLarge, "http1.headers_too_large", "")
+		return
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.opts.MaxRequestBody))
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			http.Error(w, "Payload Too Large", http.StatusRequestEntityTooLarge)
+			// envoy.yaml's buffer filter: after the headers, so with a request id.
+			writeLocalReply(w, http.StatusRequestEntityTooLarge, "request_payload_too_large", newRequestID())
 		}
 		return
 	}

@@ -110,7 +110,8 @@ type Options struct {
 	// PreserveRequestID keeps a client's x-request-id; by default the host
 	// replaces it, as an edge Envoy (envoy.yaml) does.
 	PreserveRequestID bool
-	// MaxRequestBody bounds a buffered request body; 0 means 16 MiB.
+	// MaxRequestBody bounds a request body (a longer one gets 413); 0 means
+	// 1 MiB, the limit of envoy.yaml's buffer filter.
 	MaxRequestBody int64
 
 	// FailurePolicy is what happens to a VM whose callback failed.
@@ -200,7 +201,7 @@ func New(ctx context.Context, wasm []byte, opts Options) (*Host, error) {
 		opts.FailStatus = http.StatusInternalServerError
 	}
 	if opts.MaxRequestBody <= 0 {
-		opts.MaxRequestBody = 16 << 20
+		opts.MaxRequestBody = 1 << 20
 	}
 	h := &Host{
 		opts:    opts,

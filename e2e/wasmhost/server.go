@@ -28,7 +28,7 @@ func (h *Host) Start(addr string) (*Server, error) {
 		srv:  &http.Server{Handler: h.Handler(), ReadHeaderTimeout: 10 * time.Second},
 		done: make(chan error, 1),
 	}
-	go func() { s.done <- s.srv.Serve(ln) }()
+	go func() { s.done <- s.srv.Serve(codecListener{ln}) }()
 	return s, nil
 }
 

@@ -51,9 +51,10 @@ func (rw *responder) forward(ctx context.Context) *response {
 		body = s.reqBody
 	})
 	path, _ := hdr.get(":path")
+	requestID, _ := hdr.get("x-request-id")
 	upPath, routed := h.route(path)
 	if h.upstream == nil || !routed {
-		return envoyError(http.StatusNotFound, "", "route_not_found", flagNoRouteFound)
+		return envoyError(http.StatusNotFound, "route_not_found", requestID, flagNoRouteFound)
 	}
 	method, _ := hdr.get(":method")
 	authority, _ := hdr.get(":authority")
@@ -61,7 +62,7 @@ func (rw *responder) forward(ctx context.Context) *response {
 	req, err := http.NewRequestWithContext(tctx, method, strings.TrimSuffix(h.upstream.String(), "/")+upPath, bytes.NewReader(body))
 	if err != nil {
 		cancel()
-		return envoyError(http.StatusBadRequest, "Bad Request", "wasmhost_bad_request", 0)
+		return envoyError(http.StatusBadRequest, "wasmhost_bad_request", requestID, 0)
 	}
 	req.Host = authority
 	hdr.toHTTP(req.Header)
@@ -88,15 +89,13 @@ func (rw *responder) forward(ctx context.Context) *response {
 		case ctx.Err() != nil:
 			return nil
 		case errors.Is(tctx.Err(), context.DeadlineExceeded):
-			return envoyError(http.StatusGatewayTimeout, "upstream request timeout", "upstream_response_timeout", flagUpstreamRequestTimeout)
+			return envoyError(http.StatusGatewayTimeout, "upstream_response_timeout", requestID, flagUpstreamRequestTimeout)
 		case errors.As(err, &op) && op.Op == "dial":
 			return envoyError(http.StatusServiceUnavailable,
-				"upstream connect error or disconnect/reset before headers. reset reason: connection failure",
-				"upstream_reset_before_response_started{connection_failure}", flagUpstreamConnectionFailure)
+				"upstream_reset_before_response_started{connection_failure}", requestID, flagUpstreamConnectionFailure)
 		default:
 			return envoyError(http.StatusServiceUnavailable,
-				"upstream connect error or disconnect/reset before headers. reset reason: connection termination",
-				"upstream_reset_before_response_started{connection_termination}", flagUpstreamConnectionTermin)
+				"upstream_reset_before_response_started{connection_termination}", requestID, flagUpstreamConnectionTermin)
 		}
 	}
 	out := &response{
@@ -128,20 +127,6 @@ func (c cancelOnClose) Close() error {
 	err := c.ReadCloser.Close()
 	c.cancel()
 	return err
-}
-
-// envoyError is a response Envoy makes itself (text/plain), which passes
-// through the plugin's response callbacks with its code details.
-func envoyError(status int, body, details string, flags uint64) *response {
-	hdr := headers{{":status", strconv.Itoa(status)}}
-	if body != "" {
-		hdr.add("content-length", strconv.Itoa(len(body)))
-		hdr.add("content-type", "text/plain")
-	}
-	return &response{
-		status: status, headers: hdr, body: io.NopCloser(strings.NewReader(body)),
-		length: int64(len(body)), bodyless: body == "", details: details, flags: flags,
-	}
 }
 
 // localResponse is a plugin's local reply as the encode phase sees it.

@@ -48,6 +48,9 @@ type JWTFile struct {
 // SecretFile names where one HS256 secret comes from. The secret itself is
 // never written in the configuration.
 type SecretFile struct {
+	// KID, when set, restricts the secret to tokens naming it or naming no
+	// kid; without it the secret verifies a token whatever its kid (filter/jwt
+	// selects keys as google/jwt_verify_lib does).
 	KID      string `json:"kid"`
 	Env      string `json:"env"`
 	Encoding string `json:"encoding"`

@@ -22,9 +22,9 @@ import (
 // "The same way" for golang-jwt means: WithValidMethods(HS256),
 // WithStrictDecoding (canonical base64url, as ours), WithIssuer, WithAudience,
 // WithExpirationRequired, WithLeeway, WithTimeFunc; a Keyfunc that returns the
-// key a "kid" names (an error for any other kid) or, without kid, both keys in
-// order; and, after golang-jwt accepts, the key claim check it has no option
-// for: "sub" must be a non-empty string.
+// key a "kid" names (an error for any other kid) or, without kid or with an
+// empty one, both keys in order; and, after golang-jwt accepts, the key claim
+// check it has no option for: "sub" must be a non-empty string.
 //
 // The generators leave out what the two verifiers decide differently by
 // design (ours is the stricter reading of the RFCs in every case):
@@ -154,8 +154,9 @@ func (c diffConfig) theirs(now time.Time, token string) error {
 	}
 	claims := golangjwt.MapClaims{}
 	_, err := golangjwt.NewParser(opts...).ParseWithClaims(token, claims, func(tok *golangjwt.Token) (any, error) {
+		// An empty kid names no key, as an absent one (google/jwt_verify_lib).
 		kid, ok := tok.Header["kid"]
-		if !ok {
+		if !ok || kid == "" {
 			return golangjwt.VerificationKeySet{Keys: []golangjwt.VerificationKey{secretK1, secretK2}}, nil
 		}
 		switch kid {

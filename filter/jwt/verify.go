@@ -121,7 +121,7 @@ func (v *Verifier) Verify(token string, now time.Time) (Verified, error) {
 	if _, err := decodeObject(token[:first], headerMembers[:], header[:]); err != nil {
 		return Verified{}, err
 	}
-	keys, err := v.checkHeader(&header)
+	kid, err := v.checkHeader(&header)
 	if err != nil {
 		return Verified{}, err
 	}
@@ -137,7 +137,7 @@ func (v *Verifier) Verify(token string, now time.Time) (Verified, error) {
 	if n, err := b64.Decode(v.sig[:], []byte(sigText)); err != nil || n != sha256.Size {
 		return Verified{}, fail(ReasonMalformed)
 	}
-	if !v.signedByAny(keys, signingInput) {
+	if !v.signedByAny(kid, signingInput) {
 		return Verified{}, fail(ReasonBadSignature)
 	}
 	return v.checkClaims(payload, &claims, now)
@@ -164,32 +164,47 @@ const (
 	clmKey
 )
 
-// checkHeader validates the JOSE header and returns the keys worth trying.
-func (v *Verifier) checkHeader(header *[len(headerMembers)]gjson.Result) ([]macKey, error) {
+// checkHeader validates the JOSE header and returns the token's key id ("" when
+// it names none).
+//
+// Key selection follows google/jwt_verify_lib (behind Envoy's jwt_authn): a
+// token naming a kid is tried against the keys with that kid and the keys
+// configured without one, in order; a token without kid (or with an empty one,
+// which names no key) against every key. Only a kid that no key can verify —
+// every key has a kid, none equal — is refused as unknown, before any MAC.
+func (v *Verifier) checkHeader(header *[len(headerMembers)]gjson.Result) (string, error) {
 	if alg := header[hdrAlg]; alg.Type != gjson.String || alg.Str != "HS256" {
-		return nil, fail(ReasonUnsupportedAlg)
+		return "", fail(ReasonUnsupportedAlg)
 	}
 	if header[hdrCrit].Exists() {
-		return nil, fail(ReasonUnsupportedCrit)
+		return "", fail(ReasonUnsupportedCrit)
 	}
 	kid := header[hdrKid]
 	if !kid.Exists() {
-		return v.keys, nil
+		return "", nil
 	}
 	if kid.Type != gjson.String {
-		return nil, fail(ReasonMalformed)
+		return "", fail(ReasonMalformed)
 	}
 	for i := range v.keys {
-		if v.keys[i].id != "" && v.keys[i].id == kid.Str {
-			return v.keys[i : i+1], nil
+		if v.keys[i].mayVerify(kid.Str) {
+			return kid.Str, nil
 		}
 	}
-	return nil, fail(ReasonUnknownKey)
+	return "", fail(ReasonUnknownKey)
 }
 
-func (v *Verifier) signedByAny(keys []macKey, signingInput string) bool {
-	for i := range keys {
-		m := keys[i].mac
+// mayVerify reports whether k is a candidate for a token naming kid.
+func (k *macKey) mayVerify(kid string) bool {
+	return kid == "" || k.id == "" || k.id == kid
+}
+
+func (v *Verifier) signedByAny(kid, signingInput string) bool {
+	for i := range v.keys {
+		if !v.keys[i].mayVerify(kid) {
+			continue
+		}
+		m := v.keys[i].mac
 		m.Reset()
 		v.input = append(v.input[:0], signingInput...)
 		m.Write(v.input)

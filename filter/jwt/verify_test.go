@@ -547,6 +547,9 @@ func TestVerifyKeys(t *testing.T) {
 	}
 	kid := func(id any) jwttest.Header { return jwttest.Header{"alg": "HS256", "kid": id} }
 	unnamedKeys := func(o *jwt.Options) { o.Keys = []jwt.Key{{Secret: secretK1}, {Secret: secretK2}} }
+	oneUnnamedKey := func(o *jwt.Options) { o.Keys = []jwt.Key{{Secret: secretK1}} }
+	oneNamedKey := func(o *jwt.Options) { o.Keys = []jwt.Key{{ID: "k1", Secret: secretK1}} }
+	namedThenUnnamed := func(o *jwt.Options) { o.Keys = []jwt.Key{{ID: "k1", Secret: secretK1}, {Secret: secretK2}} }
 	runVerifyCases(t, []verifyCase{
 		{name: "kid k1 signed by k1", token: signed(secretK1, kid("k1"))},
 		{name: "kid k2 signed by k2", token: signed(secretK2, kid("k2"))},
@@ -554,7 +557,7 @@ func TestVerifyKeys(t *testing.T) {
 		{name: "kid k1 selects only k1", token: signed(secretK2, kid("k1")), want: jwt.ReasonBadSignature},
 		{name: "kid unknown", token: signed(secretK1, kid("k9")), want: jwt.ReasonUnknownKey},
 		{name: "kid differs in case", token: signed(secretK1, kid("K1")), want: jwt.ReasonUnknownKey},
-		{name: "kid empty string", token: signed(secretK1, kid("")), want: jwt.ReasonUnknownKey},
+		{name: "kid empty string names no key: every key is tried", token: signed(secretK2, kid(""))},
 		{name: "kid a number", token: signed(secretK1, kid(1)), want: jwt.ReasonMalformed},
 		{name: "kid null", token: signed(secretK1, kid(nil)), want: jwt.ReasonMalformed},
 		{name: "kid an array", token: signed(secretK1, kid([]string{"k1"})), want: jwt.ReasonMalformed},
@@ -563,11 +566,27 @@ func TestVerifyKeys(t *testing.T) {
 		{name: "no kid, signed by an unconfigured key", token: signed(secretUnknown, hs256Header()), want: jwt.ReasonBadSignature},
 		{name: "kid known, signed by an unconfigured key", token: signed(secretUnknown, kid("k1")), want: jwt.ReasonBadSignature},
 		{name: "unnamed keys, no kid, second key", token: signed(secretK2, hs256Header()), opts: unnamedKeys},
-		{name: "unnamed keys, any kid is unknown", token: signed(secretK1, kid("k1")), opts: unnamedKeys, want: jwt.ReasonUnknownKey},
-		{name: "unnamed keys, empty kid is unknown", token: signed(secretK1, kid("")), opts: unnamedKeys, want: jwt.ReasonUnknownKey},
-		{name: "named and unnamed keys, no kid, unnamed one signed", token: signed(secretK2, hs256Header()), opts: func(o *jwt.Options) {
-			o.Keys = []jwt.Key{{ID: "k1", Secret: secretK1}, {Secret: secretK2}}
-		}},
+		// A key configured without kid verifies a token whatever its kid
+		// (google/jwt_verify_lib): the common single-secret set-up with an
+		// issuer that names its key.
+		{name: "unnamed keys, any kid, first key", token: signed(secretK1, kid("issuer-key-7")), opts: unnamedKeys},
+		{name: "unnamed keys, any kid, second key", token: signed(secretK2, kid("k1")), opts: unnamedKeys},
+		{name: "unnamed keys, empty kid", token: signed(secretK1, kid("")), opts: unnamedKeys},
+		{name: "unnamed keys, any kid, unconfigured key", token: signed(secretUnknown, kid("k1")), opts: unnamedKeys, want: jwt.ReasonBadSignature},
+		{name: "one unnamed key, a kid", token: signed(secretK1, kid("2026-01")), opts: oneUnnamedKey},
+		{name: "one unnamed key, no kid", token: signed(secretK1, hs256Header()), opts: oneUnnamedKey},
+		{name: "one unnamed key, a kid, signed by another", token: signed(secretK2, kid("2026-01")), opts: oneUnnamedKey, want: jwt.ReasonBadSignature},
+		{name: "one named key, its kid", token: signed(secretK1, kid("k1")), opts: oneNamedKey},
+		{name: "one named key, no kid", token: signed(secretK1, hs256Header()), opts: oneNamedKey},
+		{name: "one named key, another kid", token: signed(secretK1, kid("k2")), opts: oneNamedKey, want: jwt.ReasonUnknownKey},
+		// Named k1 first, then an unnamed key: a kid other than k1 skips k1
+		// and reaches the unnamed key; kid k1 tries k1, then the unnamed key.
+		{name: "named and unnamed keys, kid k1, named key signed", token: signed(secretK1, kid("k1")), opts: namedThenUnnamed},
+		{name: "named and unnamed keys, kid k1, unnamed key signed", token: signed(secretK2, kid("k1")), opts: namedThenUnnamed},
+		{name: "named and unnamed keys, other kid, unnamed key signed", token: signed(secretK2, kid("k9")), opts: namedThenUnnamed},
+		{name: "named and unnamed keys, other kid skips the named key", token: signed(secretK1, kid("k9")), opts: namedThenUnnamed, want: jwt.ReasonBadSignature},
+		{name: "named and unnamed keys, no kid, named key signed", token: signed(secretK1, hs256Header()), opts: namedThenUnnamed},
+		{name: "named and unnamed keys, no kid, unnamed one signed", token: signed(secretK2, hs256Header()), opts: namedThenUnnamed},
 		{name: "three keys, no kid, third key signed", token: signed(secretUnknown, hs256Header()), opts: func(o *jwt.Options) {
 			o.Keys = append(o.Keys, jwt.Key{ID: "k3", Secret: secretUnknown})
 		}},
