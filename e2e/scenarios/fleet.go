@@ -42,6 +42,7 @@ func FleetConfig(t *testing.T, onFailure string) string {
 			"mode":  "fleet",
 			"fleet": map[string]any{"on_failure": onFailure, "timeout_ms": 500},
 		}
+		cfg["log"] = everyErrorLogged
 	})
 }
 

@@ -30,8 +30,14 @@ func RateLimitConfig(t *testing.T) string {
 		cfg["rate_limit"] = map[string]any{
 			"default": []any{map[string]any{"requests": BurstLimit, "window_seconds": BurstWindowSeconds}},
 		}
+		cfg["log"] = everyErrorLogged
 	})
 }
+
+// everyErrorLogged lifts log.errors_per_second for gateways whose scenarios
+// refuse more requests in one second than its default lets through, and then
+// check one log line per refusal (AssertErrorsLogged).
+var everyErrorLogged = map[string]any{"errors_per_second": 0}
 
 // rateLimitBody is the 429 envelope.
 type rateLimitBody struct {
