@@ -3,7 +3,8 @@
 #   make run [HOST=wasmhost]     demo upstream + Envoy (or the wazero host) in the foreground
 #   make token SUB=alice [TTL=3600]
 #   make test                    everything (vet, gofmt, unit, wasm and real-Envoy e2e tests)
-#   make bench                   benchmarks (make bench-memory: Envoy with 1M rate-limited keys)
+#   make bench                   benchmarks (make bench-memory: Envoy with 1M rate-limited keys;
+#                                make bench-compare: the plugin beside Envoy's own filters)
 #   make oci                     build/oci: the plugin as an OCI image; pins its digest in istio/
 #   make istio OCI_REPO=...      push that image and point istio/ at it
 
@@ -43,7 +44,7 @@ PLUGIN_SOURCES := $(wildcard *.go) $(shell find filter -name '*.go' -not -name '
 # Every Go file of the project, for gofmt.
 GO_FILES = $(shell find . -name '*.go' -not -path './.venv/*' -not -path './.git/*' -not -path './build/*')
 
-.PHONY: build oci istio istioctl envoy ratelimit redis run token test bench bench-memory fmt clean distclean
+.PHONY: build oci istio istioctl envoy ratelimit redis run token test bench bench-memory bench-compare fmt clean distclean
 
 build: $(WASM)
 
@@ -114,13 +115,20 @@ test: build envoy ratelimit redis istioctl
 WASM_BENCH_PACKAGES := ./filter/jwt ./filter/ratelimit ./filter/cache
 BENCH_ENV = ENVOY_BIN="$(ENVOY)" PORTCULLIS_WASM="$(CURDIR)/$(WASM)" RATELIMIT_BIN="$(RATELIMIT_BIN)"
 bench: build envoy ratelimit redis
-	$(BENCH_ENV) $(GO) test -run '^$$' -bench . -skip 'Memory$$' -benchmem ./...
+	$(BENCH_ENV) $(GO) test -run '^$$' -bench . -skip 'Memory$$|^BenchmarkCompare$$' -benchmem ./...
 	$(GO) build -o build/wasirun ./e2e/cmd/wasirun
 	GOOS=wasip1 GOARCH=wasm $(GO) test -exec "$(CURDIR)/build/wasirun" -run '^$$' -bench . -benchmem $(WASM_BENCH_PACKAGES)
 
 # Envoy's memory with 1,000,000 distinct rate-limited keys (several minutes).
 bench-memory: build envoy
 	$(BENCH_ENV) $(GO) test -run '^$$' -bench 'EnvoyRateLimitMemory$$' -benchtime 1x -timeout 30m ./e2e/
+
+# The plugin beside Envoy's jwt_authn + local_ratelimit, with wrk (README
+# "Side by side with Envoy's own filters"; about 5 minutes with the defaults,
+# see PORTCULLIS_COMPARE_* in e2e/compare_bench_test.go).
+bench-compare: build envoy
+	@command -v wrk >/dev/null || { echo "bench-compare: wrk is missing (Debian: apt-get install wrk)" >&2; exit 1; }
+	$(BENCH_ENV) $(GO) test -run '^$$' -bench '^BenchmarkCompare$$' -benchtime 1x -timeout 60m ./e2e/
 
 fmt:
 	gofmt -w $(GO_FILES)

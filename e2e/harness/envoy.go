@@ -130,7 +130,11 @@ func (e *Envoy) launch(t testing.TB, opts Options) *envoyInstance {
 	inst.logPath = filepath.Join(inst.dir, "envoy.log")
 	inst.adminPath = filepath.Join(inst.dir, "admin.address")
 
-	inst.upstream = StartUpstream(t)
+	upstream := opts.Upstream
+	if upstream == "" {
+		inst.upstream = StartUpstream(t)
+		upstream = inst.upstream.Addr
+	}
 	inst.nodeID = opts.NodeID
 	if inst.nodeID == "" {
 		inst.nodeID = uniqueName(t)
@@ -149,7 +153,7 @@ func (e *Envoy) launch(t testing.TB, opts Options) *envoyInstance {
 		t.Fatalf("harness: %v", err)
 	}
 	cfg, err := RenderEnvoyConfig(shipped, EnvoyParams{
-		Upstream:      inst.upstream.Addr,
+		Upstream:      upstream,
 		Wasm:          wasm,
 		PluginConfig:  opts.PluginConfig,
 		EnvKeys:       keys,
@@ -158,6 +162,7 @@ func (e *Envoy) launch(t testing.TB, opts Options) *envoyInstance {
 		Region:        opts.Region,
 		FailurePolicy: opts.FailurePolicy,
 		Clusters:      clustersFor(t, opts),
+		Edit:          opts.EditConfig,
 	})
 	if err != nil {
 		t.Fatalf("harness: cannot derive a test config from %s: %v", e.Shipped, err)

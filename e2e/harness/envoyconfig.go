@@ -40,6 +40,8 @@ type EnvoyParams struct {
 	FailurePolicy string
 	// Clusters replace the endpoint of other shipped clusters, by name ("host:port").
 	Clusters map[string]string
+	// Edit, when set, is applied last to the derived configuration.
+	Edit func(root map[string]any) error
 }
 
 // RenderEnvoyConfig derives a test configuration from the shipped envoy.yaml:
@@ -113,6 +115,9 @@ func render(root map[string]any, p EnvoyParams) error {
 		if err := setEndpoint(static, name, addr); err != nil {
 			return err
 		}
+	}
+	if p.Edit != nil {
+		return p.Edit(root)
 	}
 	return nil
 }

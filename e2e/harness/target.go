@@ -58,6 +58,12 @@ type Options struct {
 	// (RateLimitCluster, ...) at "host:port" endpoints started by the test
 	// (Envoy: several separated by commas; the wazero host takes one).
 	Clusters map[string]string
+	// Upstream ("host:port", Envoy only) replaces the demo upstream, which is
+	// then not started: benchmarks share one lighter upstream between gateways.
+	Upstream string
+	// EditConfig (Envoy only) changes the derived configuration last, e.g.
+	// ReplacePlugin to compare the plugin with Envoy's own filters.
+	EditConfig func(root map[string]any) error
 }
 
 // VMEnv returns the VM environment the options ask for.
