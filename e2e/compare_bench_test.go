@@ -50,17 +50,20 @@ func BenchmarkCompare(b *testing.B) {
 
 	envoy := harness.NewEnvoy(b)
 	upstream := startCompareUpstream(b)
-	start := func(opts harness.Options) *harness.Gateway {
+	// The node id names the configuration in the harness's log lines and in
+	// the checks' failures.
+	start := func(name string, opts harness.Options) *harness.Gateway {
+		opts.NodeID = "compare-" + name
 		opts.Concurrency = 1
 		opts.Upstream = upstream
 		return envoy.Start(b, opts)
 	}
 	native := nativeFilters(b)
-	bare := start(harness.Options{EditConfig: func(root map[string]any) error { return harness.ReplacePlugin(root) }})
-	jwtAuthn := start(harness.Options{EditConfig: native(compareLimit, false)})
-	jwtAuthnCached := start(harness.Options{EditConfig: native(compareLimit, true)})
-	plugin := start(harness.Options{PluginConfig: withRateLimit(b, map[string]any{"default": generousLimit})})
-	pluginCached := start(harness.Options{PluginConfig: withShippedCache(b, withRateLimit(b, map[string]any{"default": generousLimit}))})
+	bare := start("bare", harness.Options{EditConfig: func(root map[string]any) error { return harness.ReplacePlugin(root) }})
+	jwtAuthn := start("jwt_authn", harness.Options{EditConfig: native(compareLimit, false)})
+	jwtAuthnCached := start("jwt_authn-cached", harness.Options{EditConfig: native(compareLimit, true)})
+	plugin := start("portcullis", harness.Options{PluginConfig: withRateLimit(b, map[string]any{"default": generousLimit})})
+	pluginCached := start("portcullis-cached", harness.Options{PluginConfig: withShippedCache(b, withRateLimit(b, map[string]any{"default": generousLimit}))})
 
 	dir := b.TempDir()
 	valid, refused := compareRequests(harness.TestSecret), compareRequests("not-the-gateway-secret-"+harness.TestSecret)
@@ -78,7 +81,7 @@ func BenchmarkCompare(b *testing.B) {
 		b.Fatal("the plugin configuration under test does not rate-limit: no X-RateLimit-Limit")
 	}
 	// The native limiter refuses, per key, once a key is over its limit.
-	tiny := start(harness.Options{EditConfig: native(2, false)})
+	tiny := start("jwt_authn-limit-2", harness.Options{EditConfig: native(2, false)})
 	for _, want := range []int{http.StatusOK, http.StatusOK, http.StatusTooManyRequests} {
 		expect(b, client, tiny, valid[0], want, "")
 	}
@@ -96,6 +99,9 @@ func BenchmarkCompare(b *testing.B) {
 	}
 	nativeRefused, pluginRefused := configs[5], configs[6]
 
+	// The machine's load frames the figures: 2 cores shared with other work
+	// shift every configuration, the ratios less.
+	loadBefore := loadAverage(b)
 	for b.Loop() {
 		for _, c := range configs {
 			c.measure(b, wrk, warmup)
@@ -114,8 +120,9 @@ func BenchmarkCompare(b *testing.B) {
 		}
 	}
 	fmt.Printf("\n%d round(s) of %v per configuration, wrk -t1 -c%d, %d tokens, Envoy --concurrency 1; "+
-		"median over rounds (min–max); × bare = median of the per-round ratios to bare Envoy.\n\n",
-		rounds, duration, compareConnections, len(valid))
+		"median over rounds (min–max); × bare = median of the per-round ratios to bare Envoy. "+
+		"Load average (1, 5, 15 min) before: %s, after: %s.\n\n",
+		rounds, duration, compareConnections, len(valid), loadBefore, loadAverage(b))
 	fmt.Println("| configuration | requests/s | × bare | p50 ms | × bare | p99 ms | × bare | Envoy CPU µs/request | × bare |")
 	fmt.Println("|---|---|---|---|---|---|---|---|---|")
 	base := configs[0]
@@ -447,6 +454,19 @@ func cpuTicks(b *testing.B, pid int) int64 {
 		ticks += n
 	}
 	return ticks
+}
+
+// loadAverage returns the first three fields of /proc/loadavg.
+func loadAverage(b *testing.B) string {
+	raw, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		b.Fatalf("load average: %v", err)
+	}
+	f := strings.Fields(string(raw))
+	if len(f) < 3 {
+		b.Fatalf("load average: cannot parse %q", raw)
+	}
+	return strings.Join(f[:3], " ")
 }
 
 func compareEnvDuration(b *testing.B, name string, def time.Duration) time.Duration {
