@@ -123,19 +123,26 @@ func BenchmarkCompare(b *testing.B) {
 		"median over rounds (min–max); × bare = median of the per-round ratios to bare Envoy. "+
 		"Load average (1, 5, 15 min) before: %s, after: %s.\n\n",
 		rounds, duration, compareConnections, len(valid), loadBefore, loadAverage(b))
+	columns := []struct {
+		format string
+		value  func(compareSample) float64
+	}{
+		{"%.0f", func(s compareSample) float64 { return s.rps }},
+		{"%.2f", func(s compareSample) float64 { return s.p50 / 1000 }},
+		{"%.2f", func(s compareSample) float64 { return s.p99 / 1000 }},
+		{"%.1f", func(s compareSample) float64 { return s.cpu }},
+	}
 	fmt.Println("| configuration | requests/s | × bare | p50 ms | × bare | p99 ms | × bare | Envoy CPU µs/request | × bare |")
 	fmt.Println("|---|---|---|---|---|---|---|---|---|")
-	base := configs[0]
 	for _, c := range configs {
-		fmt.Printf("| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", c.name,
-			spread(c.samples, func(s compareSample) float64 { return s.rps }, "%.0f"), ratio(c, base, func(s compareSample) float64 { return s.rps }),
-			spread(c.samples, func(s compareSample) float64 { return s.p50 / 1000 }, "%.2f"), ratio(c, base, func(s compareSample) float64 { return s.p50 }),
-			spread(c.samples, func(s compareSample) float64 { return s.p99 / 1000 }, "%.2f"), ratio(c, base, func(s compareSample) float64 { return s.p99 }),
-			spread(c.samples, func(s compareSample) float64 { return s.cpu }, "%.1f"), ratio(c, base, func(s compareSample) float64 { return s.cpu }))
+		row := "| " + c.name
+		for _, col := range columns {
+			row += " | " + spread(c.samples, col.value, col.format) + " | " + ratio(c, configs[0], col.value)
+		}
+		fmt.Println(row + " |")
 	}
 	fmt.Printf("\nrefused, Portcullis vs jwt_authn: requests/s %s×, Envoy CPU/request %s× (medians of per-round ratios; the floor is ≥ 0.9× requests/s)\n\n",
-		ratio(pluginRefused, nativeRefused, func(s compareSample) float64 { return s.rps }),
-		ratio(pluginRefused, nativeRefused, func(s compareSample) float64 { return s.cpu }))
+		ratio(pluginRefused, nativeRefused, columns[0].value), ratio(pluginRefused, nativeRefused, columns[3].value))
 }
 
 const (
