@@ -5,7 +5,8 @@
 #   make test                    everything: make check, then unit, wasm and real-Envoy e2e tests
 #   make check                   gofmt, go vet (native and wasip1), staticcheck, go mod tidy -diff
 #   make test-unit               the fast inner loop: filter/, internal/, cmd/ (no Envoy, no downloads)
-#   make bench                   benchmarks (make bench-memory: Envoy with 1M rate-limited keys)
+#   make bench                   benchmarks (make bench-memory: Envoy with 1M rate-limited keys;
+#                                make bench-compare: the plugin beside Envoy's own filters)
 #   make oci                     build/oci: the plugin as an OCI image; pins its digest in istio/
 #   make istio OCI_REPO=...      push that image and point istio/ at it
 
@@ -45,7 +46,7 @@ PLUGIN_SOURCES := $(wildcard *.go) $(shell find filter -name '*.go' -not -name '
 # Every Go file of the project, for gofmt.
 GO_FILES = $(shell find . -name '*.go' -not -path './.venv/*' -not -path './.git/*' -not -path './build/*')
 
-.PHONY: build oci istio istioctl envoy ratelimit redis prometheus run token check test test-unit bench bench-memory fmt clean distclean
+.PHONY: build oci istio istioctl envoy ratelimit redis prometheus run token check test test-unit bench bench-memory bench-compare fmt clean distclean
 
 build: $(WASM)
 
@@ -142,13 +143,20 @@ test: check build envoy ratelimit redis prometheus istioctl
 WASM_BENCH_PACKAGES := ./filter/jwt ./filter/ratelimit ./filter/cache
 BENCH_ENV = ENVOY_BIN="$(ENVOY)" PORTCULLIS_WASM="$(CURDIR)/$(WASM)" RATELIMIT_BIN="$(RATELIMIT_BIN)"
 bench: build envoy ratelimit redis
-	$(BENCH_ENV) $(GO) test -run '^$$' -bench . -skip 'Memory$$' -benchmem ./...
+	$(BENCH_ENV) $(GO) test -run '^$$' -bench . -skip 'Memory$$|^BenchmarkCompare$$' -benchmem ./...
 	$(GO) build -o build/wasirun ./e2e/cmd/wasirun
 	GOOS=wasip1 GOARCH=wasm $(GO) test -exec "$(CURDIR)/build/wasirun" -run '^$$' -bench . -benchmem $(WASM_BENCH_PACKAGES)
 
 # Envoy's memory with 1,000,000 distinct rate-limited keys (several minutes).
 bench-memory: build envoy
 	$(BENCH_ENV) $(GO) test -run '^$$' -bench 'EnvoyRateLimitMemory$$' -benchtime 1x -timeout 30m ./e2e/
+
+# The plugin beside Envoy's jwt_authn + local_ratelimit, with wrk (README
+# "Side by side with Envoy's own filters"; about 5 minutes with the defaults,
+# see PORTCULLIS_COMPARE_* in e2e/compare_bench_test.go).
+bench-compare: build envoy
+	@command -v wrk >/dev/null || { echo "bench-compare: wrk is missing (Debian: apt-get install wrk)" >&2; exit 1; }
+	$(BENCH_ENV) $(GO) test -run '^$$' -bench '^BenchmarkCompare$$' -benchtime 1x -timeout 60m ./e2e/
 
 fmt:
 	gofmt -w $(GO_FILES)

@@ -131,7 +131,11 @@ func (e *Envoy) launch(t testing.TB, opts Options) *envoyInstance {
 	inst.logPath = filepath.Join(inst.dir, "envoy.log")
 	inst.adminPath = filepath.Join(inst.dir, "admin.address")
 
-	inst.upstream = StartUpstream(t)
+	upstream := opts.Upstream
+	if upstream == "" {
+		inst.upstream = StartUpstream(t)
+		upstream = inst.upstream.Addr
+	}
 	inst.nodeID = opts.NodeID
 	if inst.nodeID == "" {
 		inst.nodeID = uniqueName(t)
@@ -150,7 +154,7 @@ func (e *Envoy) launch(t testing.TB, opts Options) *envoyInstance {
 		t.Fatalf("harness: %v", err)
 	}
 	cfg, err := RenderEnvoyConfig(shipped, EnvoyParams{
-		Upstream:        inst.upstream.Addr,
+		Upstream:        upstream,
 		Wasm:            wasm,
 		PluginConfig:    opts.PluginConfig,
 		EnvKeys:         keys,
@@ -160,6 +164,7 @@ func (e *Envoy) launch(t testing.TB, opts Options) *envoyInstance {
 		FailurePolicy:   opts.FailurePolicy,
 		Clusters:        clustersFor(t, opts),
 		DropStatsConfig: opts.BootstrapOverride != "",
+		Edit:            opts.EditConfig,
 	})
 	if err != nil {
 		t.Fatalf("harness: cannot derive a test config from %s: %v", e.Shipped, err)

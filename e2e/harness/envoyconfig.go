@@ -42,6 +42,8 @@ type EnvoyParams struct {
 	Clusters map[string]string
 	// DropStatsConfig removes the shipped top-level stats_config.
 	DropStatsConfig bool
+	// Edit, when set, is applied last to the derived configuration.
+	Edit func(root map[string]any) error
 }
 
 // RenderEnvoyConfig derives a test configuration from the shipped envoy.yaml:
@@ -122,6 +124,9 @@ func render(root map[string]any, p EnvoyParams) error {
 		if err := setEndpoint(static, name, addr); err != nil {
 			return err
 		}
+	}
+	if p.Edit != nil {
+		return p.Edit(root)
 	}
 	return nil
 }

@@ -64,6 +64,12 @@ type Options struct {
 	// (Envoy: several separated by commas, or "" for none; the wazero host
 	// takes one).
 	Clusters map[string]string
+	// Upstream ("host:port", Envoy only) replaces the demo upstream, which is
+	// then not started: benchmarks share one lighter upstream between gateways.
+	Upstream string
+	// EditConfig (Envoy only) changes the derived configuration last, e.g.
+	// ReplacePlugin to compare the plugin with Envoy's own filters.
+	EditConfig func(root map[string]any) error
 }
 
 // VMEnv returns the VM environment the options ask for.
