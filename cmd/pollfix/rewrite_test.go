@@ -204,11 +204,11 @@ func TestRewriteRefuses(t *testing.T) {
 }
 
 // TestPluginModule checks build/portcullis.wasm against the module the Go
-// toolchain wrote (`make test` passes both): it is exactly Rewrite of it,
+// toolchain wrote (build/portcullis.go.wasm): it is exactly Rewrite of it,
 // and differs from it only by the appended function and the one call.
 func TestPluginModule(t *testing.T) {
-	goWasm := readEnvFile(t, "PORTCULLIS_GO_WASM")
-	built := readEnvFile(t, "PORTCULLIS_WASM")
+	goWasm := readFile(t, harness.GoWasmPath(t))
+	built := readFile(t, harness.WasmPath(t))
 
 	rewritten, res, err := Rewrite(goWasm)
 	if err != nil {
@@ -309,17 +309,11 @@ func decode(t *testing.T, module []byte) *wasm.Module {
 	return m
 }
 
-// readEnvFile reads the file an environment variable names (`make test` sets
-// them); unset fails under CI=true and skips otherwise.
-func readEnvFile(t *testing.T, name string) []byte {
+func readFile(t *testing.T, path string) []byte {
 	t.Helper()
-	path := os.Getenv(name)
-	if path == "" {
-		harness.Unavailable(t, "%s is not set; run `make test`", name)
-	}
 	b, err := os.ReadFile(path)
 	if err != nil {
-		t.Fatalf("%s: %v", name, err)
+		t.Fatal(err)
 	}
 	return b
 }
