@@ -55,11 +55,11 @@ func Rewrite(module []byte) ([]byte, Result, error) {
 
 	var site span
 	for i, code := range m.CodeSection {
+		fn := imported + uint32(i)
 		calls, other, err := references(code.Body, res.Import)
 		if err != nil {
-			return nil, res, fmt.Errorf("function %d (%s): %w", imported+uint32(i), funcName(m, imported+uint32(i)), err)
+			return nil, res, fmt.Errorf("function %d (%s): %w", fn, funcName(m, fn), err)
 		}
-		fn := imported + uint32(i)
 		switch {
 		case other > 0:
 			return nil, res, fmt.Errorf("function %d (%s) takes a reference to the %s import", fn, funcName(m, fn), pollOneoff)
