@@ -46,7 +46,7 @@ func BenchmarkSoak(b *testing.B) {
 		"--timeout", "5s", "-s", script, gw.BaseURL)
 	var wrkOut strings.Builder
 	cmd.Stdout, cmd.Stderr = &wrkOut, &wrkOut
-	b.Logf("soak: Envoy %s, %v at full rate, %d connections, %d tokens × %d paths", envoy.Version, duration, connections, tokens, paths)
+	soakf("soak: Envoy %s, %v at full rate, %d connections, %d tokens × %d paths", envoy.Version, duration, connections, tokens, paths)
 	began := time.Now()
 	if err := cmd.Start(); err != nil {
 		b.Fatalf("soak: start wrk: %v", err)
@@ -72,7 +72,7 @@ func BenchmarkSoak(b *testing.B) {
 		if warm.rss == 0 && time.Since(began) >= warmup {
 			warm = s
 		}
-		b.Logf("soak: %4ds  requests %9d  non-2xx %6d  vm_reload %v  rss %6.1f MiB",
+		soakf("soak: %4ds  requests %9d  non-2xx %6d  vm_reload %v  rss %6.1f MiB",
 			int(time.Since(began).Seconds()), s.requests-first.requests, s.non2xx()-first.non2xx(), s.reloads, float64(s.rss)/(1<<20))
 		last = s
 	}
@@ -85,7 +85,7 @@ func BenchmarkSoak(b *testing.B) {
 		reloads += n
 	}
 	growth := 100 * float64(last.rss-warm.rss) / float64(warm.rss)
-	b.Logf("soak: Envoy %s: %d requests in %v (%.0f/s), %d non-2xx, %d VM reloads, RSS %.1f MiB after warm-up, %.1f MiB at the end (%+.1f %%)\n--- wrk ---\n%s",
+	soakf("soak: Envoy %s: %d requests in %v (%.0f/s), %d non-2xx, %d VM reloads, RSS %.1f MiB after warm-up, %.1f MiB at the end (%+.1f %%)\n--- wrk ---\n%s",
 		envoy.Version, requests, elapsed.Round(time.Second), float64(requests)/elapsed.Seconds(), non2xx, reloads,
 		float64(warm.rss)/(1<<20), float64(last.rss)/(1<<20), growth, wrkOut.String())
 	b.ReportMetric(float64(requests), "requests")
@@ -93,6 +93,7 @@ func BenchmarkSoak(b *testing.B) {
 	b.ReportMetric(float64(non2xx), "non-2xx")
 	b.ReportMetric(float64(reloads), "vm-reloads")
 	b.ReportMetric(growth, "rss-growth-%")
+	b.ReportMetric(float64(last.rss)/(1<<20), "rss-MiB")
 	if requests == 0 {
 		b.Errorf("soak: no request reached Envoy")
 	}
@@ -108,6 +109,13 @@ func BenchmarkSoak(b *testing.B) {
 	if m := regexp.MustCompile(`Socket errors: .*`).FindString(wrkOut.String()); m != "" {
 		b.Errorf("soak: wrk %s", m)
 	}
+}
+
+// soakf prints one line of the soak's report as it happens. Not b.Logf: the
+// testing package keeps only the first lines a benchmark logs, and a
+// ten-minute soak has sixty samples.
+func soakf(format string, args ...any) {
+	fmt.Printf(format+"\n", args...)
 }
 
 // soakSample is one look at Envoy during the soak.
