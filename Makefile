@@ -18,7 +18,7 @@ GO     ?= go
 PYTHON ?= python3
 # GO_WASM is the module as the Go toolchain writes it; WASM, the artifact every
 # test layer, envoy.yaml and the Istio image use, is GO_WASM with WASI
-# poll_oneoff answered inside the module (cmd/pollfix, README "Envoy versions").
+# poll_oneoff answered inside the module (cmd/pollfix, README "Envoy and Istio versions").
 GO_WASM := build/portcullis.go.wasm
 WASM    := build/portcullis.wasm
 

@@ -1,5 +1,5 @@
 // Command pollfix makes the Go-built plugin answer WASI poll_oneoff inside the
-// module (README "Envoy versions"): `make build` runs it on the module the Go
+// module (README "Envoy and Istio versions"): `make build` runs it on the module the Go
 // toolchain writes and produces build/portcullis.wasm.
 //
 // Go's wasip1 runtime calls poll_oneoff after every stop-the-world once a
