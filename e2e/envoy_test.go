@@ -1,5 +1,5 @@
 // Package e2e runs the gateway end to end: the compiled plugin in a real
-// Envoy 1.40 (this file) and, later, in the wazero host, with the scenarios
+// Envoy, 1.36 to 1.40 (this file), and in the wazero host, with the scenarios
 // of e2e/scenarios. Envoy and build/portcullis.wasm are found as described in
 // harness.NewEnvoy; `make test` passes them in ENVOY_BIN and PORTCULLIS_WASM.
 package e2e

@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -20,8 +21,13 @@ import (
 	"time"
 )
 
-// EnvoyVersion is the Envoy release the project pins.
-const EnvoyVersion = "1.40."
+// SupportedEnvoy are the Envoy minor releases the plugin supports (README
+// "Envoy and Istio versions"); `make test-matrix` runs the Envoy suite on each.
+var SupportedEnvoy = []string{"1.36", "1.37", "1.38", "1.39", "1.40"}
+
+// envoyVersion extracts "1.40.0" from `envoy --version` output
+// ("envoy  version: <sha>/1.40.0/Clean/RELEASE/BoringSSL").
+var envoyVersion = regexp.MustCompile(`/(1\.(\d+)\.\d+)/`)
 
 // startTimeout bounds how long Envoy may take to become ready (V8 compiles
 // the Go module once per worker; a loaded 2-core CI box is slow).
@@ -30,13 +36,16 @@ const startTimeout = 90 * time.Second
 // Envoy runs the plugin in a real Envoy, configured from the shipped envoy.yaml.
 type Envoy struct {
 	Bin     string // the envoy binary
+	Version string // its release, "1.40.0"
 	Wasm    string // build/portcullis.wasm, absolute
 	Shipped string // envoy.yaml, absolute
 }
 
 // NewEnvoy finds Envoy ($ENVOY_BIN, else `envoy` on PATH, else
 // <repo>/.venv/bin/envoy), the compiled plugin and envoy.yaml. Anything
-// missing fails t under CI=true and skips it otherwise.
+// missing fails t under CI=true and skips it otherwise. Envoy must be a
+// supported release, and exactly $ENVOY_VERSION when that is set (the version
+// matrix sets it, so a run always tests the release it names).
 func NewEnvoy(t testing.TB) *Envoy {
 	t.Helper()
 	root := RepoRoot(t)
@@ -56,10 +65,17 @@ func NewEnvoy(t testing.TB) *Envoy {
 	if err != nil {
 		Unavailable(t, "%s --version: %v: %s", bin, err, out)
 	}
-	if !strings.Contains(string(out), "/"+EnvoyVersion) {
-		t.Fatalf("harness: %s is not Envoy %sx: %s", bin, EnvoyVersion, strings.TrimSpace(string(out)))
+	m := envoyVersion.FindStringSubmatch(string(out))
+	if m == nil {
+		t.Fatalf("harness: %s --version names no release: %s", bin, strings.TrimSpace(string(out)))
 	}
-	e.Bin = bin
+	if minor := "1." + m[2]; !slices.Contains(SupportedEnvoy, minor) {
+		t.Fatalf("harness: %s is Envoy %s; supported are %s", bin, m[1], strings.Join(SupportedEnvoy, ", "))
+	}
+	if want := os.Getenv("ENVOY_VERSION"); want != "" && want != m[1] {
+		t.Fatalf("harness: %s is Envoy %s, but ENVOY_VERSION asks for %s", bin, m[1], want)
+	}
+	e.Bin, e.Version = bin, m[1]
 	e.Wasm = WasmPath(t)
 	if _, err := os.Stat(e.Shipped); err != nil {
 		t.Fatalf("harness: %v", err)
@@ -88,6 +104,7 @@ func (e *Envoy) Start(t testing.TB, opts Options) *Gateway {
 		HostLogs:   inst.hostLogs,
 		Counter:    func(name string) (int64, bool) { return inst.stat("wasmcustom." + name) },
 		HostStat:   inst.stat,
+		HostStats:  inst.stats,
 	}
 	gw := NewGateway(fmt.Sprintf("http://127.0.0.1:%d", port), inst.nodeID, opts.Region, inst.upstream, hooks)
 	gw.PID = inst.cmd.Process.Pid
@@ -316,20 +333,30 @@ func (inst *envoyInstance) adminGet(path string) ([]byte, error) {
 
 // stat reads one counter or gauge from admin /stats.
 func (inst *envoyInstance) stat(name string) (int64, bool) {
-	body, err := inst.adminGet("/stats?filter=" + url.QueryEscape("^"+regexp.QuoteMeta(name)+"$"))
+	n, ok := inst.stats("^" + regexp.QuoteMeta(name) + "$")[name]
+	return n, ok
+}
+
+// stats reads every counter and gauge whose name matches the regular
+// expression pattern (admin /stats?filter=); nil when the admin API fails.
+func (inst *envoyInstance) stats(pattern string) map[string]int64 {
+	body, err := inst.adminGet("/stats?filter=" + url.QueryEscape(pattern))
 	if err != nil {
 		inst.t.Logf("harness: %v", err)
-		return 0, false
+		return nil
 	}
+	out := map[string]int64{}
 	sc := bufio.NewScanner(strings.NewReader(string(body)))
 	for sc.Scan() {
 		k, v, ok := strings.Cut(sc.Text(), ": ")
-		if ok && k == name {
-			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
-			return n, err == nil
+		if !ok {
+			continue
+		}
+		if n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64); err == nil {
+			out[k] = n
 		}
 	}
-	return 0, false
+	return out
 }
 
 func (inst *envoyInstance) hostLogs() string {

@@ -103,8 +103,12 @@ type Hooks struct {
 	// (e.g. "portcullis.requests"); ok is false when it does not exist.
 	Counter func(name string) (value int64, ok bool)
 	// HostStat returns a host-specific statistic (Envoy: a /stats name such as
-	// "cluster.demo_upstream.upstream_rq_retry"); nil when the host has none.
+	// "cluster.demo_upstream.upstream_rq_retry"; the wazero host: WasmHostVMFailures,
+	// WasmHostPollOneoffCalls); nil when the host has none.
 	HostStat func(name string) (value int64, ok bool)
+	// HostStats returns every host statistic whose name matches a regular
+	// expression (Envoy: admin /stats?filter=); nil when the host has none.
+	HostStats func(pattern string) map[string]int64
 }
 
 // Gateway is one running gateway.
@@ -168,6 +172,15 @@ func (g *Gateway) HostStat(name string) (int64, bool) {
 		return 0, false
 	}
 	return g.hooks.HostStat(name)
+}
+
+// HostStats returns the host statistics whose names match pattern, a
+// regular expression; nil when the host has no statistics.
+func (g *Gateway) HostStats(pattern string) map[string]int64 {
+	if g.hooks.HostStats == nil {
+		return nil
+	}
+	return g.hooks.HostStats(pattern)
 }
 
 // UpstreamServer is a demo upstream started by StartUpstream.
@@ -235,9 +248,23 @@ func RepoRoot(t testing.TB) string {
 // <repo>/build/portcullis.wasm. A missing file fails under CI, skips otherwise.
 func WasmPath(t testing.TB) string {
 	t.Helper()
-	p := os.Getenv("PORTCULLIS_WASM")
+	return artifact(t, "PORTCULLIS_WASM", "portcullis.wasm")
+}
+
+// GoWasmPath returns the plugin as the Go toolchain built it, before
+// cmd/pollfix: $PORTCULLIS_GO_WASM, else <repo>/build/portcullis.go.wasm. A
+// missing file fails under CI, skips otherwise.
+func GoWasmPath(t testing.TB) string {
+	t.Helper()
+	return artifact(t, "PORTCULLIS_GO_WASM", "portcullis.go.wasm")
+}
+
+// artifact returns $env, else <repo>/build/name, as an absolute path that exists.
+func artifact(t testing.TB, env, name string) string {
+	t.Helper()
+	p := os.Getenv(env)
 	if p == "" {
-		p = filepath.Join(RepoRoot(t), "build", "portcullis.wasm")
+		p = filepath.Join(RepoRoot(t), "build", name)
 	}
 	abs, err := filepath.Abs(p)
 	if err != nil {

@@ -16,7 +16,19 @@ import (
 type WasmHost struct {
 	Wasm    []byte // build/portcullis.wasm
 	Shipped []byte // envoy.yaml
+	// PollOneoffENOSYS makes the host answer WASI poll_oneoff with ENOSYS,
+	// as Envoy 1.36–1.38 do (wasmhost.Options.PollOneoffENOSYS).
+	PollOneoffENOSYS bool
 }
+
+// Statistics of the wazero host (Gateway.HostStat).
+const (
+	// WasmHostVMFailures counts VMs that trapped or panicked.
+	WasmHostVMFailures = "wasmhost.vm_failures"
+	// WasmHostPollOneoffCalls counts the module's calls to the host's WASI
+	// poll_oneoff under WasmHost.PollOneoffENOSYS.
+	WasmHostPollOneoffCalls = "wasmhost.poll_oneoff_calls"
+)
 
 // NewWasmHost reads the compiled plugin and envoy.yaml. A missing plugin
 // fails t under CI=true and skips it otherwise.
@@ -52,10 +64,20 @@ func (w *WasmHost) Start(t testing.TB, opts Options) *Gateway {
 		_ = srv.Close()
 		_ = host.Close()
 	})
+	stats := func() map[string]int64 {
+		return map[string]int64{
+			WasmHostVMFailures:      int64(len(host.Failures())),
+			WasmHostPollOneoffCalls: host.PollOneoffCalls(),
+		}
+	}
 	hooks := Hooks{
 		PluginLogs: host.PluginLogs,
 		HostLogs:   host.HostLogs,
 		Counter:    host.Metric,
+		HostStat: func(name string) (int64, bool) {
+			n, ok := stats()[name]
+			return n, ok
+		},
 	}
 	return NewGateway(srv.URL, w.nodeID(t, opts), opts.Region, up, hooks)
 }
@@ -100,11 +122,12 @@ func (w *WasmHost) newHost(t testing.TB, opts Options, up *UpstreamServer) (*was
 		PluginConfig: config,
 		Env:          opts.VMEnv(),
 		PluginName:   "portcullis", RootID: "portcullis", VMID: "portcullis",
-		NodeID:          w.nodeID(t, opts),
-		Region:          opts.Region,
-		StripPrefix:     "/api",
-		UpstreamTimeout: opts.RouteTimeout,
-		FailStatus:      503, // Envoy's answer for a request whose VM failed
+		NodeID:           w.nodeID(t, opts),
+		Region:           opts.Region,
+		StripPrefix:      "/api",
+		UpstreamTimeout:  opts.RouteTimeout,
+		FailStatus:       503, // Envoy's answer for a request whose VM failed
+		PollOneoffENOSYS: w.PollOneoffENOSYS,
 	}
 	if opts.FailurePolicy == "FAIL_CLOSED" {
 		hostOpts.FailurePolicy = wasmhost.FailClosed

@@ -40,6 +40,7 @@ import (
 	"time"
 
 	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 )
 
@@ -122,6 +123,14 @@ type Options struct {
 	// VM. 0 means no bound.
 	CallTimeout time.Duration
 
+	// PollOneoffENOSYS answers WASI poll_oneoff with ENOSYS, as the
+	// proxy-wasm host of Envoy 1.36–1.38 does, instead of wazero's
+	// implementation. Go's wasip1 runtime calls it after a stop-the-world
+	// once a runtime timer exists and dies on ENOSYS, unless the module
+	// answers poll_oneoff itself (cmd/pollfix): with this, a test shows
+	// which a module does without an old Envoy. PollOneoffCalls counts the calls.
+	PollOneoffENOSYS bool
+
 	// LogOutput, when set, receives every log line as it is captured.
 	LogOutput io.Writer
 	// Cache is the compilation cache; nil means one cache per process, so a
@@ -157,6 +166,8 @@ type Host struct {
 
 	ctx    context.Context
 	cancel context.CancelFunc
+
+	pollOneoffCalls atomic.Int64 // answered ENOSYS (Options.PollOneoffENOSYS)
 
 	mu       sync.Mutex
 	faults   map[string]Fault
@@ -263,7 +274,7 @@ func New(ctx context.Context, wasm []byte, opts Options) (*Host, error) {
 // load instantiates WASI and the env module and compiles wasm, checking its
 // imports and exports.
 func (h *Host) load(ctx context.Context, wasm []byte) error {
-	if _, err := wasi_snapshot_preview1.Instantiate(ctx, h.runtime); err != nil {
+	if err := h.instantiateWASI(ctx); err != nil {
 		return fmt.Errorf("wasmhost: wasi: %w", err)
 	}
 	provided, err := instantiateEnv(ctx, h.runtime)
@@ -299,6 +310,32 @@ func (h *Host) load(ctx context.Context, wasm []byte) error {
 	}
 	return nil
 }
+
+// errnoNOSYS is WASI preview 1's errno_t nosys.
+const errnoNOSYS = 52
+
+// instantiateWASI provides wazero's WASI preview 1, with poll_oneoff
+// answering ENOSYS when Options.PollOneoffENOSYS asks for Envoy 1.36–1.38's.
+func (h *Host) instantiateWASI(ctx context.Context) error {
+	if !h.opts.PollOneoffENOSYS {
+		_, err := wasi_snapshot_preview1.Instantiate(ctx, h.runtime)
+		return err
+	}
+	b := h.runtime.NewHostModuleBuilder(wasi_snapshot_preview1.ModuleName)
+	wasi_snapshot_preview1.NewFunctionExporter().ExportFunctions(b)
+	i32 := api.ValueTypeI32
+	// Exported after the built-in one, so it replaces it.
+	b.NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(func(_ context.Context, _ api.Module, stack []uint64) {
+		h.pollOneoffCalls.Add(1)
+		stack[0] = errnoNOSYS
+	}), []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i32}).Export("poll_oneoff")
+	_, err := b.Instantiate(ctx)
+	return err
+}
+
+// PollOneoffCalls returns how many times the module called WASI poll_oneoff
+// on a host with Options.PollOneoffENOSYS (always 0 without it).
+func (h *Host) PollOneoffCalls() int64 { return h.pollOneoffCalls.Load() }
 
 // staticProperties are the properties every context sees.
 func (h *Host) staticProperties() map[string][]byte {
