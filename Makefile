@@ -5,7 +5,8 @@
 #   make test                    everything: make check, then unit, wasm and real-Envoy e2e tests
 #   make check                   gofmt, go vet (native and wasip1), staticcheck, go mod tidy -diff
 #   make test-unit               the fast inner loop: filter/, internal/, cmd/ (no Envoy, no downloads)
-#   make bench                   benchmarks (make bench-memory: Envoy with 1M rate-limited keys)
+#   make bench                   benchmarks (make bench-memory: Envoy with 1M rate-limited keys;
+#                                make bench-footprint: Envoy's memory and start-up with and without the plugin)
 #   make oci                     build/oci: the plugin as an OCI image; pins its digest in istio/
 #   make istio OCI_REPO=...      push that image and point istio/ at it
 
@@ -45,7 +46,7 @@ PLUGIN_SOURCES := $(wildcard *.go) $(shell find filter -name '*.go' -not -name '
 # Every Go file of the project, for gofmt.
 GO_FILES = $(shell find . -name '*.go' -not -path './.venv/*' -not -path './.git/*' -not -path './build/*')
 
-.PHONY: build oci istio istioctl envoy ratelimit redis run token check test test-unit bench bench-memory fmt clean distclean
+.PHONY: build oci istio istioctl envoy ratelimit redis run token check test test-unit bench bench-memory bench-footprint fmt clean distclean
 
 build: $(WASM)
 
@@ -131,13 +132,18 @@ test: check build envoy ratelimit redis istioctl
 WASM_BENCH_PACKAGES := ./filter/jwt ./filter/ratelimit ./filter/cache
 BENCH_ENV = ENVOY_BIN="$(ENVOY)" PORTCULLIS_WASM="$(CURDIR)/$(WASM)" RATELIMIT_BIN="$(RATELIMIT_BIN)"
 bench: build envoy ratelimit redis
-	$(BENCH_ENV) $(GO) test -run '^$$' -bench . -skip 'Memory$$' -benchmem ./...
+	$(BENCH_ENV) $(GO) test -run '^$$' -bench . -skip 'Memory$$|Footprint$$' -benchmem ./...
 	$(GO) build -o build/wasirun ./e2e/cmd/wasirun
 	GOOS=wasip1 GOARCH=wasm $(GO) test -exec "$(CURDIR)/build/wasirun" -run '^$$' -bench . -benchmem $(WASM_BENCH_PACKAGES)
 
 # Envoy's memory with 1,000,000 distinct rate-limited keys (several minutes).
 bench-memory: build envoy
 	$(BENCH_ENV) $(GO) test -run '^$$' -bench 'EnvoyRateLimitMemory$$' -benchtime 1x -timeout 30m ./e2e/
+
+# Envoy's resident memory and time to ready at 1, 2 and 4 workers, bare and
+# with the plugin, one Envoy at a time (about a minute); prints a table.
+bench-footprint: build envoy
+	$(BENCH_ENV) $(GO) test -run '^$$' -bench 'EnvoyFootprint$$' -benchtime 1x -timeout 10m ./e2e/
 
 fmt:
 	gofmt -w $(GO_FILES)

@@ -158,6 +158,7 @@ func (e *Envoy) launch(t testing.TB, opts Options) *envoyInstance {
 		Region:        opts.Region,
 		FailurePolicy: opts.FailurePolicy,
 		Clusters:      clustersFor(t, opts),
+		WithoutPlugin: opts.WithoutPlugin,
 	})
 	if err != nil {
 		t.Fatalf("harness: cannot derive a test config from %s: %v", e.Shipped, err)

@@ -40,6 +40,9 @@ type EnvoyParams struct {
 	FailurePolicy string
 	// Clusters replace the endpoint of other shipped clusters, by name ("host:port").
 	Clusters map[string]string
+	// WithoutPlugin removes the wasm filter: bare Envoy with everything else as
+	// shipped, the yardstick the plugin's footprint is measured against.
+	WithoutPlugin bool
 }
 
 // RenderEnvoyConfig derives a test configuration from the shipped envoy.yaml:
@@ -160,10 +163,14 @@ func hcmConfig(listener map[string]any) (map[string]any, error) {
 
 func renderWasm(hcm map[string]any, p EnvoyParams) error {
 	filters, _ := hcm["http_filters"].([]any)
-	for _, f := range filters {
+	for i, f := range filters {
 		filter, _ := f.(map[string]any)
 		if filter["name"] != WasmFilterName {
 			continue
+		}
+		if p.WithoutPlugin {
+			hcm["http_filters"] = slices.Delete(filters, i, i+1)
+			return nil
 		}
 		config, err := path(filter, "typed_config", "config")
 		if err != nil {

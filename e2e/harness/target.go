@@ -58,6 +58,9 @@ type Options struct {
 	// (RateLimitCluster, ...) at "host:port" endpoints started by the test
 	// (Envoy: several separated by commas; the wazero host takes one).
 	Clusters map[string]string
+	// WithoutPlugin starts Envoy without the wasm filter (Envoy only; the
+	// plugin options are then ignored).
+	WithoutPlugin bool
 }
 
 // VMEnv returns the VM environment the options ask for.
