@@ -50,12 +50,35 @@ GO_FILES = $(shell find . -name '*.go' -not -path './.venv/*' -not -path './.git
 
 build: $(WASM)
 
+# The module is built in steps, each reading the one before:
+#   go build        -> build/portcullis.raw.wasm  (Go's output, with its name section)
+#   [module rewrites of Go's output, in place on the raw module: they may find
+#    functions by name, so they run before the optimiser strips the names]
+#   wasm-opt -Oz    -> build/portcullis.wasm      (the one artifact everything uses)
 # -trimpath and -buildvcs=false make the module depend on the sources only,
-# not on the checkout's path or git state: the OCI image digest pinned in
-# istio/ is the digest of these bytes.
-$(WASM): $(PLUGIN_SOURCES)
+# not on the checkout's path or git state, and wasm-opt is deterministic for a
+# given binaryen release: the OCI image digest pinned in istio/ is the digest
+# of these bytes, so binaryen is pinned too (BINARYEN_VERSION).
+RAW_WASM := build/portcullis.raw.wasm
+$(RAW_WASM): $(PLUGIN_SOURCES)
 	@mkdir -p $(@D)
 	GOOS=wasip1 GOARCH=wasm $(GO) build -trimpath -buildvcs=false -buildmode=c-shared -o $@ .
+
+# wasm-opt from Debian's binaryen (apt-get install binaryen). -Oz shrinks the
+# code; --strip-debug drops the name section and --strip-producers the
+# toolchain note, neither of which Envoy needs. The features are the ones Go's
+# wasm output uses (and Envoy's V8 and wazero run), so the optimiser neither
+# rejects Go's code nor introduces anything newer.
+WASM_OPT         ?= wasm-opt
+BINARYEN_VERSION := 108
+WASM_OPT_FLAGS   := -Oz --strip-debug --strip-producers \
+  --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int --enable-mutable-globals
+$(WASM): $(RAW_WASM)
+	@v="$$($(WASM_OPT) --version 2>/dev/null)" || { echo "build: $(WASM_OPT) not found: apt-get install binaryen (version $(BINARYEN_VERSION))" >&2; exit 1; }; \
+	case "$$v" in *"version $(BINARYEN_VERSION)"*) ;; \
+	  *) echo "build: $(WASM_OPT) is \"$$v\", want binaryen $(BINARYEN_VERSION): the pinned image digest depends on it" >&2; exit 1;; esac
+	$(WASM_OPT) $(WASM_OPT_FLAGS) $< -o $@.tmp
+	@mv $@.tmp $@
 
 # The plugin as an OCI image for Istio's WasmPlugin (README "Istio"): an OCI
 # image layout in build/oci, its digest printed and pinned in istio/*.yaml.
