@@ -74,7 +74,13 @@ BINARYEN_VERSION := 108
 WASM_OPT_FLAGS   := -Oz --strip-debug --strip-producers \
   --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int --enable-mutable-globals
 $(WASM): $(RAW_WASM)
-	@v="$$($(WASM_OPT) --version 2>/dev/null)" || { echo "build: $(WASM_OPT) not found: apt-get install binaryen (version $(BINARYEN_VERSION))" >&2; exit 1; }; \
+	@if ! command -v $(WASM_OPT) >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "build: installing binaryen (wasm-opt) with apt-get"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends binaryen; \
+	  else echo "build: $(WASM_OPT) is missing: apt-get install binaryen (as root)" >&2; exit 1; fi; \
+	fi
+	@v="$$($(WASM_OPT) --version)"; \
 	case "$$v" in *"version $(BINARYEN_VERSION)"*) ;; \
 	  *) echo "build: $(WASM_OPT) is \"$$v\", want binaryen $(BINARYEN_VERSION): the pinned image digest depends on it" >&2; exit 1;; esac
 	$(WASM_OPT) $(WASM_OPT_FLAGS) $< -o $@.tmp
