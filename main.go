@@ -1,6 +1,6 @@
-// Command portcullis is the proxy-wasm plugin. Build it as a WASI reactor:
+// Command portcullis is the proxy-wasm plugin; `make build` builds it, then wasm-opt shrinks it:
 //
-//	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o build/portcullis.wasm .
+//	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o build/portcullis.raw.wasm .
 package main
 
 import (
