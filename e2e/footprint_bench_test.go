@@ -27,9 +27,8 @@ const (
 // from start to admin /ready, the CPU time Envoy spent until then (all its
 // threads: on a shared machine the wall time depends on the neighbours, the
 // CPU time on the work, mostly V8 compiling the module) and VmRSS once it has
-// served; it then prints
-// both side by side as a Markdown table on stdout (a parent benchmark's log is
-// not shown). Run it once: make bench-footprint.
+// served. It then prints both side by side as a Markdown table on stdout (a
+// parent benchmark's log is not shown). Run it once: make bench-footprint.
 func BenchmarkEnvoyFootprint(b *testing.B) {
 	envoy := harness.NewEnvoy(b)
 	module, err := os.Stat(envoy.Wasm)
