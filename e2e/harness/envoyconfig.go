@@ -44,6 +44,9 @@ type EnvoyParams struct {
 	DropStatsConfig bool
 	// Edit, when set, is applied last to the derived configuration.
 	Edit func(root map[string]any) error
+	// WithoutPlugin removes the wasm filter: bare Envoy with everything else as
+	// shipped, the yardstick the plugin's footprint is measured against.
+	WithoutPlugin bool
 }
 
 // RenderEnvoyConfig derives a test configuration from the shipped envoy.yaml:
@@ -178,10 +181,14 @@ func hcmConfig(listener map[string]any) (map[string]any, error) {
 
 func renderWasm(hcm map[string]any, p EnvoyParams) error {
 	filters, _ := hcm["http_filters"].([]any)
-	for _, f := range filters {
+	for i, f := range filters {
 		filter, _ := f.(map[string]any)
 		if filter["name"] != WasmFilterName {
 			continue
+		}
+		if p.WithoutPlugin {
+			hcm["http_filters"] = slices.Delete(filters, i, i+1)
+			return nil
 		}
 		config, err := path(filter, "typed_config", "config")
 		if err != nil {

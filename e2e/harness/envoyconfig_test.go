@@ -90,6 +90,46 @@ func TestRenderShippedConfig(t *testing.T) {
 	}
 }
 
+// Bare Envoy is the shipped configuration with only the wasm filter removed.
+func TestRenderWithoutPlugin(t *testing.T) {
+	shipped, err := os.ReadFile(filepath.Join(RepoRoot(t), "envoy.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := RenderEnvoyConfig(shipped, EnvoyParams{Upstream: "127.0.0.1:1", Wasm: "/x.wasm", WithoutPlugin: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg struct {
+		StaticResources struct {
+			Listeners []struct {
+				FilterChains []struct {
+					Filters []struct {
+						TypedConfig struct {
+							HTTPFilters []struct {
+								Name string `json:"name"`
+							} `json:"http_filters"`
+						} `json:"typed_config"`
+					} `json:"filters"`
+				} `json:"filter_chains"`
+			} `json:"listeners"`
+		} `json:"static_resources"`
+	}
+	if err := json.Unmarshal(out, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, f := range cfg.StaticResources.Listeners[0].FilterChains[0].Filters[0].TypedConfig.HTTPFilters {
+		names = append(names, f.Name)
+	}
+	if strings.Join(names, ",") != "envoy.filters.http.cors,envoy.filters.http.router" {
+		t.Errorf("http filters = %v, want cors and router only", names)
+	}
+	if strings.Contains(string(out), "/x.wasm") {
+		t.Errorf("the bare configuration still names the module")
+	}
+}
+
 // The shipped file keeps the decisions the README and the tests rely on.
 func TestShippedDecisions(t *testing.T) {
 	shipped, err := os.ReadFile(filepath.Join(RepoRoot(t), "envoy.yaml"))

@@ -70,6 +70,9 @@ type Options struct {
 	// EditConfig (Envoy only) changes the derived configuration last, e.g.
 	// ReplacePlugin to compare the plugin with Envoy's own filters.
 	EditConfig func(root map[string]any) error
+	// WithoutPlugin starts Envoy without the wasm filter (Envoy only; the
+	// plugin options are then ignored).
+	WithoutPlugin bool
 }
 
 // VMEnv returns the VM environment the options ask for.
@@ -257,6 +260,14 @@ func WasmPath(t testing.TB) string {
 func GoWasmPath(t testing.TB) string {
 	t.Helper()
 	return artifact(t, "PORTCULLIS_GO_WASM", "portcullis.go.wasm")
+}
+
+// PollfixWasmPath returns the plugin after cmd/pollfix, before wasm-opt:
+// $PORTCULLIS_POLLFIX_WASM, else <repo>/build/portcullis.pollfix.wasm. A
+// missing file fails under CI, skips otherwise.
+func PollfixWasmPath(t testing.TB) string {
+	t.Helper()
+	return artifact(t, "PORTCULLIS_POLLFIX_WASM", "portcullis.pollfix.wasm")
 }
 
 // artifact returns $env, else <repo>/build/name, as an absolute path that exists.

@@ -99,6 +99,9 @@ func (w *WasmHost) StartRefused(t testing.TB, opts Options) string {
 }
 
 func (w *WasmHost) newHost(t testing.TB, opts Options, up *UpstreamServer) (*wasmhost.Host, error) {
+	if opts.WithoutPlugin {
+		t.Fatalf("harness: the wazero host always runs the plugin; WithoutPlugin is for Envoy")
+	}
 	config := opts.PluginConfig
 	if config == "" {
 		var err error

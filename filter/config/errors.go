@@ -39,11 +39,14 @@ func join(parent, child string) string {
 }
 
 // decodeError turns an encoding/json error into a FieldError naming the field.
+// json.Decoder returns its errors unwrapped, so type assertions find them;
+// errors.As would link reflectlite's assignability code into the module for
+// nothing (about 50 KB with the one in compilePolicy; README "Performance").
 func decodeError(data []byte, err error) error {
-	var typeErr *json.UnmarshalTypeError
-	var syntaxErr *json.SyntaxError
+	typeErr, isType := err.(*json.UnmarshalTypeError)
+	syntaxErr, isSyntax := err.(*json.SyntaxError)
 	switch {
-	case errors.As(err, &typeErr):
+	case isType:
 		if typeErr.Field == "" {
 			return fieldErrorf("", "the configuration must be a JSON object, not %s", typeErr.Value)
 		}
@@ -53,7 +56,7 @@ func decodeError(data []byte, err error) error {
 			field = typeErr.Field
 		}
 		return fieldErrorf(field, "must be %s, not %s", describeType(typeErr.Type), typeErr.Value)
-	case errors.As(err, &syntaxErr):
+	case isSyntax:
 		return fieldErrorf("", "not valid JSON (at byte %d)", syntaxErr.Offset)
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return fieldErrorf("", "not valid JSON (truncated)")

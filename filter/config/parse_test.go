@@ -407,6 +407,13 @@ func TestParseInvalid(t *testing.T) {
 		{"content type with two slashes", withMember(`"content_types":["application/json","a/b/c"]`), "content_types[1]", "not a media type"},
 		{"content type empty", withMember(`"content_types":[""]`), "content_types[0]", "not a media type"},
 		{"content types empty list", withMember(`"content_types":[]`), "content_types", "at least one media type"},
+
+		// Rate limits: ratelimit.NewPolicy's errors, mapped onto the configuration's fields.
+		{"limit requests out of range", withMember(`"rate_limit":{"default":[{"requests":0,"window_seconds":60}]}`), "rate_limit.default[0].requests", "must be between 1 and"},
+		{"limit window duplicated", withMember(`"rate_limit":{"default":[{"requests":5,"window_seconds":60},{"requests":6,"window_seconds":60}]}`), "rate_limit.default[1].window_seconds", "duplicate window"},
+		{"limit list empty", withMember(`"rate_limit":{"default":[]}`), "rate_limit.default", "required: at least one limit"},
+		{"limit list too long", withMember(`"rate_limit":{"default":[` + strings.Repeat(`{"requests":1,"window_seconds":1},`, 8) + `{"requests":1,"window_seconds":9}]}`), "rate_limit.default", "at most 8 limits"},
+		{"plan name unusable", withMember(`"rate_limit":{"plans":{"claim":"tier","by_plan":{"pro plan":[{"requests":1,"window_seconds":1}]}}}`), "rate_limit.plans.by_plan.pro plan", `name "pro plan" must be visible ASCII`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c, err := config.Parse([]byte(tc.doc), testEnv)

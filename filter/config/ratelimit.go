@@ -2,7 +2,6 @@ package config
 
 import (
 	"cmp"
-	"errors"
 	"slices"
 	"strconv"
 	"strings"
@@ -345,20 +344,21 @@ func compilePolicy(field, name string, limits []LimitFile) (*ratelimit.Policy, e
 		out[i] = ratelimit.Limit{Requests: l.Requests, Window: time.Duration(l.WindowSeconds) * time.Second}
 	}
 	p, err := ratelimit.NewPolicy(name, out)
-	var le *ratelimit.LimitError
-	var ne *ratelimit.NameError
+	// NewPolicy returns its errors unwrapped (see decodeError for why not errors.As).
+	le, isLE := err.(*ratelimit.LimitError)
+	ne, isNE := err.(*ratelimit.NameError)
 	switch {
 	case err == nil:
 		return p, nil
-	case errors.As(err, &le) && le.Index < 0:
+	case isLE && le.Index < 0:
 		return nil, fieldErrorf(field, "%s", le.Problem)
-	case errors.As(err, &le):
+	case isLE:
 		sub := le.Field
 		if sub == "window" {
 			sub = "window_seconds"
 		}
 		return nil, fieldErrorf(indexed(field, le.Index)+"."+sub, "%s", le.Problem)
-	case errors.As(err, &ne):
+	case isNE:
 		return nil, fieldErrorf(field, "name %q %s", strings.TrimPrefix(name, "plan-"), ne.Problem)
 	}
 	return nil, fieldErrorf(field, "%v", err)
