@@ -7,11 +7,16 @@ import (
 
 // Lookup carries one GET or HEAD request through the cache:
 //
-//  1. GET IndexKey from the store, then UseIndex with the answer.
-//  2. If it gives an entry key: GET it, then Answer. A hit is the reply.
+//  1. UseLocalIndex (this Envoy's copy of the index). When it does not
+//     know: GET IndexKey from the store, UseIndex with the answer, then
+//     LocalIndex.Remember.
+//  2. If either gives an entry key: AnswerHot (this VM's hot entries);
+//     failing that, GET EntryKey, Answer, and HotEntries.Keep on a hit. A
+//     hit is the reply.
 //  3. On a miss, forward the request. If CanFill: with the fill lock
 //     (FillKey, unless Refresh), call Fill on the response headers, feed
-//     the body to the Fill, then PUT its Index (when not nil) and Envelope.
+//     the body to the Fill, then LocalIndex.Fill and PUT its Index (when
+//     not nil) and Envelope.
 //
 // When the index GET fails (no answer, an error status), do not call
 // UseIndex: the request is forwarded and its response not stored (Fill
