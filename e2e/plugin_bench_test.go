@@ -31,6 +31,12 @@ func benchPluginHost(b *testing.B, patch func(cfg map[string]any), clusters map[
 
 // benchHost is benchPluginHost's host, for benchmarks that count its calls.
 func benchHost(b *testing.B, patch func(cfg map[string]any), clusters map[string]string) *wasmhost.Host {
+	return benchHostWith(b, patch, wasmhost.Options{Clusters: clusters})
+}
+
+// benchHostWith is benchHost with the host's options (one worker, the JWT
+// secret and the configuration are set here).
+func benchHostWith(b *testing.B, patch func(cfg map[string]any), opts wasmhost.Options) *wasmhost.Host {
 	wasm, err := os.ReadFile(harness.WasmPath(b))
 	if err != nil {
 		b.Fatal(err)
@@ -54,9 +60,8 @@ func benchHost(b *testing.B, patch func(cfg map[string]any), clusters map[string
 	}
 	raw, _ := json.Marshal(cfg)
 	config = string(raw)
-	h, err := wasmhost.New(context.Background(), wasm, wasmhost.Options{
-		Workers: 1, PluginConfig: config, Env: map[string]string{harness.SecretEnv: harness.TestSecret}, Clusters: clusters,
-	})
+	opts.Workers, opts.PluginConfig, opts.Env = 1, config, map[string]string{harness.SecretEnv: harness.TestSecret}
+	h, err := wasmhost.New(context.Background(), wasm, opts)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -116,7 +121,16 @@ func BenchmarkPluginLimitedRequest(b *testing.B) {
 	req.Header.Set("Authorization", benchToken("alice"))
 	before := h.HostCalls()
 	benchRequests(b, handler, req, http.StatusNotFound)
-	after := h.HostCalls()
+	perRequest := reportHostCalls(b, before, h.HostCalls())
+	if perRequest > maxHostCallsLimited {
+		b.Fatalf("%.1f host calls per request, more than the budget of %d", perRequest, maxHostCallsLimited)
+	}
+}
+
+// reportHostCalls reports the host calls per request between the counts
+// before and after, logs the calls made about once a request or more, and
+// returns the first figure.
+func reportHostCalls(b *testing.B, before, after wasmhost.CallCounts) float64 {
 	perRequest := float64(after.Total()-before.Total()) / float64(b.N)
 	b.ReportMetric(perRequest, "hostcalls/op")
 	for name, n := range after {
@@ -124,9 +138,7 @@ func BenchmarkPluginLimitedRequest(b *testing.B) {
 			b.Logf("%-36s %.2f/op", name, d)
 		}
 	}
-	if perRequest > maxHostCallsLimited {
-		b.Fatalf("%.1f host calls per request, more than the budget of %d", perRequest, maxHostCallsLimited)
-	}
+	return perRequest
 }
 
 // BenchmarkPluginRejectedRequest: no token, so the plugin answers 401 JSON itself.

@@ -80,6 +80,7 @@ func cacheScenarios(t *testing.T, gw *harness.Gateway) {
 		{"set_cookie_is_never_stored", setCookieNotStored},
 		{"vary_is_honoured", varyHonoured},
 		{"unsafe_method_invalidates", postInvalidates},
+		{"invalidation_is_immediate_on_this_gateway", invalidationImmediate},
 		{"entry_expires", entryExpires},
 		{"request_no_cache_skips_the_lookup", requestNoCache},
 		{"shared_rule_across_tenants", sharedRule},
@@ -199,6 +200,33 @@ func postInvalidates(t *testing.T, gw *harness.Gateway) {
 	expectCache(t, cacheGet(t, gw, "alice", path+"?x=2", nil), "MISS")
 }
 
+// invalidationImmediate: hot entries (hit often enough to be answered from
+// the in-proxy tier in every VM) are never served again once a POST to
+// their path was answered, not even by the very next request.
+func invalidationImmediate(t *testing.T, gw *harness.Gateway) {
+	path := uniquePath("/api/cache")
+	old := cacheGet(t, gw, "alice", path, nil)
+	expectCache(t, old, "MISS")
+	eventuallyHit(t, gw, "alice", path, nil)
+	for range 8 { // every VM of the gateway gets its chance to keep it hot
+		expectCache(t, cacheGet(t, gw, "alice", path, nil), "HIT")
+	}
+	if !eventually(5*time.Second, func() bool { n, _ := gw.Counter("portcullis.cache.local_hit"); return n > 0 }) {
+		t.Fatal("cache.local_hit stayed 0: no hit came from the in-proxy tier")
+	}
+	post := Send(t, gw, Request{Method: "POST", Path: path, Body: `{}`,
+		Header: With(Bearer(Token(harness.TestSecret, "alice", nil)), "Content-Type", "application/json")})
+	if post.Status != http.StatusOK {
+		t.Fatalf("POST: %s", post)
+	}
+	for i := range 8 {
+		resp := cacheGet(t, gw, "alice", path, nil)
+		if resp.Status != http.StatusOK || bytes.Equal(resp.Body, old.Body) {
+			t.Fatalf("GET %d after the POST served the old body:\n%s", i, resp)
+		}
+	}
+}
+
 func entryExpires(t *testing.T, gw *harness.Gateway) {
 	path := uniquePath("/api/cache")
 	h := map[string][]string{"X-Upstream-Cache-Control": {"max-age=1"}}
@@ -279,15 +307,21 @@ func stampede(t *testing.T, gw *harness.Gateway) {
 }
 
 // cacheServerKilled: with the cache server gone, every request still
-// succeeds from the upstream, and the fault is counted.
+// succeeds: a path the in-proxy tier holds may still be a HIT from it
+// (fresh by its envelope), any other goes to the upstream, and the fault
+// is counted.
 func cacheServerKilled(t *testing.T, gw *harness.Gateway, kill func()) {
 	path := uniquePath("/api/cache")
 	expectCache(t, cacheGet(t, gw, "alice", path, nil), "MISS")
 	eventuallyHit(t, gw, "alice", path, nil)
 	kill()
+	if resp := cacheGet(t, gw, "alice", path, nil); resp.Status != http.StatusOK {
+		t.Errorf("a cached path with the cache down: want 200, got:\n%s", resp)
+	}
+	cold := uniquePath("/api/cache")
 	before := gw.Upstream.Count()
 	for i := range 5 {
-		resp := cacheGet(t, gw, "alice", path, nil)
+		resp := cacheGet(t, gw, "alice", cold, nil)
 		if resp.Status != http.StatusOK || resp.Header.Get("X-Cache") == "HIT" {
 			t.Errorf("request %d with the cache down: want 200 from the upstream, got:\n%s", i, resp)
 		}

@@ -79,6 +79,11 @@ func Do(gw *harness.Gateway, r Request) (Response, error) {
 			req.Header.Add(name, v)
 		}
 	}
+	// net/http sends req.Host, not a Host header: a Host given here is the
+	// request's authority (as for gateways that must see one origin).
+	if host := req.Header.Get("Host"); host != "" {
+		req.Host = host
+	}
 	resp, err := client.Do(req)
 	if err != nil {
 		return Response{}, fmt.Errorf("%s %s: %w", method, r.Path, err)

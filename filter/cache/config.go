@@ -21,6 +21,16 @@ type Config struct {
 	FillWait time.Duration
 	// FillLockSlots is the size of the fill-lock table in shared data.
 	FillLockSlots int
+	// The in-proxy tier (doc.go): LocalIndexSlots slots of index copies in
+	// shared data, each used for LocalIndexTTL after it was read or written
+	// (how long another Envoy's invalidation can go unseen here); per VM, at
+	// most LocalEntries hot entries of at most LocalMaxEntryBytes each,
+	// LocalBytes in all (HotEntries).
+	LocalIndexTTL      time.Duration
+	LocalIndexSlots    int
+	LocalEntries       int
+	LocalMaxEntryBytes int
+	LocalBytes         int
 }
 
 // RoutePolicy is the cache policy of one route rule. A rule without one

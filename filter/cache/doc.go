@@ -85,7 +85,8 @@
 // drawn when the record is written, and the Vary names seen for the path;
 // entries live at K1, which includes the epoch.
 //
-//   - Lookup: GET K0 (404: miss) → GET K1 → Answer.
+//   - Lookup: GET K0 (404: miss) → GET K1 → Answer; the in-proxy tier
+//     (below) answers either step on this Envoy when it can.
 //   - Fill: PUT K0 when it was absent or the path's Vary names grew (the
 //     names only grow, up to MaxVary, so variants never thrash), then PUT
 //     K1. Every K0 write draws a new epoch.
@@ -121,6 +122,54 @@
 //     the entry: the request was concurrent with the invalidating one.
 //   - An index record's TTL hint is its entry's, and at least an hour; when a
 //     store drops it sooner, its entries are unreachable: misses, not errors.
+//
+// # The in-proxy tier
+//
+// Two callouts per hit cost more than proxying the request. Every proxy_*
+// call crosses from the VM into the proxy (and each that returns data
+// allocates in the module), so a hit the proxy answers by itself must make
+// very few. Two tables sit in front of the cache cluster:
+//
+//   - LocalIndex: this Envoy's copies of index records, in shared data
+//     (all workers), one per slot "pc:idx:<n>", each used for
+//     Config.LocalIndexTTL after it was written. UseLocalIndex reads it
+//     first; with a copy the entry key is derived without asking the cluster
+//     (one callout for the entry instead of two). A fill that writes K0
+//     copies it (LocalIndex.Fill); a lookup that read K0 from the cluster
+//     copies it (Remember), compare-and-swapped against the slot as the
+//     lookup found it, so a read in flight never undoes an invalidation.
+//   - HotEntries: per VM, the entries that answered a hit from the cluster,
+//     by K1, within LocalEntries, LocalMaxEntryBytes and LocalBytes. A hit
+//     from here needs no host call beyond the index copy's read; freshness
+//     is decided from the envelope as for any hit (AnswerHot).
+//
+// Why the index is shared and the entries are not: invalidation has to
+// reach every worker at once, and shared data is the only memory the VMs
+// share, so the small record that decides reachability lives there. Entries
+// are larger and read far more often: a shared-data read of one costs a
+// host call and a copy of the whole value into the VM, which is what a hot
+// hit must avoid. Since K1 includes the epoch, a VM's table never has to be
+// told about an invalidation: the copy changes, and the old K1s are never
+// derived again (they age out by eviction).
+//
+// Invalidation on this Envoy (Invalidate) writes a tombstone over the
+// path's copies before the unsafe request's response goes on and before
+// the DELETEs leave. A tombstone is an absent index: the lookup is a miss
+// without a callout, and its fill starts a new epoch. It lives
+// Config.Timeout plus a second, past the DELETE's answer, so no worker
+// reads the old record back from the cluster meanwhile. Nothing overwrites
+// another path's live tombstone but more tombstones (up to 8 per slot; a
+// 9th within a tombstone's life drops the one nearest its deadline, which
+// then relies on its DELETE alone: with 4096 slots, it takes thousands of
+// invalidations a second before any slot sees 9). Another Envoy's copy stays until its
+// LocalIndexTTL runs out: that, plus the DELETE's own time, is how long
+// another Envoy can serve a path's old entries (README "Caching").
+//
+// Collisions: a slot's copy carries the full K0 and is used only for it; two
+// paths in one slot cost each other copy misses (a callout more), never a
+// wrong index. The races of "Two levels" are unchanged: a fill that writes
+// K0 after an invalidation with a response fetched before it is, here too,
+// the one window, bounded by the entry's TTL.
 //
 // # Stored formats
 //
@@ -172,6 +221,12 @@
 // its own key again. With k fills in flight the chance is about k/slots.
 //
 // # Memory
+//
+// The in-proxy tier: per VM at most LocalEntries entries of at most
+// LocalMaxEntryBytes each (the stored value), LocalBytes in all, each
+// charged its value, its decoded header copy and tables and 256 bytes
+// (entryCharge); per Envoy LocalIndexSlots shared-data keys, each an index
+// copy (10 bytes and the record) or up to 8 tombstones (131 bytes).
 //
 // A fill's buffer never exceeds the envelope's head plus
 // Config.MaxBodyBytes: the body is appended to the envelope's head as it

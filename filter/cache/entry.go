@@ -169,7 +169,7 @@ func DecodeEntry(data []byte) (Entry, error) {
 	if n > MaxHeaders || n*5 > r.rest() {
 		return Entry{}, corrupt("%d headers", n)
 	}
-	e.Headers = make([][2]string, n, n+hitHeaderCount)
+	e.Headers = make([][2]string, n)
 	for i := range e.Headers {
 		name, value := r.str16(), r.str16()
 		if !r.ok || !storableHeader(name, value) {

@@ -26,6 +26,8 @@ type Fill struct {
 	EntryKey string
 	TTL      time.Duration
 
+	k0   digest
+	idx  Index // the record in Index, for LocalIndex.Fill
 	body bodyBuffer
 }
 
@@ -103,9 +105,9 @@ func (l *Lookup) Fill(resp *Response, now time.Time, epoch uint64) (*Fill, strin
 		}
 	}
 	if writeIndex {
-		x := Index{Key: l.k0, Epoch: epoch, Vary: names}
+		f.k0, f.idx = l.k0, Index{Key: l.k0, Epoch: epoch, Vary: names}
 		var err error
-		if f.Index, err = x.Append(nil); err != nil {
+		if f.Index, err = f.idx.Append(nil); err != nil {
 			return nil, ReasonVaryInvalid
 		}
 	}

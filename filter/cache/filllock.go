@@ -3,7 +3,6 @@ package cache
 import (
 	"encoding/binary"
 	"errors"
-	"strconv"
 	"time"
 
 	"github.com/portcullis/portcullis/filter/shared"
@@ -20,9 +19,8 @@ import (
 // A FillLocks keeps scratch buffers: one per VM, not for concurrent use.
 type FillLocks struct {
 	store shared.Store
-	slots uint64
+	keys  slotKeys
 	rec   [lockRecordSize]byte
-	kb    []byte
 }
 
 // MaxFillLockSlots bounds the table, and so its shared data.
@@ -40,7 +38,7 @@ var ErrLockContention = errors.New("cache: fill lock contended")
 
 // NewFillLocks returns a table of slots locks (1 to MaxFillLockSlots) in store.
 func NewFillLocks(store shared.Store, slots int) *FillLocks {
-	return &FillLocks{store: store, slots: uint64(min(max(slots, 1), MaxFillLockSlots)), kb: []byte(lockPrefix)}
+	return &FillLocks{store: store, keys: newSlotKeys(lockPrefix, slots, MaxFillLockSlots)}
 }
 
 // LockState is the outcome of TryAcquire.
@@ -80,7 +78,7 @@ type Lock struct {
 // ahead.
 func (t *FillLocks) TryAcquire(key string, now time.Time, ttl time.Duration) Acquisition {
 	h := shared.PairHash(lockPrefix, key)
-	slot := t.slotKey(h)
+	slot := t.keys.key(h)
 	ms := now.UnixMilli()
 	lock := Lock{hash: h, deadline: ms + max(ttl.Milliseconds(), 1)}
 	for range lockCASRetries + 1 {
@@ -107,7 +105,7 @@ func (t *FillLocks) TryAcquire(key string, now time.Time, ttl time.Duration) Acq
 // Held reports whether the slot of key is held at now, and until when: a
 // waiter polls it, and looks up again once it is not.
 func (t *FillLocks) Held(key string, now time.Time) (until time.Time, held bool) {
-	value, _, found, err := t.store.Get(t.slotKey(shared.PairHash(lockPrefix, key)))
+	value, _, found, err := t.store.Get(t.keys.key(shared.PairHash(lockPrefix, key)))
 	if err != nil || !found {
 		return time.Time{}, false
 	}
@@ -120,7 +118,7 @@ func (t *FillLocks) Held(key string, now time.Time) (until time.Time, held bool)
 // Release frees l, if the slot still holds it (not once it expired and was
 // taken again). An error means it stays held until its deadline.
 func (t *FillLocks) Release(l Lock) error {
-	slot := t.slotKey(l.hash)
+	slot := t.keys.key(l.hash)
 	for range lockCASRetries + 1 {
 		value, cas, found, err := t.store.Get(slot)
 		if err != nil {
@@ -137,11 +135,6 @@ func (t *FillLocks) Release(l Lock) error {
 		}
 	}
 	return ErrLockContention
-}
-
-func (t *FillLocks) slotKey(h uint64) string {
-	t.kb = strconv.AppendUint(t.kb[:len(lockPrefix)], h%t.slots, 10)
-	return string(t.kb)
 }
 
 func (t *FillLocks) encode(l Lock) []byte {

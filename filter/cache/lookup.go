@@ -7,11 +7,16 @@ import (
 
 // Lookup carries one GET or HEAD request through the cache:
 //
-//  1. GET IndexKey from the store, then UseIndex with the answer.
-//  2. If it gives an entry key: GET it, then Answer. A hit is the reply.
+//  1. UseLocalIndex (this Envoy's copy of the index). When it does not
+//     know: GET IndexKey from the store, UseIndex with the answer, then
+//     LocalIndex.Remember.
+//  2. If either gives an entry key: AnswerHot (this VM's hot entries);
+//     failing that, GET EntryKey, Answer, and HotEntries.Keep on a hit. A
+//     hit is the reply.
 //  3. On a miss, forward the request. If CanFill: with the fill lock
 //     (FillKey, unless Refresh), call Fill on the response headers, feed
-//     the body to the Fill, then PUT its Index (when not nil) and Envelope.
+//     the body to the Fill, then LocalIndex.Fill and PUT its Index (when
+//     not nil) and Envelope.
 //
 // When the index GET fails (no answer, an error status), do not call
 // UseIndex: the request is forwarded and its response not stored (Fill
@@ -37,6 +42,9 @@ type Lookup struct {
 	index indexState
 	idx   Index  // when indexPresent
 	k1    digest // the entry key, when UseIndex gave one
+	// local is what UseLocalIndex read of this Envoy's copy of the index,
+	// for Remember.
+	local localRead
 }
 
 type indexState uint8
@@ -59,13 +67,26 @@ func (l *Lookup) UseIndex(value []byte, found bool) (entryKey string, ok bool) {
 	if err != nil || x.Key != l.k0 { // unreadable, or another key's record: as absent; a fill replaces it
 		return "", false
 	}
-	l.index, l.idx = indexPresent, x
-	if l.Refresh {
+	if !l.useIndex(x) {
 		return "", false
 	}
-	l.k1 = variantDigest("entry", l.k0, &x.Epoch, l.query, x.Vary, l.headers)
-	return hexKey(l.k1), true
+	return l.EntryKey(), true
 }
+
+// useIndex takes the index record x (already checked to be K0's) and
+// derives the entry key; false for a Refresh, which is never answered.
+func (l *Lookup) useIndex(x Index) bool {
+	l.index, l.idx = indexPresent, x
+	if l.Refresh {
+		return false
+	}
+	l.k1 = variantDigest("entry", l.k0, &x.Epoch, l.query, x.Vary, l.headers)
+	return true
+}
+
+// EntryKey is the entry key (K1) to GET, once UseIndex or UseLocalIndex
+// gave one.
+func (l *Lookup) EntryKey() string { return hexKey(l.k1) }
 
 // FillKey is the key of this request's fill lock: the same for every
 // request that would be answered by the same entry (given what the index
@@ -106,6 +127,12 @@ func (l *Lookup) Answer(value []byte, now time.Time) (hit Hit, reason string) {
 	if err != nil {
 		return Hit{}, MissCorrupt
 	}
+	return l.answer(&e, now)
+}
+
+// answer is the reply from the decoded entry e, or why there is none. e is
+// not changed: a hot entry answers many requests.
+func (l *Lookup) answer(e *Entry, now time.Time) (hit Hit, reason string) {
 	if e.Key != l.k1 {
 		return Hit{}, MissMismatch // the store answered with another key's value
 	}
@@ -123,6 +150,8 @@ func (l *Lookup) Answer(value []byte, now time.Time) (hit Hit, reason string) {
 	if l.maxAge >= 0 && age > l.maxAge || l.minFresh >= 0 && (e.ExpiresAt-ms)/1000 < l.minFresh {
 		return Hit{}, MissTooOld // RFC 9111 §5.2.1.1, §5.2.1.3
 	}
-	headers := append(e.Headers, [2]string{HeaderXCache, XCacheHit}, [2]string{"age", strconv.FormatInt(age, 10)})
+	// A new slice: e.Headers stays as stored (a hot entry answers again).
+	headers := append(make([][2]string, 0, len(e.Headers)+hitHeaderCount), e.Headers...)
+	headers = append(headers, [2]string{HeaderXCache, XCacheHit}, [2]string{"age", strconv.FormatInt(age, 10)})
 	return Hit{Status: e.Status, Headers: headers, Body: e.Body}, ""
 }

@@ -24,6 +24,12 @@ type CacheFile struct {
 	Statuses          map[string]int `json:"statuses"`
 	FillWaitMS        *int           `json:"fill_wait_ms"`
 	FillLockSlots     *int           `json:"fill_lock_slots"`
+	// The in-proxy tier (README "Caching").
+	LocalIndexTTLMS    *int `json:"local_index_ttl_ms"`
+	LocalIndexSlots    *int `json:"local_index_slots"`
+	LocalEntries       *int `json:"local_entries"`
+	LocalMaxEntryBytes *int `json:"local_max_entry_bytes"`
+	LocalBytes         *int `json:"local_bytes"`
 }
 
 // RouteCacheFile is a route rule's cache policy.
@@ -46,6 +52,15 @@ const (
 	DefaultFillWait       = 2 * time.Second // why: filter/cache package documentation
 	MaxFillWaitMS         = 10_000          // well inside Envoy's 15 s route timeout
 	DefaultFillLockSlots  = 4096
+	// The in-proxy tier; why these: filter/cache package documentation.
+	DefaultLocalIndexTTL      = time.Second
+	MaxLocalIndexTTLMS        = 60_000
+	DefaultLocalIndexSlots    = 4096
+	DefaultLocalEntries       = 256
+	MaxLocalEntries           = 65_536
+	DefaultLocalMaxEntryBytes = 64 << 10
+	DefaultLocalBytes         = 4 << 20
+	MaxLocalBytes             = 256 << 20 // per VM, and Envoy runs one VM per worker
 )
 
 // compileCache compiles the top-level cache block and returns it with one
@@ -68,6 +83,12 @@ func compileCache(f *CacheFile, routes []RouteFile) (*cache.Config, []*cache.Rou
 		MaxBodyBytes:  DefaultMaxBodyBytes,
 		FillWait:      DefaultFillWait,
 		FillLockSlots: DefaultFillLockSlots,
+
+		LocalIndexTTL:      DefaultLocalIndexTTL,
+		LocalIndexSlots:    DefaultLocalIndexSlots,
+		LocalEntries:       DefaultLocalEntries,
+		LocalMaxEntryBytes: DefaultLocalMaxEntryBytes,
+		LocalBytes:         DefaultLocalBytes,
 	}
 	if !isToken(c.Cluster) {
 		return nil, nil, fieldErrorf("cache.cluster", "not an Envoy cluster name: %q", c.Cluster)
@@ -86,6 +107,11 @@ func compileCache(f *CacheFile, routes []RouteFile) (*cache.Config, []*cache.Rou
 		{"cache.fill_wait_ms", f.FillWaitMS, 1, MaxFillWaitMS, func(v int) { c.FillWait = time.Duration(v) * time.Millisecond }},
 		{"cache.fill_lock_slots", f.FillLockSlots, 1, cache.MaxFillLockSlots, func(v int) { c.FillLockSlots = v }},
 		{"cache.default_ttl_seconds", f.DefaultTTLSeconds, 1, MaxTTLSeconds, func(int) {}}, // used by compileStatuses
+		{"cache.local_index_ttl_ms", f.LocalIndexTTLMS, 1, MaxLocalIndexTTLMS, func(v int) { c.LocalIndexTTL = time.Duration(v) * time.Millisecond }},
+		{"cache.local_index_slots", f.LocalIndexSlots, 1, cache.MaxLocalIndexSlots, func(v int) { c.LocalIndexSlots = v }},
+		{"cache.local_entries", f.LocalEntries, 1, MaxLocalEntries, func(v int) { c.LocalEntries = v }},
+		{"cache.local_max_entry_bytes", f.LocalMaxEntryBytes, 1, MaxBodyBytesCeiling + cache.MaxHeadBytes, func(v int) { c.LocalMaxEntryBytes = v }},
+		{"cache.local_bytes", f.LocalBytes, 1, MaxLocalBytes, func(v int) { c.LocalBytes = v }},
 	} {
 		if n.value == nil {
 			continue
@@ -94,6 +120,9 @@ func compileCache(f *CacheFile, routes []RouteFile) (*cache.Config, []*cache.Rou
 			return nil, nil, fieldErrorf(n.field, "must be between %d and %d, got %d", n.min, n.max, v)
 		}
 		n.set(*n.value)
+	}
+	if c.LocalMaxEntryBytes > c.LocalBytes {
+		return nil, nil, fieldErrorf("cache.local_max_entry_bytes", "%d is more than cache.local_bytes (%d): no entry could be kept", c.LocalMaxEntryBytes, c.LocalBytes)
 	}
 	var err error
 	if c.Statuses, err = compileStatuses(f); err != nil {

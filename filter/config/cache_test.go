@@ -27,6 +27,8 @@ func TestCacheDefaults(t *testing.T) {
 		Cluster: "cache", Authority: "portcullis-cache", Timeout: 50 * time.Millisecond,
 		MaxBodyBytes: 1 << 20, Statuses: map[int]time.Duration{200: time.Minute},
 		FillWait: 2 * time.Second, FillLockSlots: 4096,
+		LocalIndexTTL: time.Second, LocalIndexSlots: 4096,
+		LocalEntries: 256, LocalMaxEntryBytes: 64 << 10, LocalBytes: 4 << 20,
 	}
 	if !reflect.DeepEqual(c.Cache, want) {
 		t.Errorf("Cache = %+v, want %+v", c.Cache, want)
@@ -45,12 +47,16 @@ func TestCacheCompiles(t *testing.T) {
 	             {"prefix": "/api"}],
 	  "cache": {"cluster": "cache_redis", "authority": "cache.internal:8080", "timeout_ms": 20,
 	            "max_body_bytes": 65536, "statuses": {"200": 30, "404": 10, "301": 86400},
-	            "fill_wait_ms": 500, "fill_lock_slots": 128}
+	            "fill_wait_ms": 500, "fill_lock_slots": 128,
+	            "local_index_ttl_ms": 250, "local_index_slots": 512, "local_entries": 64,
+	            "local_max_entry_bytes": 8192, "local_bytes": 262144}
 	}`)
 	want := &cache.Config{
 		Cluster: "cache_redis", Authority: "cache.internal:8080", Timeout: 20 * time.Millisecond,
 		MaxBodyBytes: 65536, Statuses: map[int]time.Duration{200: 30 * time.Second, 404: 10 * time.Second, 301: 24 * time.Hour},
 		FillWait: 500 * time.Millisecond, FillLockSlots: 128,
+		LocalIndexTTL: 250 * time.Millisecond, LocalIndexSlots: 512,
+		LocalEntries: 64, LocalMaxEntryBytes: 8192, LocalBytes: 256 << 10,
 	}
 	if !reflect.DeepEqual(c.Cache, want) {
 		t.Errorf("Cache = %+v, want %+v", c.Cache, want)
@@ -106,6 +112,13 @@ func TestCacheInvalid(t *testing.T) {
 		{"fill wait absurd", withCache(`{"fill_wait_ms":60000}`), "cache.fill_wait_ms", "between 1 and 10000"},
 		{"lock slots 0", withCache(`{"fill_lock_slots":0}`), "cache.fill_lock_slots", "between 1 and 1048576"},
 		{"lock slots absurd", withCache(`{"fill_lock_slots":100000000}`), "cache.fill_lock_slots", "between 1 and 1048576"},
+		{"local index TTL 0", withCache(`{"local_index_ttl_ms":0}`), "cache.local_index_ttl_ms", "between 1 and 60000, got 0"},
+		{"local index TTL absurd", withCache(`{"local_index_ttl_ms":3600000}`), "cache.local_index_ttl_ms", "between 1 and 60000"},
+		{"local index slots 0", withCache(`{"local_index_slots":0}`), "cache.local_index_slots", "between 1 and 1048576"},
+		{"local entries 0", withCache(`{"local_entries":0}`), "cache.local_entries", "between 1 and 65536"},
+		{"local entry bytes absurd", withCache(`{"local_max_entry_bytes":1073741824}`), "cache.local_max_entry_bytes", "between 1 and"},
+		{"local bytes absurd", withCache(`{"local_bytes":1073741824}`), "cache.local_bytes", "between 1 and 268435456"},
+		{"local entry over the budget", withCache(`{"local_bytes":1024}`), "cache.local_max_entry_bytes", "more than cache.local_bytes"},
 		{"statuses empty", withCache(`{"statuses":{}}`), "cache.statuses", "at least one status"},
 		{"statuses not an object", withCache(`{"statuses":[200]}`), "cache.statuses", "must be an object"},
 		{"status not a number", withCache(`{"statuses":{"ok":60}}`), "cache.statuses.ok", "not a status code"},

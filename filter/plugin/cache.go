@@ -12,11 +12,14 @@ import (
 )
 
 // The cache stage (filter/cache decides, this file talks to the proxy): a
-// GET or HEAD is looked up in the cache cluster (index record, then entry)
-// while the request is paused; a hit is answered here, a miss goes upstream
+// GET or HEAD is looked up in the in-proxy tier (this Envoy's index copy in
+// shared data, this VM's hot entries) and then in the cache cluster (index
+// record, unless copied here, then entry) while the request is paused; a
+// hit is answered here, a miss goes upstream
 // and its response is copied, as it streams to the client, into a fill that
 // is PUT from the root context once the response has been passed on. An
-// unsafe method's successful response deletes the path's index records.
+// unsafe method's successful response tombstones the path's index copies
+// here and deletes its index records in the cluster.
 
 // maxCacheValueBytes bounds what is read of a store answer: the largest
 // entry (the configured body maximum plus its head).
@@ -86,34 +89,59 @@ func storeHeaders(c *cache.Config, method, key string, extra ...[2]string) [][2]
 	return append(h, extra...)
 }
 
-// lookUp reads the index record, then the entry, and answers a hit or
-// forwards a miss.
+// lookUp answers a hit or forwards a miss. With this Envoy's copy of the
+// path's index (shared data) the entry key is derived here: a hot entry is
+// answered with no callout, any other with one (the entry). Without a copy
+// the index is read from the cache cluster first, and copied.
 func (h *httpContext) lookUp() types.Action {
 	p := h.plugin
 	c := p.cfg.Cache
 	l := h.cache.lookup
+	switch ok, known := l.UseLocalIndex(p.localIndex, p.now()); {
+	case ok:
+		return h.lookUpEntry()
+	case known: // invalidated on this Envoy, or a refresh
+		return h.miss()
+	}
 	return h.call("cache", c.Cluster, storeHeaders(c, "GET", l.IndexKey), nil, c.Timeout, maxCacheValueBytes(c), func(a answer) types.Action {
 		if a.status != 200 && a.status != 404 {
 			return h.cacheUnavailable()
 		}
-		entryKey, ok := l.UseIndex(a.body, a.status == 200)
+		_, ok := l.UseIndex(a.body, a.status == 200)
+		if err := p.localIndex.Remember(l, p.now()); err != nil {
+			host.Log(host.Warn, "portcullis: cannot copy a cache index record to shared data: "+err.Error())
+		}
 		if !ok {
 			return h.miss()
 		}
-		return h.call("cache", c.Cluster, storeHeaders(c, "GET", entryKey), nil, c.Timeout, maxCacheValueBytes(c), func(a answer) types.Action {
-			switch a.status {
-			case 200:
-			case 404:
-				return h.miss()
-			default:
-				return h.cacheUnavailable()
-			}
-			hit, reason := l.Answer(a.body, p.now())
-			if reason != "" {
-				return h.miss()
-			}
-			return h.answerHit(hit)
-		})
+		return h.lookUpEntry()
+	})
+}
+
+// lookUpEntry answers from this VM's hot entries, or GETs the entry from
+// the cache cluster (and keeps it hot when it is small enough).
+func (h *httpContext) lookUpEntry() types.Action {
+	p := h.plugin
+	c := p.cfg.Cache
+	l := h.cache.lookup
+	if hit, ok := l.AnswerHot(p.hot, p.now()); ok {
+		p.metrics.cacheLocalHit.Inc()
+		return h.answerHit(hit)
+	}
+	return h.call("cache", c.Cluster, storeHeaders(c, "GET", l.EntryKey()), nil, c.Timeout, maxCacheValueBytes(c), func(a answer) types.Action {
+		switch a.status {
+		case 200:
+		case 404:
+			return h.miss()
+		default:
+			return h.cacheUnavailable()
+		}
+		hit, reason := l.Answer(a.body, p.now())
+		if reason != "" {
+			return h.miss()
+		}
+		p.hot.Keep(l, a.body)
+		return h.answerHit(hit)
 	})
 }
 
@@ -206,6 +234,10 @@ func (h *httpContext) cacheResponseHeaders(status int, endOfStream bool) {
 	cs := &h.cache
 	if cs.invalidate != nil {
 		if cache.Invalidates(status) {
+			// This Envoy first, at once; then the cache cluster, from the tick.
+			if err := p.localIndex.Invalidate(cs.invalidate, p.now()); err != nil {
+				host.Log(host.Warn, "portcullis: "+err.Error())
+			}
 			for _, key := range cs.invalidate {
 				h.store("DELETE", key, nil, nil, nil)
 			}
@@ -274,6 +306,9 @@ func (h *httpContext) finishFill() {
 	}
 	p := h.plugin
 	if fill.Index != nil {
+		if err := p.localIndex.Fill(fill, p.now()); err != nil {
+			host.Log(host.Warn, "portcullis: cannot copy a cache index record to shared data: "+err.Error())
+		}
 		h.store("PUT", fill.IndexKey, fill.Index, &fill.IndexTTL, nil)
 	}
 	lock := cs.lock

@@ -46,6 +46,10 @@ type httpContext struct {
 	upstreamFailure gateway.UpstreamFailure
 	// rateHeaders go on the response of a forwarded, rate-limited request.
 	rateHeaders [][2]string
+	// edits are the identity header changes, made on the proxy's request
+	// when it is forwarded: a request answered from the cache never pays
+	// their host calls.
+	edits gateway.Edits
 	// tenant is the verified key ("" on public routes); cachePolicy the
 	// matched rule's cache policy; cache the stream's cache work.
 	tenant      string
@@ -96,17 +100,13 @@ func (h *httpContext) apply(dec gateway.Decision) types.Action {
 	case gateway.Health:
 		return h.answerHealth()
 	}
-	for _, name := range dec.Edits.Remove {
-		_ = proxywasm.RemoveHttpRequestHeader(name)
-	}
-	for _, kv := range dec.Edits.Set {
-		if err := proxywasm.ReplaceHttpRequestHeader(kv[0], kv[1]); err != nil {
-			return h.reply(gateway.InternalError("cannot set identity header"))
+	// A decision on a fleet answer has no edits: the first decision's stay.
+	if len(dec.Edits.Remove)+len(dec.Edits.Set) > 0 {
+		h.edits = dec.Edits
+		if h.plugin.cfg.Cache != nil && h.request != nil {
+			// The cache keys and varies on the request as it goes upstream.
+			h.request.Headers = dec.Edits.Apply(h.request.Headers)
 		}
-	}
-	if h.plugin.cfg.Cache != nil && h.request != nil {
-		// The cache keys and varies on the request as it goes upstream.
-		h.request.Headers = dec.Edits.Apply(h.request.Headers)
 	}
 	if dec.Kind == gateway.AskFleet {
 		return h.callFleet(dec.Fleet)
@@ -125,20 +125,34 @@ func (h *httpContext) proceed() types.Action {
 	return h.cacheRequest()
 }
 
-// forward lets the request go on to the upstream.
+// forward makes the identity edits on the proxy's request and lets it go on
+// to the upstream. Envoy keeps a paused request's headers writable, so this
+// works from a callout's answer and from the tick as well.
 func (h *httpContext) forward() types.Action {
+	edits := h.edits
+	h.edits = gateway.Edits{}
+	for _, name := range edits.Remove {
+		_ = proxywasm.RemoveHttpRequestHeader(name)
+	}
+	for _, kv := range edits.Set {
+		if err := proxywasm.ReplaceHttpRequestHeader(kv[0], kv[1]); err != nil {
+			return h.reply(gateway.InternalError("cannot set identity header"))
+		}
+	}
 	h.plugin.metrics.forwarded.Inc()
 	h.stage = stageForwarded
 	return types.ActionContinue
 }
 
 // OnHttpStreamDone marks the stream gone, so that a callout answering
-// after the client left does nothing, and drops an unfinished cache fill.
+// after the client left does nothing, and drops an unfinished cache fill,
+// or the fill lock of one whose response never came.
 func (h *httpContext) OnHttpStreamDone() {
 	h.stage = stageDone
 	if h.cache.fill != nil {
 		h.abandonFill()
 	}
+	h.releaseFillLock()
 }
 
 func (h *httpContext) answerHealth() types.Action {

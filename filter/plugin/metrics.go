@@ -53,6 +53,9 @@ type metrics struct {
 	// got no usable answer), fills stored, responses not storable, writes
 	// dropped because the queue was full, requests that waited for another's
 	// fill, and successful unsafe requests that deleted index records.
+	// cacheLocalHit counts the hits (in cacheHit too) answered from this
+	// VM's hot entries, with no callout.
+	cacheLocalHit                                                                                                                 *counter
 	cacheHit, cacheMiss, cacheBypass, cacheUnavailable, cacheStored, cacheNotStored, cacheDropped, cacheWaits, cacheInvalidations *counter
 }
 
@@ -70,6 +73,7 @@ func newMetrics() *metrics {
 	m.fleetUnavailable = m.define("ratelimit.fleet.unavailable")
 	m.fleetBlocklisted = m.define("ratelimit.fleet.blocklisted")
 	m.cacheHit = m.define("cache.hit")
+	m.cacheLocalHit = m.define("cache.local_hit")
 	m.cacheMiss = m.define("cache.miss")
 	m.cacheBypass = m.define("cache.bypass")
 	m.cacheUnavailable = m.define("cache.unavailable")

@@ -47,6 +47,10 @@ type Plugin struct {
 	// caching is off).
 	fillLocks *cache.FillLocks
 	fills     int // cache fills buffering in this VM
+	// localIndex (this Envoy's copies of index records, in shared data) and
+	// hot (this VM's recently hit entries) are the in-proxy cache tier.
+	localIndex *cache.LocalIndex
+	hot        *cache.HotEntries
 }
 
 // OnPluginStart parses the configuration; any problem refuses the plugin with
@@ -86,6 +90,8 @@ func (p *Plugin) OnPluginStart(int) types.OnPluginStartStatus {
 	p.logs = gateway.NewLogLimiter(cfg.ErrorLinesPerSecond)
 	if cfg.Cache != nil {
 		p.fillLocks = cache.NewFillLocks(host.SharedData{}, cfg.Cache.FillLockSlots)
+		p.localIndex = cache.NewLocalIndex(host.SharedData{}, cfg.Cache)
+		p.hot = cache.NewHotEntries(cfg.Cache)
 	}
 	p.metrics = newMetrics()
 	// The tick flushes the counters (metrics.go); it runs for the plugin's life.
