@@ -2,6 +2,7 @@ package ratelimit_test
 
 import (
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -140,5 +141,23 @@ func TestHeadersPartitionKeyAndShadow(t *testing.T) {
 	}
 	if u := ratelimit.Unreported(false, time.Second, epoch); u.PolicyName() != "" {
 		t.Errorf("a decision without a limit names policy %q", u.PolicyName())
+	}
+}
+
+// The remembered values are the computed ones, whatever the order of keys
+// (including keys that share a cache entry, and keys too long to keep).
+func TestPartitionKeyCache(t *testing.T) {
+	cached, fresh := ratelimit.NewPartitioner(7), func(key string) string { return ratelimit.NewPartitioner(7).Key(key) }
+	long := strings.Repeat("k", 300)
+	keys := []string{"alice", long, "bob"}
+	for i := range 600 {
+		keys = append(keys, "key-"+strconv.Itoa(i%300))
+	}
+	for round := range 2 {
+		for _, k := range keys {
+			if got, want := cached.Key(k), fresh(k); got != want {
+				t.Fatalf("round %d: pk of %.20q = %q, want %q", round, k, got, want)
+			}
+		}
 	}
 }

@@ -6,6 +6,9 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"hash"
+	"strings"
+
+	"github.com/portcullis/portcullis/filter/shared"
 )
 
 // PartitionKeyBytes is how much of the keyed hash the pk parameter carries:
@@ -22,11 +25,21 @@ const PartitionKeyBytes = 12
 // against it. The seed is the table's (SharedSeed), random per Envoy, so
 // the same key has a different pk on another Envoy. Not safe for
 // concurrent use: each VM owns one.
+//
+// The HMAC costs about twice a whole rate-limit decision inside wasm, so
+// recent keys' values are remembered (pkCacheSize entries, direct-mapped;
+// keys over maxCachedPKKey bytes are not kept, which bounds the memory).
 type Partitioner struct {
-	mac hash.Hash
-	sum []byte
-	out []byte
+	mac   hash.Hash
+	sum   []byte
+	out   []byte
+	cache [pkCacheSize]struct{ key, pk string }
 }
+
+const (
+	pkCacheSize    = 256
+	maxCachedPKKey = 256
+)
 
 // NewPartitioner returns a Partitioner keyed by seed.
 func NewPartitioner(seed uint64) *Partitioner {
@@ -38,11 +51,19 @@ func NewPartitioner(seed uint64) *Partitioner {
 // Key is key's pk value as a structured-field byte sequence, e.g.
 // ":q0h1mCm4dF0b1vT2:" (base64 of PartitionKeyBytes bytes needs no padding).
 func (p *Partitioner) Key(key string) string {
+	c := &p.cache[shared.FNVString(shared.FNVOffset, key)%pkCacheSize]
+	if c.pk != "" && c.key == key {
+		return c.pk
+	}
 	p.mac.Reset()
 	_, _ = p.mac.Write([]byte(key)) // a hash.Hash never fails to write
 	p.sum = p.mac.Sum(p.sum[:0])
 	p.out = append(p.out[:0], ':')
 	p.out = base64.StdEncoding.AppendEncode(p.out, p.sum[:PartitionKeyBytes])
 	p.out = append(p.out, ':')
-	return string(p.out)
+	pk := string(p.out)
+	if len(key) <= maxCachedPKKey {
+		c.key, c.pk = strings.Clone(key), pk // key may be a slice of the request's headers
+	}
+	return pk
 }
