@@ -2,6 +2,7 @@ package scenarios
 
 import (
 	"net/http"
+	"strconv"
 	"testing"
 	"time"
 
@@ -13,8 +14,9 @@ import (
 // counts as RuleCost requests.
 const RuleCost = 3
 
-// ShadowCostConfig is RateLimitConfig with three rules in front of /api:
+// ShadowCostConfig is RateLimitConfig with four rules in front of /api:
 // "shadow" does not enforce its limit (and sends its headers anyway),
+// "retry" allows 1 per RetryWindowSeconds,
 // "costly" charges RuleCost per request, and "trial" does not enforce its
 // token check.
 func ShadowCostConfig(t *testing.T) string {
@@ -22,6 +24,7 @@ func ShadowCostConfig(t *testing.T) string {
 		cfg["rate_limit"].(map[string]any)["shadow_headers"] = true
 		rules := []any{
 			map[string]any{"name": "shadow", "prefix": "/api/shadow", "enforce": map[string]any{"rate_limit": false}},
+			map[string]any{"name": "retry", "prefix": "/api/retry", "rate_limit": []any{map[string]any{"requests": 1, "window_seconds": RetryWindowSeconds}}},
 			map[string]any{"name": "costly", "prefix": "/api/costly", "cost": RuleCost},
 			map[string]any{"name": "trial", "prefix": "/api/trial", "enforce": map[string]any{"jwt": false}},
 		}
@@ -98,6 +101,37 @@ func costAdmitsNOverCost(t *testing.T, gw *harness.Gateway) {
 		}
 	}
 	checkTooMany(t, gw, Send(t, gw, Request{Path: "/api/x", Header: Bearer(tok)}), BurstLimit, BurstWindowSeconds, 1)
+}
+
+// RetryWindowSeconds is the window of the "retry" rule's one request.
+const RetryWindowSeconds = 3
+
+// retryAfterIsEnough: a client that waits exactly Retry-After after a 429
+// is admitted: the wait is rounded up, never down. The refusal comes
+// milliseconds after the admission, so the exact wait is just under
+// RetryWindowSeconds: rounded down it would be a second short.
+func retryAfterIsEnough(t *testing.T, gw *harness.Gateway) {
+	tok := Token(harness.TestSecret, freshKey("retry"), nil)
+	for round := range 2 {
+		var resp Response
+		for range 2 {
+			if resp = Send(t, gw, Request{Path: "/api/retry", Header: Bearer(tok)}); resp.Status != http.StatusOK {
+				break
+			}
+		}
+		checkTooMany(t, gw, resp, 1, RetryWindowSeconds, 1)
+		if got := resp.Header.Get("Retry-After"); got != strconv.Itoa(RetryWindowSeconds) {
+			t.Errorf("round %d: Retry-After %q, want %d (just under it, rounded up)", round, got, RetryWindowSeconds)
+		}
+		wait, err := strconv.Atoi(resp.Header.Get("Retry-After"))
+		if err != nil {
+			t.Fatalf("round %d: Retry-After %q", round, resp.Header.Get("Retry-After"))
+		}
+		time.Sleep(time.Duration(wait) * time.Second)
+		if again := Send(t, gw, Request{Path: "/api/retry", Header: Bearer(tok)}); again.Status != http.StatusOK {
+			t.Fatalf("round %d: after waiting Retry-After %d s: want 200, got:\n%s", round, wait, again)
+		}
+	}
 }
 
 // jwtShadowForwardsAnonymously: on the "trial" rule a request without a
