@@ -20,12 +20,13 @@ func TestShippedDescriptorConfig(t *testing.T) {
 	for _, tc := range []struct {
 		entry string
 		limit int64
+		cost  int64 // sent as hitsAddend: the service must charge that many
 	}{
-		{fleet.KeyEntry, 100},
-		{fleet.ClientAddressEntry, 60},
-		{fleet.HeaderEntry, 60},
+		{fleet.KeyEntry, 100, 1},
+		{fleet.ClientAddressEntry, 60, 1},
+		{fleet.HeaderEntry, 60, 7},
 	} {
-		body := fleet.RequestBody(nil, "portcullis", tc.entry, "someone", "api")
+		body := fleet.RequestBody(nil, "portcullis", tc.entry, "someone", "api", tc.cost)
 		resp, err := http.Post("http://"+svc.Addr+"/json", "application/json", strings.NewReader(string(body)))
 		if err != nil {
 			t.Fatal(err)
@@ -36,8 +37,8 @@ func TestShippedDescriptorConfig(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", tc.entry, err)
 		}
-		if !a.Limited || a.Over || a.Limit != tc.limit || a.Window.Seconds() != 60 || a.Remaining != tc.limit-1 {
-			t.Errorf("%s: answer %+v, want %d per minute with %d remaining", tc.entry, a, tc.limit, tc.limit-1)
+		if !a.Limited || a.Over || a.Limit != tc.limit || a.Window.Seconds() != 60 || a.Remaining != tc.limit-tc.cost {
+			t.Errorf("%s: answer %+v, want %d per minute with %d remaining", tc.entry, a, tc.limit, tc.limit-tc.cost)
 		}
 	}
 }

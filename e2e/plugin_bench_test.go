@@ -113,9 +113,25 @@ const maxHostCallsLimited = 17
 // forward, add the rate-limit headers to the response. It reports the host
 // calls per request and fails past maxHostCallsLimited.
 func BenchmarkPluginLimitedRequest(b *testing.B) {
-	h := benchHost(b, func(cfg map[string]any) {
-		cfg["rate_limit"] = map[string]any{"default": generousLimit}
-	}, nil)
+	benchLimitedHostCalls(b, map[string]any{"default": generousLimit})
+}
+
+// BenchmarkPluginShadowDeniedRequest: as BenchmarkPluginLimitedRequest, but
+// every request after the first is over a limit of 1 per day that is not
+// enforced (rate_limit.enforce false, with shadow_headers): the would-be
+// refusal is counted and the request forwarded, within the same budget of
+// host calls as an admission.
+func BenchmarkPluginShadowDeniedRequest(b *testing.B) {
+	benchLimitedHostCalls(b, map[string]any{
+		"default": []any{map[string]any{"requests": 1, "window_seconds": 86400}},
+		"enforce": false, "shadow_headers": true,
+	})
+}
+
+// benchLimitedHostCalls runs a verified request under the rate_limit block
+// rateLimit, reports its host calls and fails past maxHostCallsLimited.
+func benchLimitedHostCalls(b *testing.B, rateLimit map[string]any) {
+	h := benchHost(b, func(cfg map[string]any) { cfg["rate_limit"] = rateLimit }, nil)
 	handler := h.Handler()
 	req := httptest.NewRequest(http.MethodGet, "/api/orders?page=2", nil)
 	req.Header.Set("Authorization", benchToken("alice"))

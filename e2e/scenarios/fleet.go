@@ -43,8 +43,14 @@ func FleetConfig(t *testing.T, onFailure string) string {
 			"fleet": map[string]any{"on_failure": onFailure, "timeout_ms": 500},
 		}
 		cfg["log"] = everyErrorLogged
+		costly := map[string]any{"name": "costly", "prefix": "/api/costly", "cost": FleetCost}
+		cfg["routes"] = append([]any{costly}, cfg["routes"].([]any)...)
 	})
 }
+
+// FleetCost is the cost of a request of the fleet gateways' "costly" rule,
+// sent to the service as its hitsAddend.
+const FleetCost = 4
 
 // fleetScenarios runs two fail-open gateways and one fail-closed gateway in
 // front of one envoyproxy/ratelimit (with its own Redis).
@@ -71,6 +77,7 @@ func fleetScenarios(t *testing.T, target harness.Target, redisAddr string) {
 	var key string
 	t.Run("two_gateways_share_one_limit", func(t *testing.T) { key = fleetBurst(t, a, b) })
 	t.Run("blocked_key_makes_no_call", func(t *testing.T) { blockedKeyNoCall(t, a, key) })
+	t.Run("cost_is_the_services_hits_addend", func(t *testing.T) { fleetCost(t, a, b) })
 	t.Run("live_service_fail_closed_gateway_admits", func(t *testing.T) {
 		tok := Token(harness.TestSecret, freshKey("closed"), nil)
 		if resp := Send(t, closed, Request{Path: "/api/x", Header: Bearer(tok)}); resp.Status != http.StatusOK {
@@ -109,24 +116,9 @@ func fleetBurst(t *testing.T, a, b *harness.Gateway) string {
 	key := freshKey("fleet")
 	tok := Token(harness.TestSecret, key, nil)
 	before := a.Upstream.Count() + b.Upstream.Count()
-	responses := make([]Response, FleetClients)
-	errs := make([]error, FleetClients)
-	start := make(chan struct{})
-	var wg sync.WaitGroup
-	for i := range FleetClients {
-		gw := a
-		if i%2 == 1 {
-			gw = b
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			responses[i], errs[i] = Do(gw, Request{Path: "/api/fleet", Header: Bearer(tok)})
-		}()
-	}
-	close(start)
-	wg.Wait()
+	responses, errs := atOnce(FleetClients, func(i int) (Response, error) {
+		return Do([]*harness.Gateway{a, b}[i%2], Request{Path: "/api/fleet", Header: Bearer(tok)})
+	})
 	admitted := 0
 	for i, resp := range responses {
 		gw := a
@@ -141,11 +133,11 @@ func fleetBurst(t *testing.T, a, b *harness.Gateway) string {
 			if got := resp.Header.Get("X-RateLimit-Limit"); got != strconv.Itoa(FleetLimit) {
 				t.Errorf("200: X-RateLimit-Limit %q, want %d", got, FleetLimit)
 			}
-			if got := resp.Header.Get("RateLimit-Policy"); got != `"fleet";q=10;w=3600` {
+			if got := withoutPK(t, resp.Header.Get("RateLimit-Policy")); got != `"fleet";q=10;w=3600` {
 				t.Errorf("200: RateLimit-Policy %q", got)
 			}
 		default:
-			checkTooMany(t, gw, resp, FleetLimit, 3600)
+			checkTooMany(t, gw, resp, FleetLimit, 3600, 1)
 		}
 	}
 	if admitted != FleetLimit {
@@ -155,6 +147,27 @@ func fleetBurst(t *testing.T, a, b *harness.Gateway) string {
 		t.Errorf("the upstreams received %d requests, want exactly %d", got, FleetLimit)
 	}
 	return key
+}
+
+// fleetCost: a fresh key on the "costly" rule, alternating between the
+// gateways, gets ⌊FleetLimit/FleetCost⌋ requests in all: the service
+// charges each FleetCost hits.
+func fleetCost(t *testing.T, a, b *harness.Gateway) {
+	waitAwayFromHourEdge(30 * time.Second)
+	tok := Token(harness.TestSecret, freshKey("fleet-cost"), nil)
+	admitted := 0
+	for i := range FleetLimit {
+		gw := []*harness.Gateway{a, b}[i%2]
+		resp := Send(t, gw, Request{Path: "/api/costly", Header: Bearer(tok)})
+		if resp.Status == http.StatusOK {
+			admitted++
+			continue
+		}
+		checkTooMany(t, gw, resp, FleetLimit, 3600, FleetCost)
+	}
+	if want := FleetLimit / FleetCost; admitted != want {
+		t.Errorf("%d admitted at cost %d, want ⌊%d/%d⌋ = %d", admitted, FleetCost, FleetLimit, FleetCost, want)
+	}
 }
 
 // blockedKeyNoCall: once a gateway has seen the key refused, it refuses the
@@ -180,7 +193,7 @@ func blockedKeyNoCall(t *testing.T, gw *harness.Gateway, key string) {
 	tok := Token(harness.TestSecret, key, nil)
 	const n = 5
 	for range n {
-		checkTooMany(t, gw, Send(t, gw, Request{Path: "/api/fleet", Header: Bearer(tok)}), FleetLimit, 3600)
+		checkTooMany(t, gw, Send(t, gw, Request{Path: "/api/fleet", Header: Bearer(tok)}), FleetLimit, 3600, 1)
 	}
 	ok := eventually(5*time.Second, func() bool { return cached() == cached0+n })
 	if c := calls(); !ok || c != calls0 {

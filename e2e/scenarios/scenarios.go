@@ -112,6 +112,17 @@ func Run(t *testing.T, target harness.Target, extras Extras) {
 		t.Run("cold_burst_admits_exactly_the_limit", func(t *testing.T) { coldBurst(t, gw) })
 		t.Run("every_error_logged_once", func(t *testing.T) { AssertErrorsLogged(t, gw) })
 	})
+	// Shadow mode and request cost, on one gateway: the shadow burst runs
+	// first, so the counters it checks are its own.
+	t.Run("rate_limit_shadow_and_cost", func(t *testing.T) {
+		t.Parallel()
+		gw := target.Start(t, harness.Options{PluginConfig: ShadowCostConfig(t), Concurrency: BurstWorkers})
+		t.Run("shadow_forwards_all_and_counts_the_would_be_refusals", func(t *testing.T) { shadowForwardsAll(t, gw) })
+		t.Run("cost_admits_N_over_cost", func(t *testing.T) { costAdmitsNOverCost(t, gw) })
+		t.Run("waiting_retry_after_is_enough", func(t *testing.T) { retryAfterIsEnough(t, gw) })
+		t.Run("jwt_shadow_forwards_without_identity", func(t *testing.T) { jwtShadowForwardsAnonymously(t, gw) })
+		t.Run("every_error_logged_once", func(t *testing.T) { AssertErrorsLogged(t, gw) })
+	})
 	t.Run("rate_limit_sliding_window", func(t *testing.T) {
 		t.Parallel()
 		gw := target.Start(t, harness.Options{PluginConfig: SlideConfig(t), Concurrency: BurstWorkers})

@@ -72,8 +72,24 @@ type RouteFile struct {
 	Public  bool     `json:"public"`
 	// RateLimit replaces the rate_limit policy for this rule (protected rules only).
 	RateLimit []LimitFile `json:"rate_limit"`
+	// Cost is how many requests each request of this rule is charged as
+	// (default 1; needs the top-level rate_limit block).
+	Cost *int64 `json:"cost"`
+	// Enforce says what the rule enforces; a check that is not enforced is
+	// decided, counted and logged, and the request goes on (shadow mode).
+	Enforce *EnforceFile `json:"enforce"`
 	// Cache is the rule's cache policy (needs the top-level cache block).
 	Cache *RouteCacheFile `json:"cache"`
+}
+
+// EnforceFile is a rule's enforcement: true (the default) refuses what the
+// check refuses; false forwards it (shadow mode).
+type EnforceFile struct {
+	// JWT: a missing or invalid token on a protected rule.
+	JWT *bool `json:"jwt"`
+	// RateLimit: a request over its limit; unset, the rule follows
+	// rate_limit.enforce.
+	RateLimit *bool `json:"rate_limit"`
 }
 
 // HealthFile configures the health endpoint.

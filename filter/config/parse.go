@@ -13,8 +13,6 @@ import (
 	"github.com/portcullis/portcullis/filter/cache"
 	"github.com/portcullis/portcullis/filter/jwt"
 	"github.com/portcullis/portcullis/filter/route"
-
-	"github.com/portcullis/portcullis/filter/ratelimit"
 )
 
 // Parse decodes data strictly, applies defaults, validates every field and
@@ -39,7 +37,7 @@ func compile(f *File, env Env) (*Config, error) {
 	c := &Config{}
 	var err error
 	var caching []*cache.RoutePolicy
-	var limits []*ratelimit.Policy
+	var limits []ruleLimit
 	if c.Cache, caching, err = compileCache(f.Cache, f.Routes); err != nil {
 		return nil, err
 	}
@@ -93,8 +91,8 @@ func compile(f *File, env Env) (*Config, error) {
 }
 
 // compileRoutes compiles the route table; caching and limits hold each
-// rule's cache policy (compileCache) and rate-limit override (compileRateLimit).
-func compileRoutes(rules []RouteFile, caching []*cache.RoutePolicy, limits []*ratelimit.Policy) (route.Table, error) {
+// rule's cache policy (compileCache) and rate limiting (compileRateLimit).
+func compileRoutes(rules []RouteFile, caching []*cache.RoutePolicy, limits []ruleLimit) (route.Table, error) {
 	if len(rules) == 0 {
 		return route.Table{}, fieldErrorf("routes", "required: at least one route rule")
 	}
@@ -115,7 +113,13 @@ func compileRoutes(rules []RouteFile, caching []*cache.RoutePolicy, limits []*ra
 			}
 			methods = append(methods, upper)
 		}
-		out = append(out, route.Rule{Name: ruleName(r), Prefix: r.Prefix, Methods: methods, Public: r.Public, Cache: caching[i], RateLimit: limits[i]})
+		shadowJWT, err := compileJWTEnforce(field, r)
+		if err != nil {
+			return route.Table{}, err
+		}
+		lim := limits[i]
+		out = append(out, route.Rule{Name: ruleName(r), Prefix: r.Prefix, Methods: methods, Public: r.Public, Cache: caching[i],
+			RateLimit: lim.policy, Cost: lim.cost, ShadowRateLimit: lim.shadow, ShadowJWT: shadowJWT})
 	}
 	return route.NewTable(out), nil
 }

@@ -2,6 +2,7 @@ package config
 
 import (
 	"cmp"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -26,6 +27,13 @@ type RateLimitFile struct {
 	CASRetries   int         `json:"cas_retries"`
 	OnContention string      `json:"on_contention"`
 	ResetFormat  string      `json:"reset_format"`
+	// Enforce false is shadow mode for every rule that does not say
+	// otherwise (routes[].enforce.rate_limit).
+	Enforce *bool `json:"enforce"`
+	// ShadowHeaders sends the rate-limit headers on the responses of rules
+	// in shadow mode too (they are left out by default, so clients see no
+	// change while the limits are tried out).
+	ShadowHeaders bool `json:"shadow_headers"`
 }
 
 // FleetFile configures the calls to envoyproxy/ratelimit's /json endpoint.
@@ -67,6 +75,16 @@ type RateLimit struct {
 	// Fleet is set in fleet mode: the service decides, and Default, Plans,
 	// Options and route overrides are unused.
 	Fleet *Fleet
+	// ShadowHeaders: responses of rules in shadow mode carry the rate-limit
+	// headers (without Retry-After, since they are forwarded).
+	ShadowHeaders bool
+}
+
+// ruleLimit is what rate limiting compiles for one route rule.
+type ruleLimit struct {
+	policy *ratelimit.Policy // the rule's override; nil when it has none
+	cost   int64             // 1 unless the rule says more
+	shadow bool              // not enforced: counted and forwarded
 }
 
 // KeySource is what a public route's requests are counted by.
@@ -110,12 +128,27 @@ var DefaultRateLimit = []LimitFile{{Requests: 100, WindowSeconds: 60}}
 // DefaultPlanClaim is the claim naming the caller's plan.
 const DefaultPlanClaim = "plan"
 
-// compileRateLimit compiles the top-level block and returns it with one
-// policy per route rule: the rule's override, nil for rules without one.
-func compileRateLimit(f *RateLimitFile, routes []RouteFile) (*RateLimit, []*ratelimit.Policy, error) {
+// compileRateLimit compiles the top-level block and returns it with what
+// each route rule is charged: its override policy (nil for rules without
+// one), its cost and whether it is enforced.
+func compileRateLimit(f *RateLimitFile, routes []RouteFile) (*RateLimit, []ruleLimit, error) {
+	rules := make([]ruleLimit, len(routes))
 	rl, err := compileRateLimitBlock(f, routes)
-	if err != nil || rl == nil || rl.Fleet != nil {
-		return rl, make([]*ratelimit.Policy, len(routes)), err
+	if err != nil || rl == nil {
+		return rl, rules, err
+	}
+	enforce := f.Enforce == nil || *f.Enforce
+	for i, r := range routes {
+		rules[i] = ruleLimit{cost: 1, shadow: !enforce}
+		if r.Cost != nil {
+			rules[i].cost = *r.Cost
+		}
+		if r.Enforce != nil && r.Enforce.RateLimit != nil {
+			rules[i].shadow = !*r.Enforce.RateLimit
+		}
+	}
+	if rl.Fleet != nil {
+		return rl, rules, nil
 	}
 	overrides, err := compileOverrides(routes)
 	if err != nil {
@@ -125,37 +158,57 @@ func compileRateLimit(f *RateLimitFile, routes []RouteFile) (*RateLimit, []*rate
 	for _, p := range rl.Plans {
 		policies = append(policies, p)
 	}
-	for _, p := range overrides {
+	for i, p := range overrides {
+		rules[i].policy = p
 		if p != nil {
 			policies = append(policies, p)
 		}
 	}
+	if err := checkCosts(rl, routes, rules); err != nil {
+		return nil, nil, err
+	}
 	rl.Options.Width = ratelimit.WidthFor(policies...)
-	return rl, overrides, nil
+	return rl, rules, nil
+}
+
+// checkCosts refuses a rule whose cost exceeds a limit that may apply to it
+// (its override, else the default and every plan): no request of it could
+// ever be admitted under that limit.
+func checkCosts(rl *RateLimit, routes []RouteFile, rules []ruleLimit) error {
+	for i, r := range rules {
+		if routes[i].Cost == nil {
+			continue
+		}
+		applies := []*ratelimit.Policy{r.policy}
+		if r.policy == nil {
+			applies = []*ratelimit.Policy{rl.Default}
+			for _, plan := range slices.Sorted(maps.Keys(rl.Plans)) {
+				applies = append(applies, rl.Plans[plan])
+			}
+		}
+		for _, p := range applies {
+			for _, l := range p.Limits() {
+				if r.cost > l.Requests {
+					return fieldErrorf(indexed("routes", i)+".cost", "%d is more than the %d requests of limit %q, which could then never admit the rule's requests", r.cost, l.Requests, l.Name)
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // compileRateLimitBlock compiles the top-level block; the routes are read
 // only to refuse overrides that cannot apply.
 func compileRateLimitBlock(f *RateLimitFile, routes []RouteFile) (*RateLimit, error) {
 	for i, r := range routes {
-		if r.RateLimit == nil {
-			continue
-		}
-		field := indexed("routes", i) + ".rate_limit"
-		if f == nil {
-			return nil, fieldErrorf(field, "requires the top-level rate_limit block")
-		}
-		if r.Public && f.PublicKey == "" {
-			return nil, fieldErrorf(field, "public routes are rate-limited only with rate_limit.public_key (there is no verified key to count against)")
-		}
-		if f.Mode == "fleet" {
-			return nil, fieldErrorf(field, "in fleet mode the limits are set in the ratelimit service's descriptor config")
+		if err := checkRuleLimitFields(f, i, r); err != nil {
+			return nil, err
 		}
 	}
 	if f == nil {
 		return nil, nil
 	}
-	rl := &RateLimit{PlanClaim: DefaultPlanClaim, Plans: map[string]*ratelimit.Policy{}}
+	rl := &RateLimit{PlanClaim: DefaultPlanClaim, Plans: map[string]*ratelimit.Policy{}, ShadowHeaders: f.ShadowHeaders}
 	var err error
 	if rl.PublicKey, err = compileKeySource(f.PublicKey); err != nil {
 		return nil, err
@@ -233,6 +286,36 @@ func compileRateLimitBlock(f *RateLimitFile, routes []RouteFile) (*RateLimit, er
 	rl.Options.Slots = f.Slots
 	rl.Options.CASRetries = f.CASRetries
 	return rl, nil
+}
+
+// checkRuleLimitFields refuses the rate-limit fields of rule i that cannot
+// apply: rate_limit, cost and enforce.rate_limit need the top-level block,
+// and on a public rule a public_key to count by; overrides are local only;
+// a cost is 1 to MaxRequests.
+func checkRuleLimitFields(f *RateLimitFile, i int, r RouteFile) error {
+	field := indexed("routes", i)
+	for _, set := range []struct {
+		name string
+		set  bool
+	}{
+		{"rate_limit", r.RateLimit != nil}, {"cost", r.Cost != nil},
+		{"enforce.rate_limit", r.Enforce != nil && r.Enforce.RateLimit != nil},
+	} {
+		switch {
+		case !set.set:
+		case f == nil:
+			return fieldErrorf(field+"."+set.name, "requires the top-level rate_limit block")
+		case r.Public && f.PublicKey == "":
+			return fieldErrorf(field+"."+set.name, "public routes are rate-limited only with rate_limit.public_key (there is no verified key to count against)")
+		}
+	}
+	if r.RateLimit != nil && f.Mode == "fleet" {
+		return fieldErrorf(field+".rate_limit", "in fleet mode the limits are set in the ratelimit service's descriptor config")
+	}
+	if c := r.Cost; c != nil && (*c < 1 || *c > ratelimit.MaxRequests) {
+		return fieldErrorf(field+".cost", "must be between 1 and %d, got %d", ratelimit.MaxRequests, *c)
+	}
+	return nil
 }
 
 // compileOverrides compiles the routes' rate_limit overrides: one policy

@@ -1,6 +1,8 @@
 package config_test
 
 import (
+	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -56,5 +58,92 @@ func TestRateLimitCompiles(t *testing.T) {
 	}
 	if r, _ := c.Routes.Match("GET", "/api"); r.RateLimit != nil {
 		t.Errorf("/api has an override %s", r.RateLimit.Name())
+	}
+}
+
+// shadowDoc is a configuration with local rate limiting whose rate_limit
+// members are extra and whose routes are routes.
+func shadowDoc(extra, routes string) string {
+	return `{"jwt": {"secrets": [{"env": "JWT_SECRET"}]},
+	  "routes": [` + routes + `],
+	  "rate_limit": {"default": [{"requests": 10, "window_seconds": 60}],
+	    "plans": {"by_plan": {"small": [{"requests": 4, "window_seconds": 1}]}}` + extra + `}}`
+}
+
+func TestShadowAndCostCompile(t *testing.T) {
+	type want struct {
+		cost             int64
+		shadowRate, shad bool
+	}
+	for _, tc := range []struct {
+		name, extra, routes string
+		want                map[string]want // path → the rule's compiled fields
+		shadowHeaders       bool
+	}{
+		{"defaults: enforced, cost 1", ``, `{"prefix": "/a"}`, map[string]want{"/a": {cost: 1}}, false},
+		{"global shadow", `, "enforce": false`, `{"prefix": "/a"}, {"prefix": "/b", "enforce": {"rate_limit": true}}`,
+			map[string]want{"/a": {cost: 1, shadowRate: true}, "/b": {cost: 1}}, false},
+		{"rule shadow, headers on", `, "shadow_headers": true`, `{"prefix": "/a", "enforce": {"rate_limit": false}}, {"prefix": "/b"}`,
+			map[string]want{"/a": {cost: 1, shadowRate: true}, "/b": {cost: 1}}, true},
+		{"explicit global enforce", `, "enforce": true`, `{"prefix": "/a"}`, map[string]want{"/a": {cost: 1}}, false},
+		{"jwt shadow", ``, `{"prefix": "/a", "enforce": {"jwt": false}}, {"prefix": "/b", "enforce": {"jwt": true}}, {"prefix": "/c", "enforce": {}}`,
+			map[string]want{"/a": {cost: 1, shad: true}, "/b": {cost: 1}, "/c": {cost: 1}}, false},
+		{"cost within every plan", ``, `{"prefix": "/a", "cost": 4}`, map[string]want{"/a": {cost: 4}}, false},
+		{"cost against the override only", ``, `{"prefix": "/a", "cost": 9, "rate_limit": [{"requests": 9, "window_seconds": 1}]}`,
+			map[string]want{"/a": {cost: 9}}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := mustParse(t, shadowDoc(tc.extra, tc.routes))
+			if c.RateLimit.ShadowHeaders != tc.shadowHeaders {
+				t.Errorf("ShadowHeaders = %v, want %v", c.RateLimit.ShadowHeaders, tc.shadowHeaders)
+			}
+			for path, w := range tc.want {
+				r, ok := c.Routes.Match("GET", path)
+				if !ok {
+					t.Fatalf("no rule for %s", path)
+				}
+				if got := (want{r.Cost, r.ShadowRateLimit, r.ShadowJWT}); got != w {
+					t.Errorf("%s: cost %d, shadow rate limit %v, shadow jwt %v; want %+v", path, got.cost, got.shadowRate, got.shad, w)
+				}
+			}
+		})
+	}
+	// Fleet mode: the cost goes to the service, checked against nothing here.
+	c := mustParse(t, `{"jwt": {"secrets": [{"env": "JWT_SECRET"}]}, "routes": [{"prefix": "/a", "cost": 500, "enforce": {"rate_limit": false}}],
+	  "rate_limit": {"mode": "fleet", "fleet": {}}}`)
+	if r, _ := c.Routes.Match("GET", "/a"); r.Cost != 500 || !r.ShadowRateLimit {
+		t.Errorf("fleet rule: cost %d shadow %v, want 500 and shadow", r.Cost, r.ShadowRateLimit)
+	}
+}
+
+func TestShadowAndCostRefused(t *testing.T) {
+	noLimits := `{"jwt": {"secrets": [{"env": "JWT_SECRET"}]}, "routes": [%s]}`
+	for _, tc := range []struct {
+		name, doc, field, problem string
+	}{
+		{"enforce not a boolean", shadowDoc(`, "enforce": "no"`, `{"prefix": "/a"}`), "rate_limit.enforce", "must be a boolean"},
+		{"shadow_headers not a boolean", shadowDoc(`, "shadow_headers": 1`, `{"prefix": "/a"}`), "rate_limit.shadow_headers", "must be a boolean"},
+		{"rule enforce unknown member", shadowDoc(``, `{"prefix": "/a", "enforce": {"cache": false}}`), "routes[0].enforce.cache", "unknown field"},
+		{"rule enforce.rate_limit not a boolean", shadowDoc(``, `{"prefix": "/a", "enforce": {"rate_limit": 0}}`), "routes[0].enforce.rate_limit", "must be a boolean"},
+		{"enforce.rate_limit without rate_limit", strings.Replace(noLimits, "%s", `{"prefix": "/a", "enforce": {"rate_limit": false}}`, 1), "routes[0].enforce.rate_limit", "requires the top-level rate_limit block"},
+		{"enforce.rate_limit on an uncounted public rule", shadowDoc(``, `{"prefix": "/a", "public": true, "enforce": {"rate_limit": false}}`), "routes[0].enforce.rate_limit", "public_key"},
+		{"enforce.jwt on a public rule", shadowDoc(``, `{"prefix": "/p", "public": true, "enforce": {"jwt": false}}`), "routes[0].enforce.jwt", "verifies no token"},
+		{"cost without rate_limit", strings.Replace(noLimits, "%s", `{"prefix": "/a", "cost": 2}`, 1), "routes[0].cost", "requires the top-level rate_limit block"},
+		{"cost on an uncounted public rule", shadowDoc(``, `{"prefix": "/a", "public": true, "cost": 2}`), "routes[0].cost", "public_key"},
+		{"cost zero", shadowDoc(``, `{"prefix": "/a", "cost": 0}`), "routes[0].cost", "must be between 1 and 1000000000, got 0"},
+		{"cost negative", shadowDoc(``, `{"prefix": "/b"}, {"prefix": "/a", "cost": -3}`), "routes[1].cost", "got -3"},
+		{"cost too large", shadowDoc(``, `{"prefix": "/a", "cost": 1000000001}`), "routes[0].cost", "must be between 1"},
+		{"cost not an integer", shadowDoc(``, `{"prefix": "/a", "cost": 1.5}`), "routes[0].cost", "must be an integer"},
+		{"cost above the default", shadowDoc(``, `{"prefix": "/a", "cost": 11}`), "routes[0].cost", `11 is more than the 10 requests of limit "default"`},
+		{"cost above a plan", shadowDoc(``, `{"prefix": "/a", "cost": 5}`), "routes[0].cost", `5 is more than the 4 requests of limit "plan-small"`},
+		{"cost above the override", shadowDoc(``, `{"prefix": "/a", "cost": 3, "rate_limit": [{"requests": 2, "window_seconds": 1}]}`), "routes[0].cost", `3 is more than the 2 requests of limit "route-/a"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := config.Parse([]byte(tc.doc), testEnv)
+			var fe *config.FieldError
+			if !errors.As(err, &fe) || fe.Field != tc.field || !strings.Contains(fe.Problem, tc.problem) {
+				t.Fatalf("error %v, want field %s saying %q", err, tc.field, tc.problem)
+			}
+		})
 	}
 }

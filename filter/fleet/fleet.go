@@ -36,8 +36,10 @@ const (
 )
 
 // RequestBody appends to dst the JSON RateLimitRequest (protojson field
-// names) for one hit of (entry: key) on route in domain.
-func RequestBody(dst []byte, domain, entry, key, route string) []byte {
+// names) for a request of (entry: key) on route in domain that costs cost
+// hits: above 1 it is the request's hitsAddend, which the service adds to
+// the counter instead of 1.
+func RequestBody(dst []byte, domain, entry, key, route string, cost int64) []byte {
 	dst = append(dst, `{"domain":`...)
 	dst = jsonobj.AppendString(dst, domain)
 	dst = append(dst, `,"descriptors":[{"entries":[{"key":`...)
@@ -46,7 +48,12 @@ func RequestBody(dst []byte, domain, entry, key, route string) []byte {
 	dst = jsonobj.AppendString(dst, key)
 	dst = append(dst, `},{"key":"`+RouteEntry+`","value":`...)
 	dst = jsonobj.AppendString(dst, route)
-	return append(dst, `}]}]}`...)
+	dst = append(dst, `}]}]`...)
+	if cost > 1 {
+		dst = append(dst, `,"hitsAddend":`...)
+		dst = strconv.AppendInt(dst, cost, 10)
+	}
+	return append(dst, '}')
 }
 
 // Answer is what the service decided for one descriptor.

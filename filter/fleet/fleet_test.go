@@ -8,22 +8,34 @@ import (
 )
 
 func TestRequestBody(t *testing.T) {
-	body := RequestBody(nil, "portcullis", KeyEntry, "al\"ice\n<x>", "api")
-	var req struct {
-		Domain      string `json:"domain"`
-		Descriptors []struct {
-			Entries []struct{ Key, Value string } `json:"entries"`
-		} `json:"descriptors"`
-	}
-	if err := json.Unmarshal(body, &req); err != nil {
-		t.Fatalf("body is not JSON: %v\n%s", err, body)
-	}
-	if req.Domain != "portcullis" || len(req.Descriptors) != 1 {
-		t.Fatalf("request = %+v", req)
-	}
-	e := req.Descriptors[0].Entries
-	if len(e) != 2 || e[0].Key != KeyEntry || e[0].Value != "al\"ice\n<x>" || e[1].Key != RouteEntry || e[1].Value != "api" {
-		t.Fatalf("entries = %+v", e)
+	for _, tc := range []struct {
+		cost, wantAddend int64
+		addendSent       bool
+	}{
+		{cost: 1}, {cost: 0}, // one hit: the service's default, not sent
+		{cost: 5, wantAddend: 5, addendSent: true},
+	} {
+		body := RequestBody(nil, "portcullis", KeyEntry, "al\"ice\n<x>", "api", tc.cost)
+		var req struct {
+			Domain      string `json:"domain"`
+			Descriptors []struct {
+				Entries []struct{ Key, Value string } `json:"entries"`
+			} `json:"descriptors"`
+			HitsAddend *int64 `json:"hitsAddend"`
+		}
+		if err := json.Unmarshal(body, &req); err != nil {
+			t.Fatalf("cost %d: body is not JSON: %v\n%s", tc.cost, err, body)
+		}
+		if req.Domain != "portcullis" || len(req.Descriptors) != 1 {
+			t.Fatalf("cost %d: request = %+v", tc.cost, req)
+		}
+		e := req.Descriptors[0].Entries
+		if len(e) != 2 || e[0].Key != KeyEntry || e[0].Value != "al\"ice\n<x>" || e[1].Key != RouteEntry || e[1].Value != "api" {
+			t.Fatalf("cost %d: entries = %+v", tc.cost, e)
+		}
+		if (req.HitsAddend != nil) != tc.addendSent || tc.addendSent && *req.HitsAddend != tc.wantAddend {
+			t.Errorf("cost %d: hitsAddend %v in %s, want sent %v = %d", tc.cost, req.HitsAddend, body, tc.addendSent, tc.wantAddend)
+		}
 	}
 }
 

@@ -17,8 +17,11 @@ type Access struct {
 	Key   string // the verified key claim (the tenant); "" on public routes
 	// JWT is "verified", "cached" (the token cache's verdict), the refusal
 	// reason ("jwt_expired", ...) or "" when no token was looked at.
-	JWT  string
-	Rate *RateOutcome // nil when the request was not charged
+	JWT string
+	// JWTShadow: the token was refused on a rule in JWT shadow mode, and the
+	// request forwarded without identity.
+	JWTShadow bool
+	Rate      *RateOutcome // nil when the request was not charged
 	// FleetCall is set when the ratelimit service was asked.
 	FleetCall bool
 	// Cache is the X-Cache value ("HIT", "MISS", "BYPASS"; "" when the cache
@@ -44,14 +47,20 @@ func (a *Access) JSON() []byte {
 	str("route", a.Route)
 	str("key", a.Key)
 	str("jwt", a.JWT)
+	if a.JWTShadow {
+		o.Bool("jwt_shadow", true)
+	}
 	if r := a.Rate; r != nil {
 		decision := "allowed"
-		if !r.Decision.Allowed {
+		switch {
+		case r.ShadowDenied():
+			decision = "shadow_denied"
+		case !r.Decision.Allowed:
 			decision = "denied"
 		}
 		o.String("ratelimit", decision).String("ratelimit_source", rateSources[r.Source])
-		if !r.Decision.Degraded() && r.Decision.Limit.Name != "" {
-			o.String("ratelimit_policy", r.Decision.Limit.Name).Int("ratelimit_remaining", int(r.Decision.Remaining))
+		if name := r.Decision.PolicyName(); name != "" {
+			o.String("ratelimit_policy", name).Int("ratelimit_remaining", int(r.Decision.Remaining))
 		}
 	}
 	if a.FleetCall {
@@ -72,6 +81,8 @@ func (d *Decision) JWTOutcome() string {
 		return "cached"
 	case d.Tenant != "":
 		return "verified"
+	case d.ShadowJWT != nil:
+		return d.ShadowJWT.Reason.Metric()
 	case d.Reject != nil && d.Reject.Reason >= reasonJWT:
 		return d.Reject.Reason.Metric()
 	}

@@ -82,6 +82,10 @@ type Decision struct {
 	Tenant string
 	// TokenCache says whether the token was found in the token cache.
 	TokenCache TokenCacheUse
+	// ShadowJWT is the 401 a rule in JWT shadow mode (routes[].enforce.jwt
+	// false) did not send: the request is forwarded without identity, and
+	// the plugin counts and logs it as this refusal.
+	ShadowJWT *Rejection
 }
 
 // TokenCacheUse is what the token cache did for a request.
@@ -107,6 +111,9 @@ type Rejection struct {
 	Headers [][2]string
 	// RetryAfter is the body's retry_after (seconds) for TooManyRequests.
 	RetryAfter int64
+	// Policy names the limit that refused a TooManyRequests ("" when no
+	// limit is known: the fail mode decided), the body's policy field.
+	Policy string
 }
 
 // Edits are the header changes for a request that goes upstream: only
@@ -142,6 +149,9 @@ func setsName(set [][2]string, name string) bool {
 type FleetCall struct {
 	Body       []byte
 	Key, Route string // the blocklist's pair
+	// partition and shadow are how the answer is charged (see charged).
+	partition string
+	shadow    bool
 }
 
 // RateSource is who decided a rate-limit outcome.
@@ -164,7 +174,15 @@ const (
 type RateOutcome struct {
 	Decision ratelimit.Decision
 	Source   RateSource
+	// Shadow: the rule does not enforce its limit, so a denial was counted
+	// (ShadowDenied) and the request forwarded.
+	Shadow bool
 	// Headers go on the response, forwarded or refused (a refusal's are
-	// also in its Rejection).
+	// also in its Rejection); none in shadow mode unless
+	// rate_limit.shadow_headers.
 	Headers [][2]string
 }
+
+// ShadowDenied reports whether the request would have been refused had the
+// limit been enforced.
+func (o *RateOutcome) ShadowDenied() bool { return o.Shadow && !o.Decision.Allowed }

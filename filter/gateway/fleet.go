@@ -12,19 +12,22 @@ import (
 // then the request is refused here, with no call.
 func (g *Gateway) askFleet(dec *Decision, entry, key string, now time.Time) {
 	routeName := dec.Rule.Name
+	partition, shadow := localKey(entry, key), dec.Rule.ShadowRateLimit
 	if blk, ok := g.blocklist.Blocked(key, routeName, now); ok {
 		rd := ratelimit.Unreported(false, blk.Until.Sub(now), now)
 		if p := g.reportedPolicy(reportedLimit{requests: blk.Limit, window: blk.Window}); p != nil {
 			rd = p.Reported(false, 0, blk.Until.Sub(now), now)
 		}
-		g.charge(dec, rd, RateBlocklist, "rate limit exceeded", ReasonRateLimited)
+		g.charge(dec, rd, charged{partition: partition, shadow: shadow, source: RateBlocklist}, "rate limit exceeded", ReasonRateLimited)
 		return
 	}
 	dec.Kind = AskFleet
 	dec.Fleet = &FleetCall{
-		Body:  fleet.RequestBody(nil, g.cfg.RateLimit.Fleet.Domain, entry, key, routeName),
-		Key:   key,
-		Route: routeName,
+		Body:      fleet.RequestBody(nil, g.cfg.RateLimit.Fleet.Domain, entry, key, routeName, dec.Rule.Cost),
+		Key:       key,
+		Route:     routeName,
+		partition: partition,
+		shadow:    shadow,
 	}
 }
 
@@ -39,14 +42,14 @@ func (g *Gateway) FleetAnswer(call *FleetCall, status int, body []byte, now time
 	switch {
 	case status == 0 || err != nil:
 		rd := ratelimit.Unreported(g.cfg.RateLimit.Fleet.FailOpen, time.Second, now)
-		g.charge(&dec, rd, RateFleetUnavailable, "rate limit service unavailable", ReasonRateLimitUnavailable)
+		g.charge(&dec, rd, call.charged(RateFleetUnavailable), "rate limit service unavailable", ReasonRateLimitUnavailable)
 		return dec
 	case !a.Limited:
 		return dec // no limit applies to this descriptor: forward without headers
 	}
 	p := g.reportedPolicy(reportedLimit{requests: a.Limit, window: a.Window})
 	if p == nil {
-		g.charge(&dec, ratelimit.Unreported(!a.Over, a.Reset, now), RateFleet, "rate limit exceeded", ReasonRateLimited)
+		g.charge(&dec, ratelimit.Unreported(!a.Over, a.Reset, now), call.charged(RateFleet), "rate limit exceeded", ReasonRateLimited)
 		return dec
 	}
 	if a.Over {
@@ -54,8 +57,13 @@ func (g *Gateway) FleetAnswer(call *FleetCall, status int, body []byte, now time
 		// without calling until the reset. A lost write costs one call.
 		_ = g.blocklist.Add(call.Key, call.Route, fleet.Block{Until: now.Add(a.Reset), Limit: a.Limit, Window: a.Window})
 	}
-	g.charge(&dec, p.Reported(!a.Over, a.Remaining, a.Reset, now), RateFleet, "rate limit exceeded", ReasonRateLimited)
+	g.charge(&dec, p.Reported(!a.Over, a.Remaining, a.Reset, now), call.charged(RateFleet), "rate limit exceeded", ReasonRateLimited)
 	return dec
+}
+
+// charged is how the answer to c is charged, as decided by source.
+func (c *FleetCall) charged(source RateSource) charged {
+	return charged{partition: c.partition, shadow: c.shadow, source: source}
 }
 
 // reportedLimit identifies a limit the service reported. The descriptor

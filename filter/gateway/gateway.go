@@ -37,6 +37,8 @@ type Gateway struct {
 	// reported caches the policies of the limits the service reports, so
 	// their RateLimit-Policy field is built once per limit.
 	reported map[reportedLimit]*ratelimit.Policy
+	// partitions computes the rate-limit headers' pk; nil leaves it out.
+	partitions *ratelimit.Partitioner
 }
 
 // Tables are the shared-data state a Gateway decides with.
@@ -47,13 +49,16 @@ type Tables struct {
 	Blocklist *fleet.Blocklist
 	// ClientAddress reads the client's IP address ("" when unknown), for
 	// rate_limit.public_key "client_address". It is only called for public
-	// routes, so protected ones never pay for it.
+	// routes (and shadow-refused tokens), so verified callers never pay for it.
 	ClientAddress func() string
+	// Partitions computes the partition key (pk) of the rate-limit headers,
+	// keyed by the table seed; nil leaves pk out.
+	Partitions *ratelimit.Partitioner
 }
 
 // New returns a Gateway for cfg.
 func New(cfg *config.Config, t Tables) *Gateway {
-	g := &Gateway{cfg: cfg, limiter: t.Limiter, blocklist: t.Blocklist, clientAddress: t.ClientAddress}
+	g := &Gateway{cfg: cfg, limiter: t.Limiter, blocklist: t.Blocklist, clientAddress: t.ClientAddress, partitions: t.Partitions}
 	if cfg.JWT != nil {
 		g.verifier = jwt.NewVerifier(*cfg.JWT)
 		g.tokens = newTokenCache(cfg.TokenCacheSize)
@@ -80,10 +85,16 @@ func (g *Gateway) Decide(req Request, now time.Time) Decision {
 	if !rule.Public {
 		v, set, use, rej := g.authenticate(req.Authorization, now)
 		dec.TokenCache = use
-		if rej != nil {
+		switch {
+		case rej == nil:
+			dec.Edits.Set, dec.Tenant, caller = set, v.Subject, &v
+		case !rule.ShadowJWT:
 			return Decision{Kind: Reject, Rule: rule, Reject: rej, TokenCache: use}
+		default:
+			// Shadow mode: the request goes on as an anonymous one (identity
+			// headers stripped, none set), counted and logged as refused.
+			dec.ShadowJWT = rej
 		}
-		dec.Edits.Set, dec.Tenant, caller = set, v.Subject, &v
 	}
 	if req.HasBody && route.HasBody(req.Method) && !route.MediaTypeAllowed(req.ContentType, g.cfg.ContentTypes) {
 		dec.Kind, dec.Edits = Reject, Edits{}
@@ -178,9 +189,10 @@ func (g *Gateway) rateKey(req *Request, caller *jwt.Verified) (entry, key string
 	if caller != nil {
 		return fleet.KeyEntry, caller.Subject, true
 	}
-	// A public route whose key is missing is not counted: refusing it would
-	// lock out every client without the header, counting it under "" would
-	// make them all share one budget.
+	// A public route (or a token refused in shadow mode) whose key is
+	// missing is not counted: refusing it would lock out every client
+	// without the header, counting it under "" would make them all share
+	// one budget.
 	switch source := g.cfg.RateLimit.PublicKey; source.Kind {
 	case config.KeyClientAddress:
 		if key = g.clientAddress(); key != "" {
@@ -244,16 +256,36 @@ func (g *Gateway) rateLimit(dec *Decision, caller *jwt.Verified, entry, key stri
 			}
 		}
 	}
-	g.charge(dec, g.limiter.Decide(policy, localKey(entry, key), now), RateLocal, "rate limit exceeded", ReasonRateLimited)
+	partition := localKey(entry, key)
+	rd := g.limiter.Decide(policy, partition, dec.Rule.Cost, now)
+	g.charge(dec, rd, charged{partition: partition, shadow: dec.Rule.ShadowRateLimit, source: RateLocal}, "rate limit exceeded", ReasonRateLimited)
 }
 
-// charge records a rate-limit decision in dec: its headers, and for a
-// denial the 429 that refuses the request.
-func (g *Gateway) charge(dec *Decision, rd ratelimit.Decision, source RateSource, message string, reason Reason) {
-	out := &RateOutcome{Decision: rd, Source: source}
-	out.Headers = rd.AppendHeaders(make([][2]string, 0, 6), g.cfg.RateLimit.ResetFormat)
+// charged is how a rate-limit decision was reached: for which partition
+// (localKey), whether the rule enforces it, and who decided.
+type charged struct {
+	partition string
+	shadow    bool
+	source    RateSource
+}
+
+// charge records a rate-limit decision in dec: its headers, and for an
+// enforced denial the 429 that refuses the request. In shadow mode a denial
+// is only recorded (Decision.Rate) and the request goes on; its headers are
+// sent only with rate_limit.shadow_headers. Nothing here calls the host, so
+// a shadow denial costs no more than an admission.
+func (g *Gateway) charge(dec *Decision, rd ratelimit.Decision, c charged, message string, reason Reason) {
+	rl := g.cfg.RateLimit
+	out := &RateOutcome{Decision: rd, Source: c.source, Shadow: c.shadow}
+	if !c.shadow || rl.ShadowHeaders {
+		opts := ratelimit.HeaderOptions{Reset: rl.ResetFormat, Shadow: c.shadow}
+		if g.partitions != nil && !rd.Degraded() {
+			opts.PartitionKey = g.partitions.Key(c.partition)
+		}
+		out.Headers = rd.AppendHeaders(make([][2]string, 0, 6), opts)
+	}
 	dec.Rate = out
-	if rd.Allowed {
+	if rd.Allowed || c.shadow {
 		return
 	}
 	dec.Kind = Reject
@@ -263,6 +295,7 @@ func (g *Gateway) charge(dec *Decision, rd ratelimit.Decision, source RateSource
 		Reason:     reason,
 		Headers:    out.Headers,
 		RetryAfter: rd.RetryAfterSeconds(),
+		Policy:     rd.PolicyName(),
 	}
 }
 

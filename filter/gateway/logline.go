@@ -12,6 +12,9 @@ type ErrorLog struct {
 	Status                                 int
 	Error, Reason, RequestID, Method, Path string
 	Route                                  string // omitted when empty
+	// Shadow marks a refusal in shadow mode: counted and logged, but the
+	// request was forwarded ("shadow":true; omitted otherwise).
+	Shadow bool
 }
 
 // Line is the log line: one JSON object.
@@ -21,6 +24,9 @@ func (l ErrorLog) Line() string {
 		String("request_id", l.RequestID).String("method", l.Method).String("path", l.Path)
 	if l.Route != "" {
 		o.String("route", l.Route)
+	}
+	if l.Shadow {
+		o.Bool("shadow", true)
 	}
 	return string(o.Bytes())
 }

@@ -25,21 +25,26 @@ var (
 // {"error":kind.Code,"message":message,"request_id":requestID}. The message
 // must never hold secrets or tokens.
 func Body(kind Kind, message, requestID string) []byte {
-	return envelope(kind, message, requestID, nil)
+	return envelope(kind, message, requestID, nil, "")
 }
 
 // BodyRetryAfter is Body with the seconds a client should wait before
-// retrying (the Retry-After header's value), for TooManyRequests:
-// {"error":...,"message":...,"retry_after":N,"request_id":...}.
-func BodyRetryAfter(kind Kind, message string, retryAfter int, requestID string) []byte {
-	return envelope(kind, message, requestID, &retryAfter)
+// retrying (the Retry-After header's value) and the rate-limit policy that
+// refused the request (omitted when "": no limit is known), for
+// TooManyRequests:
+// {"error":...,"message":...,"retry_after":N,"policy":...,"request_id":...}.
+func BodyRetryAfter(kind Kind, message string, retryAfter int, policy, requestID string) []byte {
+	return envelope(kind, message, requestID, &retryAfter, policy)
 }
 
-func envelope(kind Kind, message, requestID string, retryAfter *int) []byte {
+func envelope(kind Kind, message, requestID string, retryAfter *int, policy string) []byte {
 	var o jsonobj.Object
 	o.String("error", kind.Code).String("message", message)
 	if retryAfter != nil {
 		o.Int("retry_after", *retryAfter)
+	}
+	if policy != "" {
+		o.String("policy", policy)
 	}
 	return o.String("request_id", requestID).Bytes()
 }

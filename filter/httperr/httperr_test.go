@@ -85,9 +85,12 @@ func TestBody(t *testing.T) {
 }
 
 func TestBodyRetryAfter(t *testing.T) {
-	got := string(httperr.BodyRetryAfter(httperr.TooManyRequests, "rate limit exceeded", 17, "req-9"))
-	want := `{"error":"rate_limit_exceeded","message":"rate limit exceeded","retry_after":17,"request_id":"req-9"}`
-	if got != want {
-		t.Errorf("body = %s, want %s", got, want)
+	for _, tc := range []struct{ policy, want string }{
+		{"plan-pro-1s", `{"error":"rate_limit_exceeded","message":"rate limit exceeded","retry_after":17,"policy":"plan-pro-1s","request_id":"req-9"}`},
+		{"", `{"error":"rate_limit_exceeded","message":"rate limit exceeded","retry_after":17,"request_id":"req-9"}`}, // no known limit
+	} {
+		if got := string(httperr.BodyRetryAfter(httperr.TooManyRequests, "rate limit exceeded", 17, tc.policy, "req-9")); got != tc.want {
+			t.Errorf("policy %q: body = %s, want %s", tc.policy, got, tc.want)
+		}
 	}
 }

@@ -6,7 +6,7 @@ import (
 	"unicode/utf8"
 )
 
-// Object builds a flat JSON object of string and integer members. The
+// Object builds a flat JSON object of string, integer and boolean members. The
 // gateway's error bodies, log lines and health answers are such objects, and
 // building them by hand costs a tenth of encoding/json's reflection inside
 // the wasm VM. Strings are escaped as encoding/json does (invalid UTF-8
@@ -24,6 +24,13 @@ func (o *Object) String(key, value string) *Object {
 func (o *Object) Int(key string, n int) *Object {
 	o.key(key)
 	o.buf = strconv.AppendInt(o.buf, int64(n), 10)
+	return o
+}
+
+// Bool adds the member key: b.
+func (o *Object) Bool(key string, b bool) *Object {
+	o.key(key)
+	o.buf = strconv.AppendBool(o.buf, b)
 	return o
 }
 

@@ -29,6 +29,13 @@ func FuzzObject(f *testing.F) {
 	})
 }
 
+func TestBool(t *testing.T) {
+	var o Object
+	if got, want := string(o.Bool("shadow", true).Bool("off", false).Bytes()), `{"shadow":true,"off":false}`; got != want {
+		t.Errorf("Bool members = %s, want %s", got, want)
+	}
+}
+
 func TestEmptyObject(t *testing.T) {
 	var o Object
 	if got := string(o.Bytes()); got != "{}" {

@@ -78,7 +78,8 @@ func TestFleetCallsTheServiceAndForwards(t *testing.T) {
 	}
 	host.CallOnResponseHeaders(id, [][2]string{{":status", "200"}}, true)
 	got := host.GetCurrentResponseHeaders(id)
-	for name, want := range map[string]string{"x-ratelimit-limit": "3", "x-ratelimit-remaining": "2", "x-ratelimit-reset": "14", "ratelimit-policy": `"fleet";q=3;w=60`, "ratelimit": `"fleet";r=2;t=14`} {
+	pk := headerPK(t, got)
+	for name, want := range map[string]string{"x-ratelimit-limit": "3", "x-ratelimit-remaining": "2", "x-ratelimit-reset": "14", "ratelimit-policy": `"fleet";q=3;w=60;pk=` + pk, "ratelimit": `"fleet";r=2;t=14;pk=` + pk} {
 		if g, _ := headerValue(got, name); g != want {
 			t.Errorf("%s = %q, want %q", name, g, want)
 		}

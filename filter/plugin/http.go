@@ -74,7 +74,7 @@ func (h *httpContext) OnHttpRequestHeaders(_ int, endOfStream bool) (action type
 	if dec.Rule != nil {
 		h.rule, h.cachePolicy = dec.Rule.Name, dec.Rule.Cache
 	}
-	h.access = gateway.Access{Route: h.rule, Key: dec.Tenant, JWT: dec.JWTOutcome()}
+	h.access = gateway.Access{Route: h.rule, Key: dec.Tenant, JWT: dec.JWTOutcome(), JWTShadow: dec.ShadowJWT != nil}
 	if h.tenant = dec.Tenant; h.tenant != "" {
 		p.metrics.verified.Inc()
 	}
@@ -83,6 +83,10 @@ func (h *httpContext) OnHttpRequestHeaders(_ int, endOfStream bool) (action type
 		p.metrics.tokenCacheHit.Inc()
 	case gateway.TokenCacheMiss:
 		p.metrics.tokenCacheMiss.Inc()
+	}
+	if rej := dec.ShadowJWT; rej != nil {
+		p.metrics.jwtShadowRefused.Inc()
+		h.logError(rej.Kind, rej.Reason.Metric(), true)
 	}
 	return h.apply(dec)
 }
@@ -185,12 +189,12 @@ func (h *httpContext) reply(rej *gateway.Rejection) types.Action {
 	headers := append(jsonReplyHeaders[:len(jsonReplyHeaders):len(jsonReplyHeaders)], rej.Headers...)
 	body := httperr.Body(rej.Kind, rej.Message, h.requestID)
 	if rej.Kind == httperr.TooManyRequests {
-		body = httperr.BodyRetryAfter(rej.Kind, rej.Message, int(rej.RetryAfter), h.requestID)
+		body = httperr.BodyRetryAfter(rej.Kind, rej.Message, int(rej.RetryAfter), rej.Policy, h.requestID)
 	}
 	if err := proxywasm.SendHttpResponse(uint32(rej.Kind.Status), headers, body, -1); err != nil {
 		host.Log(host.Error, "portcullis: cannot send local reply: "+err.Error())
 	}
-	h.logError(rej.Kind, rej.Reason.Metric())
+	h.logError(rej.Kind, rej.Reason.Metric(), false)
 	return types.ActionPause
 }
 
@@ -205,8 +209,9 @@ func (h *httpContext) publishAccess() {
 }
 
 // logError writes the error's log line, unless its reason has had its
-// lines for this second (then it is counted and reported later).
-func (h *httpContext) logError(kind httperr.Kind, reason string) {
+// lines for this second (then it is counted and reported later). shadow
+// marks a refusal that was not enforced (the request went on).
+func (h *httpContext) logError(kind httperr.Kind, reason string, shadow bool) {
 	ok, suppressed := h.plugin.logs.Admit(reason, h.at)
 	if suppressed > 0 {
 		host.Log(host.Info, gateway.SuppressedLine(reason, suppressed))
@@ -220,7 +225,7 @@ func (h *httpContext) logError(kind httperr.Kind, reason string) {
 	}
 	host.Log(level, gateway.ErrorLog{
 		Status: kind.Status, Error: kind.Code, Reason: reason,
-		RequestID: h.requestID, Method: h.method, Path: h.path, Route: h.rule,
+		RequestID: h.requestID, Method: h.method, Path: h.path, Route: h.rule, Shadow: shadow,
 	}.Line())
 }
 

@@ -37,15 +37,19 @@ type metrics struct {
 	// tokenCacheHit and tokenCacheMiss count token lookups in the token
 	// cache (gateway.TokenCacheUse).
 	tokenCacheHit, tokenCacheMiss *counter
+	// jwtShadowRefused counts tokens refused on rules in JWT shadow mode
+	// (the requests were forwarded without identity).
+	jwtShadowRefused *counter
 	// rejected counts local replies, indexed by gateway.Reason.
 	rejected []*counter
 	// upstreamErrors counts Envoy-made upstream failures rewritten to JSON,
 	// indexed by gateway.UpstreamFailure.
 	upstreamErrors []*counter
-	// rateAllowed and rateDenied count rate-limit decisions; rateFaults
-	// counts each ratelimit.Fault (by bit index).
-	rateAllowed, rateDenied *counter
-	rateFaults              []*counter
+	// rateAllowed, rateDenied and rateShadowDenied count rate-limit
+	// decisions (shadow: denials that were not enforced); rateFaults counts
+	// each ratelimit.Fault (by bit index).
+	rateAllowed, rateDenied, rateShadowDenied *counter
+	rateFaults                                []*counter
 	// Fleet mode: calls made to the ratelimit service, calls that failed
 	// (the failure mode decided), refusals answered from the blocklist.
 	fleetCalls, fleetUnavailable, fleetBlocklisted *counter
@@ -67,8 +71,10 @@ func newMetrics() *metrics {
 	m.verified = m.define("jwt.verified")
 	m.tokenCacheHit = m.define("jwt.cache_hit")
 	m.tokenCacheMiss = m.define("jwt.cache_miss")
+	m.jwtShadowRefused = m.define("jwt.shadow_refused")
 	m.rateAllowed = m.define("ratelimit.allowed")
 	m.rateDenied = m.define("ratelimit.denied")
+	m.rateShadowDenied = m.define("ratelimit.shadow_denied")
 	m.fleetCalls = m.define("ratelimit.fleet.calls")
 	m.fleetUnavailable = m.define("ratelimit.fleet.unavailable")
 	m.fleetBlocklisted = m.define("ratelimit.fleet.blocklisted")
@@ -105,9 +111,12 @@ func (m *metrics) rateLimited(o *gateway.RateOutcome) {
 		m.fleetUnavailable.Inc()
 	}
 	d := &o.Decision
-	if d.Allowed {
+	switch {
+	case d.Allowed:
 		m.rateAllowed.Inc()
-	} else {
+	case o.Shadow:
+		m.rateShadowDenied.Inc()
+	default:
 		m.rateDenied.Inc()
 	}
 	if d.Faults == 0 {

@@ -4,6 +4,7 @@ package plugin
 
 import (
 	"encoding/json"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -46,10 +47,44 @@ func sendLimited(host proxytest.HostEmulator, path, authorization string) (uint3
 	return id, host.GetSentLocalResponse(id)
 }
 
+// pkParam is the partition key parameter of RateLimit-Policy and RateLimit
+// items: 12 bytes as a structured-field byte sequence.
+var pkParam = regexp.MustCompile(`;pk=(:[A-Za-z0-9+/]{16}:)`)
+
+// dropPK returns a rate-limit field without its pk parameters, and the
+// partition key they all carry ("" when none; the test fails when the items
+// disagree).
+func dropPK(t *testing.T, field string) (string, string) {
+	t.Helper()
+	pk := ""
+	for _, m := range pkParam.FindAllStringSubmatch(field, -1) {
+		if pk != "" && m[1] != pk {
+			t.Errorf("%q: items carry different partition keys", field)
+		}
+		pk = m[1]
+	}
+	return pkParam.ReplaceAllString(field, ""), pk
+}
+
+// headerPK is the partition key of the response's rate-limit fields,
+// checked to be the same in RateLimit-Policy and RateLimit.
+func headerPK(t *testing.T, headers [][2]string) string {
+	t.Helper()
+	policy, _ := headerValue(headers, "ratelimit-policy")
+	limit, _ := headerValue(headers, "ratelimit")
+	_, a := dropPK(t, policy)
+	_, b := dropPK(t, limit)
+	if a == "" || a != b {
+		t.Errorf("pk %q in RateLimit-Policy %q and %q in RateLimit %q, want one partition key in both", a, policy, b, limit)
+	}
+	return a
+}
+
 func TestRateLimitAllowsNThenRefuses429(t *testing.T) {
 	t.Setenv(testSecretEnv, testSecret)
 	host := mustStart(t, runners[0], rateLimitConfig)
 	alice := rateToken(t, "alice", nil)
+	pks := map[string]bool{}
 	for i := range 3 {
 		id, resp := sendLimited(host, "/api/items", alice)
 		if resp != nil {
@@ -57,13 +92,18 @@ func TestRateLimitAllowsNThenRefuses429(t *testing.T) {
 		}
 		host.CallOnResponseHeaders(id, [][2]string{{":status", "200"}, {"x-ratelimit-remaining", "999"}}, true)
 		got := host.GetCurrentResponseHeaders(id)
+		pks[headerPK(t, got)] = true
 		want := map[string]string{
 			"x-ratelimit-limit":     "3",
 			"x-ratelimit-remaining": strconv.Itoa(2 - i),
 			"ratelimit-policy":      `"default";q=3;w=60`,
 		}
 		for name, v := range want {
-			if g, _ := headerValue(got, name); g != v {
+			if g, _ := headerValue(got, name); name == "ratelimit-policy" {
+				if g, _ = dropPK(t, g); g != v {
+					t.Errorf("request %d: %s = %q, want %q with a pk", i+1, name, g, v)
+				}
+			} else if g != v {
 				t.Errorf("request %d: %s = %q, want %q", i+1, name, g, v)
 			}
 		}
@@ -95,8 +135,22 @@ func TestRateLimitAllowsNThenRefuses429(t *testing.T) {
 	if err != nil || n < 1 || n > 20 {
 		t.Errorf("Retry-After = %q, want 1..20 s (one emission interval of 3/60 s)", retry)
 	}
-	if body["error"] != "rate_limit_exceeded" || body["message"] != "rate limit exceeded" || body["request_id"] != "req-1" || body["retry_after"] != float64(n) {
-		t.Errorf("429 body = %s", resp.Data)
+	if body["error"] != "rate_limit_exceeded" || body["message"] != "rate limit exceeded" || body["request_id"] != "req-1" || body["retry_after"] != float64(n) || body["policy"] != "default" {
+		t.Errorf("429 body = %s, want the envelope naming policy \"default\"", resp.Data)
+	}
+	if rl, _ := headerValue(resp.Headers, "ratelimit"); !strings.HasPrefix(rl, `"default";r=0;t=`) {
+		t.Errorf("429 RateLimit = %q, want the refusing policy \"default\" with r=0", rl)
+	}
+	// The partition key is stable for a key, another for another key, and
+	// never the key itself.
+	pks[headerPK(t, resp.Headers)] = true
+	if len(pks) != 1 {
+		t.Errorf("alice's responses carry %d partition keys, want 1: %v", len(pks), pks)
+	}
+	for pk := range pks {
+		if strings.Contains(strings.ToLower(pk), "alice") {
+			t.Errorf("pk %q reveals the key", pk)
+		}
 	}
 	if !strings.HasPrefix(string(resp.Data), `{"error":"rate_limit_exceeded","message":"rate limit exceeded","retry_after":`) {
 		t.Errorf("429 body member order: %s", resp.Data)
@@ -106,9 +160,15 @@ func TestRateLimitAllowsNThenRefuses429(t *testing.T) {
 			t.Errorf("429 %s = %q, want %q", name, g, v)
 		}
 	}
-	// Another key has its own budget; public routes are not limited.
-	if _, resp := sendLimited(host, "/api/items", rateToken(t, "bob", nil)); resp != nil {
+	// Another key has its own budget (and partition key); public routes are
+	// not limited.
+	bobID, resp := sendLimited(host, "/api/items", rateToken(t, "bob", nil))
+	if resp != nil {
 		t.Errorf("bob: reply %d, want forwarded", resp.StatusCode)
+	}
+	host.CallOnResponseHeaders(bobID, [][2]string{{":status", "200"}}, true)
+	if pk := headerPK(t, host.GetCurrentResponseHeaders(bobID)); pks[pk] {
+		t.Errorf("bob has alice's partition key %q", pk)
 	}
 	for range 5 {
 		if _, resp := sendLimited(host, "/api/public/x", alice); resp != nil {
@@ -148,7 +208,7 @@ func TestRateLimitPlanAndRouteOverride(t *testing.T) {
 	if n != 5 || resp == nil || resp.StatusCode != 429 {
 		t.Fatalf("plan pro: %d admitted then %+v, want 5 then 429", n, resp)
 	}
-	if p, _ := headerValue(resp.Headers, "ratelimit-policy"); p != `"plan-pro-60s";q=5;w=60, "plan-pro-3600s";q=100;w=3600` {
+	if p, _ := headerValue(resp.Headers, "ratelimit-policy"); p != `"plan-pro-60s";q=5;w=60;pk=`+headerPK(t, resp.Headers)+`, "plan-pro-3600s";q=100;w=3600;pk=`+headerPK(t, resp.Headers) {
 		t.Errorf("plan pro RateLimit-Policy = %q", p)
 	}
 	// An unknown plan, or a plan claim that is not a string, gets the default.
@@ -162,7 +222,7 @@ func TestRateLimitPlanAndRouteOverride(t *testing.T) {
 	if n != 1 || resp == nil {
 		t.Fatalf("route override: %d admitted, want 1", n)
 	}
-	if p, _ := headerValue(resp.Headers, "ratelimit-policy"); p != `"route-tight";q=1;w=60` {
+	if p, _ := headerValue(resp.Headers, "ratelimit-policy"); p != `"route-tight";q=1;w=60;pk=`+headerPK(t, resp.Headers) {
 		t.Errorf("route override RateLimit-Policy = %q", p)
 	}
 }

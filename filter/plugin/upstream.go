@@ -41,7 +41,7 @@ func (h *httpContext) OnHttpResponseHeaders(_ int, endOfStream bool) (action typ
 	h.stage = stageRewritingUpstream
 	h.upstreamFailure = failure
 	h.plugin.metrics.upstreamErrors[failure].Inc()
-	h.logError(kind, "upstream_"+failure.Metric())
+	h.logError(kind, "upstream_"+failure.Metric(), false)
 	_ = proxywasm.ReplaceHttpResponseHeader(":status", strconv.Itoa(kind.Status))
 	_ = proxywasm.ReplaceHttpResponseHeader("content-type", httperr.ContentType)
 	_ = proxywasm.RemoveHttpResponseHeader("content-length")

@@ -71,17 +71,18 @@ func (p *Plugin) OnPluginStart(int) types.OnPluginStartStatus {
 	if rl := cfg.RateLimit; rl != nil && rl.PublicKey.Kind == config.KeyClientAddress {
 		tables.ClientAddress = clientAddress
 	}
-	switch rl := cfg.RateLimit; {
-	case rl != nil && rl.Fleet != nil:
-		tables.Blocklist = fleet.NewBlocklist(host.SharedData{}, rl.Fleet.BlockSlots)
-	case rl != nil:
-		opts := rl.Options
-		opts.Store = host.SharedData{}
-		if opts.Seed, err = ratelimit.SharedSeed(opts.Store, randomUint64); err != nil {
-			host.Log(host.Critical, "portcullis: refusing to start: rate-limit table: "+err.Error())
+	if rl := cfg.RateLimit; rl != nil {
+		// The seed keys the table's placement and the headers' partition
+		// keys (pk), the same in every worker of this Envoy.
+		seed, err := ratelimit.SharedSeed(host.SharedData{}, randomUint64)
+		if err != nil {
+			host.Log(host.Critical, "portcullis: refusing to start: rate-limit seed: "+err.Error())
 			return types.OnPluginStartStatusFailed
 		}
-		if tables.Limiter, err = ratelimit.New(opts); err != nil {
+		tables.Partitions = ratelimit.NewPartitioner(seed)
+		if rl.Fleet != nil {
+			tables.Blocklist = fleet.NewBlocklist(host.SharedData{}, rl.Fleet.BlockSlots)
+		} else if tables.Limiter, err = newLimiter(rl, seed); err != nil {
 			host.Log(host.Critical, "portcullis: refusing to start: invalid plugin configuration: rate_limit."+err.Error())
 			return types.OnPluginStartStatusFailed
 		}
@@ -101,6 +102,13 @@ func (p *Plugin) OnPluginStart(int) types.OnPluginStartStatus {
 	}
 	host.Log(host.Info, "portcullis: started, version "+Version)
 	return types.OnPluginStartStatusOK
+}
+
+// newLimiter is the local-mode limiter over this Envoy's shared data.
+func newLimiter(rl *config.RateLimit, seed uint64) (*ratelimit.Limiter, error) {
+	opts := rl.Options
+	opts.Store, opts.Seed = host.SharedData{}, seed
+	return ratelimit.New(opts)
 }
 
 // NewHttpContext implements types.PluginContext.

@@ -61,7 +61,7 @@ func TestCASRetriesSucceed(t *testing.T) {
 			store := &conflictStore{memStore: newMemStore(), conflicts: k}
 			l := newLimiter(t, store, func(o *ratelimit.Options) { o.CASRetries = 8 })
 			p := policy(t, "p", per(3, time.Minute))
-			d := l.Decide(p, "alice", clock.Now())
+			d := l.Decide(p, "alice", 1, clock.Now())
 			if !d.Allowed || d.Retries != k || d.Degraded() {
 				t.Fatalf("got %+v, want admitted after %d retries", d, k)
 			}
@@ -82,7 +82,7 @@ func TestCASRetriesRunOut(t *testing.T) {
 		t.Run(fmt.Sprintf("mode %d", tc.mode), func(t *testing.T) {
 			store := &conflictStore{memStore: newMemStore(), conflicts: -1}
 			l := newLimiter(t, store, func(o *ratelimit.Options) { o.CASRetries = 3; o.FailMode = tc.mode })
-			d := l.Decide(policy(t, "p", per(3, time.Minute)), "alice", epoch)
+			d := l.Decide(policy(t, "p", per(3, time.Minute)), "alice", 1, epoch)
 			if d.Allowed != tc.allowed || d.Faults != ratelimit.FaultContention || d.Retries != 4 || store.sets != 4 {
 				t.Fatalf("got %+v after %d writes, want the fail mode (allowed=%v) with FaultContention after 1+3 attempts", d, store.sets, tc.allowed)
 			}
@@ -129,7 +129,7 @@ func TestStoreErrorsFollowTheFailMode(t *testing.T) {
 			t.Run(fmt.Sprintf("%s/mode %d", tc.name, mode), func(t *testing.T) {
 				store := &errStore{memStore: newMemStore(), getErr: tc.getErr, setErr: tc.setErr}
 				l := newLimiter(t, store, func(o *ratelimit.Options) { o.FailMode = mode })
-				d := l.Decide(policy(t, "p", per(3, time.Minute)), "alice", epoch)
+				d := l.Decide(policy(t, "p", per(3, time.Minute)), "alice", 1, epoch)
 				want := ratelimit.FaultStore
 				if errors.Is(tc.setErr, shared.ErrCasMismatch) {
 					want = ratelimit.FaultContention
@@ -137,7 +137,7 @@ func TestStoreErrorsFollowTheFailMode(t *testing.T) {
 				if d.Allowed != (mode == ratelimit.FailOpen) || d.Faults != want {
 					t.Fatalf("got %+v, want allowed=%v with faults %b", d, mode == ratelimit.FailOpen, want)
 				}
-				if h := d.AppendHeaders(nil, ratelimit.ResetSeconds); d.Allowed && len(h) != 0 || !d.Allowed && len(h) != 1 {
+				if h := d.AppendHeaders(nil, ratelimit.HeaderOptions{}); d.Allowed && len(h) != 0 || !d.Allowed && len(h) != 1 {
 					t.Fatalf("headers of a degraded decision: %v", h)
 				}
 			})

@@ -72,14 +72,15 @@ type Decision struct {
 	Allowed bool
 	// Limit is the tightest limit.
 	Limit Limit
-	// Remaining is how many more requests the tightest limit would admit at
-	// this instant, after this one: N − ⌈debt/I⌉, never negative.
+	// Remaining is how many more requests of cost 1 the tightest limit
+	// would admit at this instant, after this one: N − ⌈debt/I⌉, never
+	// negative (a request of a higher cost may be refused with some left).
 	Remaining int64
 	// Reset is the time until the tightest limit's budget is full again
 	// (Remaining back to Requests): the debt TAT − now.
 	Reset time.Duration
-	// RetryAfter is, for a denial, the time until this request would be
-	// admitted (every limit allowing it); 0 when allowed.
+	// RetryAfter is, for a denial, the time until this request, at its
+	// cost, would be admitted (every limit allowing it); 0 when allowed.
 	RetryAfter time.Duration
 	// Faults lists what was repaired or went wrong; see Fault.
 	Faults Fault
@@ -88,6 +89,7 @@ type Decision struct {
 
 	at     int64 // decision time, Unix ns
 	policy *Policy
+	cost   int64 // the requests this one counted as (Decide's cost)
 }
 
 // Degraded reports whether the decision is the configured fail mode

@@ -41,6 +41,29 @@
 // holds per entry, so it also holds for a key that shares an entry (below),
 // whose admissions are a subset of the entry's.
 //
+// # Cost
+//
+// A request of cost c (Decide's cost, a rule's "cost") counts as c requests:
+// it is admitted iff every limit has max(TAT, t) − t ≤ (N−c)·I, and then
+// TAT = max(TAT, t) + c·I, in the same single CAS, so either all c units
+// are charged or none. Cost 1 is the rule above. With cost c:
+//
+//   - Cold burst: a key with no debt admits exactly ⌊N/c⌋ requests at one
+//     instant (the k-th needs (k−1)·c·I ≤ (N−c)·I, i.e. k·c ≤ N).
+//   - Any span of length d holds at most N + ⌈d/I⌉ − 1 units of cost (the
+//     proof above, with each admission advancing TAT by c·I ≥ I and
+//     tolerance (N−c)·I ≤ (N−1)·I), so never more than N units at one
+//     instant; requests of different costs share one budget.
+//   - RetryAfter of a denial is the largest debt − (N−c)·I: at exactly that
+//     time the request is admitted (if nothing else spent the budget), and
+//     Retry-After rounds it up to whole seconds, so a client that waits
+//     Retry-After is admitted.
+//   - Remaining counts units (requests of cost 1), as the IETF draft's r
+//     counts quota units against q.
+//
+// A cost above a limit's N could never be admitted; config refuses such a
+// rule, and Decide answers it with the fail mode (FaultPolicy).
+//
 // Why GCRA and not a sliding-window counter: GCRA is exact — its bound above
 // is a theorem — while a two-window weighted counter estimates the previous
 // window's share by assuming its requests were spread evenly, so its
@@ -66,8 +89,12 @@
 // RetryAfter. Decision.AppendHeaders writes X-RateLimit-Limit, -Remaining and
 // -Reset (seconds rounded up, or the tutorial's ISO timestamp), the IETF
 // draft fields RateLimit-Policy (`"default";q=100;w=60`, every limit) and
-// RateLimit (`"default";r=42;t=17`, the tightest), and Retry-After (whole
-// seconds, rounded up, at least 1) on a denial.
+// RateLimit (`"default";r=42;t=17`, the tightest: on a denial, the limit
+// that refused), each item with the partition key pk when one is given
+// (Partitioner: a keyed hash of the key, never the key), and Retry-After
+// (whole seconds, rounded up, at least 1) on an enforced denial. t and
+// Retry-After are rounded up, never down: a client that waits them finds
+// what they promise.
 //
 // # Bounded memory: a fixed table
 //

@@ -23,13 +23,13 @@ func Example() {
 	}
 
 	for range 99 {
-		limiter.Decide(policy, "alice", clock.Now())
+		limiter.Decide(policy, "alice", 1, clock.Now())
 	}
-	d := limiter.Decide(policy, "alice", clock.Now())
-	for _, h := range d.AppendHeaders(nil, ratelimit.ResetSeconds) {
+	d := limiter.Decide(policy, "alice", 1, clock.Now())
+	for _, h := range d.AppendHeaders(nil, ratelimit.HeaderOptions{}) {
 		fmt.Printf("%s: %s\n", h[0], h[1])
 	}
-	d = limiter.Decide(policy, "alice", clock.Now())
+	d = limiter.Decide(policy, "alice", 1, clock.Now())
 	fmt.Println("allowed:", d.Allowed, "retry after:", d.RetryAfterSeconds(), "faults:", d.Faults)
 	// Output:
 	// x-ratelimit-limit: 100

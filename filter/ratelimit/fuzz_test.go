@@ -27,7 +27,7 @@ func FuzzRecord(f *testing.F) {
 		}
 		for round := range 2 {
 			for _, p := range policies {
-				d := l.Decide(p, key, clock.Now())
+				d := l.Decide(p, key, 1, clock.Now())
 				check(t, p, d)
 				if round == 1 && d.Faults&(ratelimit.FaultCorrupt|ratelimit.FaultClockBackwards) != 0 {
 					t.Fatalf("repair not persisted: faults %b", d.Faults)

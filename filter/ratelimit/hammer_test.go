@@ -33,7 +33,7 @@ func hammer(t *testing.T, store shared.Store, clock *fakeClock, opts func(*ratel
 			for i := range requests {
 				k := key(w, i)
 				keys[w*requests+i] = k
-				decisions[w*requests+i] = limiters[w].Decide(p, k, clock.Now())
+				decisions[w*requests+i] = limiters[w].Decide(p, k, 1, clock.Now())
 				clock.Advance(time.Nanosecond)
 			}
 		})

@@ -2,6 +2,7 @@ package ratelimit
 
 import (
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -63,33 +64,78 @@ func policyItem(l Limit) string {
 // It is computed once by NewPolicy.
 func (p *Policy) PolicyField() string { return p.field }
 
+// policyField is PolicyField with the partition key pk (an sf-binary, see
+// Partitioner) on every item; PolicyField itself when pk is "".
+func (p *Policy) policyField(pk string) string {
+	if pk == "" {
+		return p.field
+	}
+	var b strings.Builder
+	for i, r := range p.rules {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(policyItem(r.Limit))
+		b.WriteString(";pk=")
+		b.WriteString(pk)
+	}
+	return b.String()
+}
+
 // RateLimitField is the RateLimit value for the tightest limit, e.g.
-// `"default";r=42;t=17`: r is Remaining, t is ResetSeconds.
+// `"default";r=42;t=17`: r is Remaining, t is ResetSeconds (rounded up, so
+// a client that waits t seconds finds the budget full).
 func (d *Decision) RateLimitField() string {
 	return `"` + d.Limit.Name + `";r=` + strconv.FormatInt(d.Remaining, 10) + ";t=" + strconv.FormatInt(d.ResetSeconds(), 10)
 }
 
+// HeaderOptions says how AppendHeaders writes a decision.
+type HeaderOptions struct {
+	// Reset is the format of X-RateLimit-Reset.
+	Reset ResetFormat
+	// PartitionKey is the pk parameter of RateLimit-Policy and RateLimit
+	// (Partitioner.Key); "" leaves it out.
+	PartitionKey string
+	// Shadow: the decision is not enforced, so a denial gets no Retry-After
+	// (the request goes on; nothing should make its client wait).
+	Shadow bool
+}
+
 // AppendHeaders appends the response headers for d to dst (name, value;
-// the proxy-wasm header pair): X-RateLimit-Limit,
-// -Remaining and -Reset (in format f), RateLimit-Policy and RateLimit, and
-// Retry-After on a denial. A degraded decision (fail mode), or one not made
-// by Decide, knows no budget and gets only Retry-After when it denies.
-func (d *Decision) AppendHeaders(dst [][2]string, f ResetFormat) [][2]string {
+// the proxy-wasm header pair): X-RateLimit-Limit, -Remaining and -Reset,
+// RateLimit-Policy and RateLimit, and Retry-After on an enforced denial. A
+// degraded decision (fail mode), or one not made by Decide, knows no budget
+// and gets only Retry-After when it denies.
+func (d *Decision) AppendHeaders(dst [][2]string, o HeaderOptions) [][2]string {
 	if !d.Degraded() && d.policy != nil {
 		reset := strconv.FormatInt(d.ResetSeconds(), 10)
-		if f == ResetTimestamp {
+		if o.Reset == ResetTimestamp {
 			reset = FormatTimestamp(d.ResetAt().Add(time.Millisecond - 1)) // rounded up to the millisecond
+		}
+		limit := d.RateLimitField()
+		if o.PartitionKey != "" {
+			limit += ";pk=" + o.PartitionKey
 		}
 		dst = append(dst,
 			[2]string{HeaderLimit, strconv.FormatInt(d.Limit.Requests, 10)},
 			[2]string{HeaderRemaining, strconv.FormatInt(d.Remaining, 10)},
 			[2]string{HeaderReset, reset},
-			[2]string{HeaderPolicy, d.policy.PolicyField()},
-			[2]string{HeaderRateLimit, d.RateLimitField()},
+			[2]string{HeaderPolicy, d.policy.policyField(o.PartitionKey)},
+			[2]string{HeaderRateLimit, limit},
 		)
 	}
-	if !d.Allowed {
+	if !d.Allowed && !o.Shadow {
 		dst = append(dst, [2]string{HeaderRetryAfter, strconv.FormatInt(d.RetryAfterSeconds(), 10)})
 	}
 	return dst
+}
+
+// PolicyName is the name of the limit that decided d (the tightest: for a
+// denial, the one that refused), as RateLimit names it; "" when the
+// decision knows no limit (fail mode, a service that did not answer).
+func (d *Decision) PolicyName() string {
+	if d.Degraded() || d.policy == nil {
+		return ""
+	}
+	return d.Limit.Name
 }

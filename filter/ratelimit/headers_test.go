@@ -71,7 +71,7 @@ func TestHeaders(t *testing.T) {
 			l := newLimiter(t, newMemStore())
 			p := policy(t, "default", tc.limits...)
 			for i := range tc.before {
-				if d := l.Decide(p, "k", clock.Now()); !d.Allowed {
+				if d := l.Decide(p, "k", 1, clock.Now()); !d.Allowed {
 					t.Fatalf("setup request %d denied", i)
 				}
 				if tc.tick && i == 9 {
@@ -79,8 +79,8 @@ func TestHeaders(t *testing.T) {
 				}
 			}
 			clock.Advance(tc.advance)
-			d := l.Decide(p, "k", clock.Now())
-			if got := d.AppendHeaders(nil, tc.format); !reflect.DeepEqual(got, tc.want) {
+			d := l.Decide(p, "k", 1, clock.Now())
+			if got := d.AppendHeaders(nil, ratelimit.HeaderOptions{Reset: tc.format}); !reflect.DeepEqual(got, tc.want) {
 				t.Fatalf("headers:\n got %q\nwant %q\n(decision %+v)", got, tc.want, d)
 			}
 		})
@@ -103,7 +103,7 @@ func TestSeconds(t *testing.T) {
 		{time.Minute, 2*time.Second + 1, false, 60, 3},
 	} {
 		d := ratelimit.Decision{Allowed: c.allowed, Reset: c.reset, RetryAfter: c.retry}
-		if h := d.AppendHeaders(nil, ratelimit.ResetSeconds); len(h) != map[bool]int{true: 0, false: 1}[c.allowed] {
+		if h := d.AppendHeaders(nil, ratelimit.HeaderOptions{}); len(h) != map[bool]int{true: 0, false: 1}[c.allowed] {
 			t.Errorf("headers of a decision not made by Decide: %v", h)
 		}
 		if got := d.ResetSeconds(); got != c.wantReset {

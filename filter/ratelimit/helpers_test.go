@@ -136,7 +136,7 @@ func per(n int64, window time.Duration) ratelimit.Limit {
 func burst(l *ratelimit.Limiter, p *ratelimit.Policy, key string, n int, at time.Time) int {
 	admitted := 0
 	for range n {
-		if d := l.Decide(p, key, at); d.Allowed {
+		if d := l.Decide(p, key, 1, at); d.Allowed {
 			admitted++
 		}
 	}

@@ -183,6 +183,16 @@ func (p *Policy) Limits() []Limit {
 	return out
 }
 
+// minRequests is the smallest Requests of p's limits: the largest cost a
+// request can have under p and still be admitted.
+func (p *Policy) minRequests() int64 {
+	n := int64(MaxRequests)
+	for _, r := range p.rules {
+		n = min(n, r.Requests)
+	}
+	return n
+}
+
 // Width is the number of limits, i.e. the record width the policy needs.
 func (p *Policy) Width() int { return len(p.rules) }
 

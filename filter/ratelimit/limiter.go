@@ -127,14 +127,18 @@ func cmpOr(v, def int) int {
 	return v
 }
 
-// Decide charges one request of key under policy p, if every limit of p
-// admits it, and returns the outcome. A denial changes no budget. It never
+// Decide charges a request of key under policy p at cost (the number of
+// requests it counts as, at least 1), if every limit of p admits the whole
+// cost, and returns the outcome. A denial changes no budget. It never
 // panics and never returns an error: failures become the fail mode and are
 // reported in Decision.Faults. at is the proxy's clock (the caller reads
-// it once per request, for every stage).
-func (l *Limiter) Decide(p *Policy, key string, at time.Time) Decision {
+// it once per request, for every stage). A cost above a limit's Requests
+// could never be admitted: it is a configuration bug (config refuses it),
+// decided as the fail mode with FaultPolicy.
+func (l *Limiter) Decide(p *Policy, key string, cost int64, at time.Time) Decision {
 	now := at.UnixNano()
-	if p.Width() > l.g.width || p.reported {
+	cost = max(cost, 1)
+	if p.Width() > l.g.width || p.reported || cost > p.minRequests() {
 		return l.fail(p, now, FaultPolicy, 0)
 	}
 	h := p.keyHash(key, l.seed)
@@ -152,7 +156,7 @@ func (l *Limiter) Decide(p *Policy, key string, at time.Time) Decision {
 			faults |= FaultCorrupt
 		}
 		at, f := l.g.sanitize(&l.b, now)
-		var d Decision
+		d := Decision{cost: cost}
 		changed := l.apply(&d, p, h, at)
 		d.Faults |= faults | f
 		d.Retries = attempt
@@ -223,13 +227,13 @@ func (l *Limiter) apply(d *Decision, p *Policy, h uint64, at int64) bool {
 	}
 	d.Allowed = true
 	for j, r := range p.rules {
-		if tats[j]-at > r.tolerance { // debt beyond (N−1)·I: this limit denies
+		if tats[j]-at > r.tolerance-(d.cost-1)*r.interval { // debt beyond (N−c)·I: this limit denies
 			d.Allowed = false
 		}
 	}
 	if d.Allowed {
 		for j, r := range p.rules {
-			tats[j] = max(tats[j], at) + r.interval
+			tats[j] = max(tats[j], at) + d.cost*r.interval
 		}
 		if sharing {
 			b.shared |= 1 << e
@@ -273,7 +277,7 @@ func (l *Limiter) report(d *Decision, p *Policy, tats []int64) {
 	for j, r := range p.rules {
 		owed := max(tats[j]-d.at, 0)
 		remaining := max(r.Requests-(owed+r.interval-1)/r.interval, 0)
-		retry := max(owed-r.tolerance, 0)
+		retry := max(owed-(r.tolerance-(d.cost-1)*r.interval), 0)
 		var better bool
 		switch {
 		case best < 0:

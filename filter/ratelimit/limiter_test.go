@@ -30,7 +30,7 @@ func TestColdBurstAdmitsExactlyN(t *testing.T) {
 			p := policy(t, "default", tc.limit)
 			n := tc.limit.Requests
 			for i := range n {
-				d := l.Decide(p, "alice", clock.Now())
+				d := l.Decide(p, "alice", 1, clock.Now())
 				if !d.Allowed || d.Remaining != n-1-i || d.Faults != 0 {
 					t.Fatalf("request %d: %+v, want admitted with Remaining %d", i+1, d, n-1-i)
 				}
@@ -39,7 +39,7 @@ func TestColdBurstAdmitsExactlyN(t *testing.T) {
 				}
 			}
 			for range 5 {
-				d := l.Decide(p, "alice", clock.Now())
+				d := l.Decide(p, "alice", 1, clock.Now())
 				if d.Allowed || d.Remaining != 0 || d.RetryAfter != tc.interval {
 					t.Fatalf("past the burst: %+v, want denied, Remaining 0, RetryAfter %v", d, tc.interval)
 				}
@@ -71,7 +71,7 @@ func TestRefill(t *testing.T) {
 	}
 	for i, s := range steps {
 		clock.Advance(s.advance)
-		d := l.Decide(p, "alice", clock.Now())
+		d := l.Decide(p, "alice", 1, clock.Now())
 		if d.Allowed != s.allowed || d.Remaining != s.remaining || d.Reset != s.reset || d.RetryAfter != s.retryAfter {
 			t.Fatalf("step %d (+%v): got allowed=%v remaining=%d reset=%v retryAfter=%v, want %v %d %v %v",
 				i, clock.Since(), d.Allowed, d.Remaining, d.Reset, d.RetryAfter, s.allowed, s.remaining, s.reset, s.retryAfter)
@@ -86,11 +86,11 @@ func TestSteadyRateIsOnePerInterval(t *testing.T) {
 	burst(l, p, "k", 3, clock.Now())
 	for i := range 30 {
 		clock.Advance(333333333)
-		if d := l.Decide(p, "k", clock.Now()); d.Allowed {
+		if d := l.Decide(p, "k", 1, clock.Now()); d.Allowed {
 			t.Fatalf("round %d: admitted 1 ns before the interval", i)
 		}
 		clock.Advance(1)
-		if d := l.Decide(p, "k", clock.Now()); !d.Allowed || d.Remaining != 0 {
+		if d := l.Decide(p, "k", 1, clock.Now()); !d.Allowed || d.Remaining != 0 {
 			t.Fatalf("round %d: %+v, want exactly one admitted per interval", i, d)
 		}
 	}
@@ -110,7 +110,7 @@ func TestMultipleLimits(t *testing.T) {
 	}
 	check := func(step string, w want) {
 		t.Helper()
-		d := l.Decide(p, "alice", clock.Now())
+		d := l.Decide(p, "alice", 1, clock.Now())
 		if d.Allowed != w.allowed || d.Limit.Name != w.limit || d.Remaining != w.remaining || d.Reset != w.reset || d.RetryAfter != w.retryAfter {
 			t.Fatalf("%s: got %v %s r=%d reset=%v retry=%v, want %+v", step, d.Allowed, d.Limit.Name, d.Remaining, d.Reset, d.RetryAfter, w)
 		}
@@ -122,7 +122,7 @@ func TestMultipleLimits(t *testing.T) {
 	// Denials by the per-second limit charge neither limit.
 	before, sets := store.raw(bucketOf(t, store)), store.sets
 	for range 100 {
-		l.Decide(p, "alice", clock.Now())
+		l.Decide(p, "alice", 1, clock.Now())
 	}
 	if !bytes.Equal(store.raw(bucketOf(t, store)), before) || store.sets != sets {
 		t.Fatal("denied requests changed the record")
@@ -168,13 +168,13 @@ func TestMultipleLimitsDeniedRetryIsTheLongestWait(t *testing.T) {
 	if got := burst(l, p, "k", 10, clock.Now()); got != 2 {
 		t.Fatalf("second second admitted %d, want the hour's last 2", got)
 	}
-	d := l.Decide(p, "k", clock.Now())
+	d := l.Decide(p, "k", 1, clock.Now())
 	// Hour limit owes 12·300 s − 1 s; it admits again when the debt is 11·300 s.
 	if d.Allowed || d.Limit.Window != time.Hour || d.RetryAfter != 299*time.Second {
 		t.Fatalf("got %+v, want denied by the hour limit, RetryAfter 299s", d)
 	}
 	clock.Advance(d.RetryAfter)
-	if d := l.Decide(p, "k", clock.Now()); !d.Allowed {
+	if d := l.Decide(p, "k", 1, clock.Now()); !d.Allowed {
 		t.Fatalf("after RetryAfter: %+v, want admitted", d)
 	}
 }
@@ -199,7 +199,7 @@ func TestPolicyWiderThanTableFailsMode(t *testing.T) {
 		store := newMemStore()
 		l := newLimiter(t, store, func(o *ratelimit.Options) { o.Width, o.FailMode = 1, mode })
 		p := policy(t, "api", per(1, time.Second), per(10, time.Minute))
-		d := l.Decide(p, "k", epoch)
+		d := l.Decide(p, "k", 1, epoch)
 		if d.Allowed != (mode == ratelimit.FailOpen) || !d.Faults.Has(ratelimit.FaultPolicy) || !d.Degraded() || store.keys() != 0 {
 			t.Errorf("mode %d: %+v, want the fail mode with FaultPolicy and no write", mode, d)
 		}

@@ -73,7 +73,7 @@ func TestCorruptRecordsAreTreatedAsEmpty(t *testing.T) {
 			store.put(bucket0, tc.value)
 			l := newLimiter(t, store, oneBucket(4))
 			p := policy(t, "p", per(3, time.Minute))
-			d := l.Decide(p, "alice", epoch)
+			d := l.Decide(p, "alice", 1, epoch)
 			if !d.Allowed || d.Remaining != 2 || d.Faults != ratelimit.FaultCorrupt {
 				t.Fatalf("got %+v, want admitted as a fresh key with FaultCorrupt", d)
 			}
@@ -83,7 +83,7 @@ func TestCorruptRecordsAreTreatedAsEmpty(t *testing.T) {
 			if got := burst(l, p, "alice", 10, epoch); got != 2 {
 				t.Fatalf("then admitted %d, want the 2 remaining", got)
 			}
-			if d := l.Decide(p, "alice", epoch); d.Faults != 0 {
+			if d := l.Decide(p, "alice", 1, epoch); d.Faults != 0 {
 				t.Fatalf("faults after the repair: %b", d.Faults)
 			}
 		})
@@ -95,7 +95,7 @@ func TestEmptyEntryWithDebtIsIgnored(t *testing.T) {
 	// Entry 0 has no hash but claims debt: it is empty, and free for a key.
 	store.put(bucket0, record{ways: 1, width: 2, updated: epoch, entries: []entry{{0, []time.Time{epoch.Add(time.Hour)}}}}.bytes())
 	l := newLimiter(t, store, oneBucket(1))
-	if d := l.Decide(policy(t, "p", per(2, time.Minute)), "alice", epoch); !d.Allowed || d.Remaining != 1 || d.Faults != 0 {
+	if d := l.Decide(policy(t, "p", per(2, time.Minute)), "alice", 1, epoch); !d.Allowed || d.Remaining != 1 || d.Faults != 0 {
 		t.Fatalf("got %+v, want a fresh key", d)
 	}
 }
@@ -105,20 +105,20 @@ func TestFarFutureTATIsClamped(t *testing.T) {
 	store := newMemStore()
 	l := newLimiter(t, store, oneBucket(4))
 	p := policy(t, "p", per(10, time.Minute)) // I = 6 s
-	l.Decide(p, "alice", clock.Now())
+	l.Decide(p, "alice", 1, clock.Now())
 	v := store.raw(bucket0)
 	setTAT(v, ownEntry(t, v), 0, epoch.Add(10*24*time.Hour))
 	store.put(bucket0, v)
 
-	d := l.Decide(p, "alice", clock.Now())
+	d := l.Decide(p, "alice", 1, clock.Now())
 	if d.Allowed || d.Faults != ratelimit.FaultClamped || d.Reset != time.Minute || d.RetryAfter != 6*time.Second {
 		t.Fatalf("got %+v, want denied as an exhausted budget (Reset 1m, RetryAfter 6s) with FaultClamped", d)
 	}
-	if d := l.Decide(p, "alice", clock.Now()); d.Faults != 0 || d.RetryAfter != 6*time.Second {
+	if d := l.Decide(p, "alice", 1, clock.Now()); d.Faults != 0 || d.RetryAfter != 6*time.Second {
 		t.Fatalf("the clamp was not persisted: %+v", d)
 	}
 	clock.Advance(6 * time.Second)
-	if d := l.Decide(p, "alice", clock.Now()); !d.Allowed || d.Faults != 0 {
+	if d := l.Decide(p, "alice", 1, clock.Now()); !d.Allowed || d.Faults != 0 {
 		t.Fatalf("after one interval: %+v, want admitted", d)
 	}
 }
@@ -130,12 +130,12 @@ func TestForeignFarFutureEntryExpiresWithinADay(t *testing.T) {
 	store.put(bucket0, record{ways: 1, width: 1, updated: epoch, entries: []entry{{12345, []time.Time{epoch.AddDate(1, 0, 0)}}}}.bytes())
 	l := newLimiter(t, store, oneBucket(1), func(o *ratelimit.Options) { o.Width = 1 })
 	p := policy(t, "p", per(10, time.Minute))
-	d := l.Decide(p, "alice", clock.Now())
+	d := l.Decide(p, "alice", 1, clock.Now())
 	if d.Allowed || !d.Faults.Has(ratelimit.FaultClamped|ratelimit.FaultShared) {
 		t.Fatalf("got %+v, want denied (sharing a huge debt) with FaultClamped|FaultShared", d)
 	}
 	clock.Advance(ratelimit.MaxWindow + ratelimit.MaxRequests + 1)
-	if d := l.Decide(p, "alice", clock.Now()); !d.Allowed || d.Faults != 0 || d.Remaining != 9 {
+	if d := l.Decide(p, "alice", 1, clock.Now()); !d.Allowed || d.Faults != 0 || d.Remaining != 9 {
 		t.Fatalf("a day later: %+v, want the slot reused by a fresh key", d)
 	}
 	if h := entryHashes(store.raw(bucket0))[0]; h == 12345 {
@@ -152,7 +152,7 @@ func TestClockBackwards(t *testing.T) {
 		p := p100(t)
 		burst(l, p, "k", 50, clock.Now())
 		clock.Advance(-500 * time.Millisecond)
-		d := l.Decide(p, "k", clock.Now())
+		d := l.Decide(p, "k", 1, clock.Now())
 		if !d.Allowed || d.Faults != 0 || d.Remaining != 49 || d.Reset != 30600*time.Millisecond {
 			t.Fatalf("got %+v, want admitted as at the last write (Remaining 49, Reset 30.6s), no fault", d)
 		}
@@ -168,14 +168,14 @@ func TestClockBackwards(t *testing.T) {
 		p := p100(t)
 		burst(l, p, "k", 50, clock.Now())
 		clock.Advance(-time.Hour)
-		d := l.Decide(p, "k", clock.Now())
+		d := l.Decide(p, "k", 1, clock.Now())
 		if !d.Allowed || d.Faults != ratelimit.FaultClockBackwards || d.Remaining != 49 || d.Reset != 30600*time.Millisecond {
 			t.Fatalf("got %+v, want admitted with the debt kept (Remaining 49, Reset 30.6s) and FaultClockBackwards", d)
 		}
 		if got := burst(l, p, "k", 100, clock.Now()); got != 49 {
 			t.Fatalf("then admitted %d, want 49", got)
 		}
-		if d := l.Decide(p, "k", clock.Now()); d.Faults != 0 || d.RetryAfter != 600*time.Millisecond {
+		if d := l.Decide(p, "k", 1, clock.Now()); d.Faults != 0 || d.RetryAfter != 600*time.Millisecond {
 			t.Fatalf("after the re-base: %+v, want no fault and RetryAfter 600ms", d)
 		}
 	})
@@ -186,15 +186,15 @@ func TestClockBackwards(t *testing.T) {
 		p := p100(t)
 		burst(l, p, "k", 100, clock.Now())
 		clock.Advance(-24 * time.Hour)
-		d := l.Decide(p, "k", clock.Now())
+		d := l.Decide(p, "k", 1, clock.Now())
 		if d.Allowed || d.Faults != ratelimit.FaultClockBackwards || d.RetryAfter != 600*time.Millisecond {
 			t.Fatalf("got %+v, want denied with RetryAfter 600ms (neither a day's wait nor a fresh burst)", d)
 		}
-		if d := l.Decide(p, "k", clock.Now()); d.Faults != 0 {
+		if d := l.Decide(p, "k", 1, clock.Now()); d.Faults != 0 {
 			t.Fatalf("the re-base was not persisted: %+v", d)
 		}
 		clock.Advance(600 * time.Millisecond)
-		if d := l.Decide(p, "k", clock.Now()); !d.Allowed {
+		if d := l.Decide(p, "k", 1, clock.Now()); !d.Allowed {
 			t.Fatalf("one interval later: %+v, want admitted", d)
 		}
 	})
@@ -208,7 +208,7 @@ func TestClockBackwards(t *testing.T) {
 			{98, []time.Time{future.Add(-time.Second)}},
 		}}.bytes())
 		l := newLimiter(t, store, oneBucket(2), func(o *ratelimit.Options) { o.Width = 1 })
-		d := l.Decide(policy(t, "p", per(1, time.Second)), "alice", clock.Now())
+		d := l.Decide(policy(t, "p", per(1, time.Second)), "alice", 1, clock.Now())
 		if !d.Allowed || d.Faults != ratelimit.FaultClockBackwards {
 			t.Fatalf("got %+v, want admitted into the expired entry with FaultClockBackwards", d)
 		}
@@ -226,11 +226,11 @@ func TestPolicyChangeKeepsDebt(t *testing.T) {
 	// A reload tightens the same policy to 10 per minute (capacity 60 s): the
 	// key is exhausted under the new limit, not handed a fresh burst.
 	tight := policy(t, "p", per(10, time.Minute))
-	if d := l.Decide(tight, "k", clock.Now()); d.Allowed || d.RetryAfter != 6*time.Second {
+	if d := l.Decide(tight, "k", 1, clock.Now()); d.Allowed || d.RetryAfter != 6*time.Second {
 		t.Fatalf("got %+v, want denied with RetryAfter 6s", d)
 	}
 	// Tightening further to 5 per minute clamps the debt once.
-	if d := l.Decide(policy(t, "p", per(5, 30*time.Second)), "k", clock.Now()); d.Allowed || d.Faults != ratelimit.FaultClamped {
+	if d := l.Decide(policy(t, "p", per(5, 30*time.Second)), "k", 1, clock.Now()); d.Allowed || d.Faults != ratelimit.FaultClamped {
 		t.Fatalf("got %+v, want denied with FaultClamped", d)
 	}
 }

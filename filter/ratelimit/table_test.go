@@ -21,7 +21,7 @@ func TestExpiredSlotIsReused(t *testing.T) {
 	}
 	before := entryHashes(store.raw(bucket0))[0]
 	clock.Advance(time.Minute) // alice's budget is full again: her entry has expired
-	d := l.Decide(p, "bob", clock.Now())
+	d := l.Decide(p, "bob", 1, clock.Now())
 	if !d.Allowed || d.Faults != 0 || d.Remaining != 2 {
 		t.Fatalf("bob: %+v, want a fresh entry without sharing", d)
 	}
@@ -29,7 +29,7 @@ func TestExpiredSlotIsReused(t *testing.T) {
 		t.Fatal("bob did not take alice's expired entry")
 	}
 	// Alice comes back while bob is active: she shares bob's budget.
-	if d := l.Decide(p, "alice", clock.Now()); !d.Allowed || d.Faults != ratelimit.FaultShared || d.Remaining != 1 {
+	if d := l.Decide(p, "alice", 1, clock.Now()); !d.Allowed || d.Faults != ratelimit.FaultShared || d.Remaining != 1 {
 		t.Fatalf("alice: %+v, want admitted from bob's budget with FaultShared", d)
 	}
 	if got := burst(l, p, "bob", 5, clock.Now()); got != 1 {
@@ -43,7 +43,7 @@ func TestSharingIsStricterNotLooser(t *testing.T) {
 	p := policy(t, "p", per(10, time.Minute))
 	total := 0
 	for i := range 50 {
-		if d := l.Decide(p, "key"+strconv.Itoa(i%5), clock.Now()); d.Allowed {
+		if d := l.Decide(p, "key"+strconv.Itoa(i%5), 1, clock.Now()); d.Allowed {
 			total++
 		}
 	}
@@ -59,8 +59,8 @@ func TestMovingOutOfASharedEntryKeepsTheDebt(t *testing.T) {
 	store := newMemStore()
 	l := newLimiter(t, store, oneBucket(2))
 	p := policy(t, "p", per(5, 10*time.Second)) // I = 2 s, τ = 8 s
-	l.Decide(p, "x", clock.Now())
-	l.Decide(p, "y", clock.Now()) // both entries active, debt 2 s each
+	l.Decide(p, "x", 1, clock.Now())
+	l.Decide(p, "y", 1, clock.Now()) // both entries active, debt 2 s each
 	if got := burst(l, p, "h", 10, clock.Now()); got != 4 {
 		t.Fatalf("h admitted %d while sharing, want 4 (the neighbour's debt 2 s up to τ)", got)
 	}
@@ -69,11 +69,11 @@ func TestMovingOutOfASharedEntryKeepsTheDebt(t *testing.T) {
 		t.Fatal("the shared entry is not marked")
 	}
 	clock.Advance(2 * time.Second) // the other entry expires; the shared one owes 8 s
-	d := l.Decide(p, "h", clock.Now())
+	d := l.Decide(p, "h", 1, clock.Now())
 	if !d.Allowed || d.Faults != 0 || d.Remaining != 0 {
 		t.Fatalf("h in its own entry: %+v, want admitted once from the carried debt (Remaining 0)", d)
 	}
-	if d := l.Decide(p, "h", clock.Now()); d.Allowed {
+	if d := l.Decide(p, "h", 1, clock.Now()); d.Allowed {
 		t.Fatalf("h got a fresh budget after moving: %+v", d)
 	}
 }
@@ -101,7 +101,7 @@ func TestCollisionsNeverAdmitMoreThanTheLimit(t *testing.T) {
 				if k >= keys-2 { // two keys on another policy share slots too
 					p = policies[1]
 				}
-				d := l.Decide(p, "key"+strconv.Itoa(k), clock.Now())
+				d := l.Decide(p, "key"+strconv.Itoa(k), 1, clock.Now())
 				if d.Faults.Has(ratelimit.FaultShared) {
 					shared++
 				}
@@ -132,7 +132,7 @@ func TestMemoryIsBoundedByTheTable(t *testing.T) {
 	p := policy(t, "p", per(10, time.Second))
 	for i := range 100_000 {
 		clock.Advance(time.Millisecond)
-		l.Decide(p, "key-"+strconv.Itoa(i), clock.Now())
+		l.Decide(p, "key-"+strconv.Itoa(i), 1, clock.Now())
 	}
 	if n := store.keys(); n != 64 {
 		t.Fatalf("100000 distinct keys made %d shared-data keys, want all 64 buckets and no more", n)
@@ -164,13 +164,13 @@ func TestBucketCreationIsNotABlindWrite(t *testing.T) {
 	}}
 	racing.afterGet = func(found bool) {
 		if !found {
-			if d := other.Decide(p, "alice", clock.Now()); !d.Allowed {
+			if d := other.Decide(p, "alice", 1, clock.Now()); !d.Allowed {
 				t.Fatal("the other VM was denied")
 			}
 		}
 	}
 	l := newLimiter(t, racing, oneBucket(1))
-	d := l.Decide(p, "alice", clock.Now())
+	d := l.Decide(p, "alice", 1, clock.Now())
 	if d.Allowed || d.Retries != 1 {
 		t.Fatalf("got %+v, want denied after one retry: the other VM took the only request", d)
 	}

@@ -120,7 +120,7 @@ func simulate(t *testing.T, l *ratelimit.Limiter, clock *fakeClock, p *ratelimit
 	var last ratelimit.Decision
 	for range steps {
 		clock.Advance(sched.next(r, last, lim))
-		last = l.Decide(p, key, clock.Now())
+		last = l.Decide(p, key, 1, clock.Now())
 		if last.Faults != 0 {
 			t.Fatalf("unexpected faults %b", last.Faults)
 		}

@@ -17,6 +17,16 @@ type Rule struct {
 	// RateLimit overrides the configured rate-limit policy for this rule; nil
 	// means the default (or plan) policy applies.
 	RateLimit *ratelimit.Policy
+	// Cost is how many requests each request of the rule is charged as
+	// (locally, or as the fleet service's hits_addend); 0 counts as 1.
+	Cost int64
+	// ShadowRateLimit: the rule's rate limit is not enforced; a request over
+	// it is counted and forwarded (rate_limit.enforce,
+	// routes[].enforce.rate_limit).
+	ShadowRateLimit bool
+	// ShadowJWT: a missing or invalid token is counted and logged, and the
+	// request forwarded without identity (routes[].enforce.jwt).
+	ShadowJWT bool
 	// Cache is the rule's cache policy; nil means its responses are never
 	// cached (no top-level cache block, or the rule disables it).
 	Cache *cache.RoutePolicy
