@@ -160,6 +160,9 @@ func TestFleetFailureModes(t *testing.T) {
 					if n := counterValue(t, host, "ratelimit.fleet.unavailable"); n != 1 {
 						t.Errorf("fleet.unavailable = %d, want 1", n)
 					}
+					if n, want := counterValue(t, host, "ratelimit.fleet.no_answer"), uint64(len(f.headers)); (n == 1) != (want == 0) {
+						t.Errorf("fleet.no_answer = %d, want 1 only when nothing answered", n)
+					}
 				})
 			}
 		})

@@ -22,6 +22,9 @@ func (h *httpContext) callFleet(call *gateway.FleetCall) types.Action {
 	p.metrics.fleetCalls.Inc()
 	h.access.FleetCall = true
 	return h.call("ratelimit service", fl.Cluster, headers, call.Body, fl.Timeout, maxFleetAnswerBytes, func(a answer) types.Action {
+		if a.status == 0 {
+			p.metrics.fleetNoAnswer.Inc() // a timeout, a reset or a missing cluster: the host does not say which
+		}
 		return h.apply(p.gw.FleetAnswer(call, a.status, a.body, p.now()))
 	})
 }

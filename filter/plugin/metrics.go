@@ -53,6 +53,9 @@ type metrics struct {
 	// Fleet mode: calls made to the ratelimit service, calls that failed
 	// (the failure mode decided), refusals answered from the blocklist.
 	fleetCalls, fleetUnavailable, fleetBlocklisted *counter
+	// fleetNoAnswer counts the calls among fleetUnavailable that got no
+	// answer at all (no answer within timeout_ms, reset, no cluster).
+	fleetNoAnswer *counter
 	// Caching: answers by X-Cache, store failures (lookups and writes that
 	// got no usable answer), fills stored, responses not storable, writes
 	// dropped because the queue was full, requests that waited for another's
@@ -77,6 +80,7 @@ func newMetrics() *metrics {
 	m.rateShadowDenied = m.define("ratelimit.shadow_denied")
 	m.fleetCalls = m.define("ratelimit.fleet.calls")
 	m.fleetUnavailable = m.define("ratelimit.fleet.unavailable")
+	m.fleetNoAnswer = m.define("ratelimit.fleet.no_answer")
 	m.fleetBlocklisted = m.define("ratelimit.fleet.blocklisted")
 	m.cacheHit = m.define("cache.hit")
 	m.cacheLocalHit = m.define("cache.local_hit")
