@@ -49,7 +49,7 @@ func remaining(t *testing.T, resp Response) int {
 	if got := resp.Header.Get("X-RateLimit-Limit"); got != strconv.Itoa(shippedLimit) {
 		t.Errorf("X-RateLimit-Limit %q, want %d:\n%s", got, shippedLimit, resp)
 	}
-	if got, want := resp.Header.Get("RateLimit-Policy"), `"default";q=100;w=60`; got != want {
+	if got, want := withoutPK(t, resp.Header.Get("RateLimit-Policy")), `"default";q=100;w=60`; got != want {
 		t.Errorf("RateLimit-Policy %q, want %q", got, want)
 	}
 	if resp.Header.Get("RateLimit") == "" || resp.Header.Get("X-RateLimit-Reset") == "" {
