@@ -92,27 +92,9 @@ func StartPrometheus(t testing.TB, adminAddr string, ruleFiles ...string) *Prome
 }
 
 func (p *Prometheus) waitReady(limit time.Duration) error {
-	deadline := time.Now().Add(limit)
-	client := &http.Client{Timeout: time.Second}
-	for {
-		select {
-		case <-p.done:
-			return fmt.Errorf("exited")
-		default:
-		}
-		resp, err := client.Get(p.URL + "/-/ready")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-			err = fmt.Errorf("status %d", resp.StatusCode)
-		}
-		if time.Now().After(deadline) {
-			return err
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	return pollReady(p.done, limit, 100*time.Millisecond, func(c *http.Client) (*http.Response, error) {
+		return c.Get(p.URL + "/-/ready")
+	})
 }
 
 func (p *Prometheus) stop() {

@@ -2,7 +2,6 @@ package harness
 
 import (
 	"bytes"
-	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -72,28 +71,10 @@ func StartRateLimitService(t testing.TB, redisAddr, runtimeRoot string) *RateLim
 
 // waitReady polls /json until the service answers a request it understands.
 func (s *RateLimitService) waitReady(limit time.Duration) error {
-	deadline := time.Now().Add(limit)
-	client := &http.Client{Timeout: time.Second}
-	for {
-		select {
-		case <-s.done:
-			return fmt.Errorf("exited")
-		default:
-		}
-		resp, err := client.Post("http://"+s.Addr+"/json", "application/json",
+	return pollReady(s.done, limit, 50*time.Millisecond, func(c *http.Client) (*http.Response, error) {
+		return c.Post("http://"+s.Addr+"/json", "application/json",
 			bytes.NewReader([]byte(`{"domain":"harness-probe","descriptors":[{"entries":[{"key":"probe"}]}]}`)))
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-			err = fmt.Errorf("status %d", resp.StatusCode)
-		}
-		if time.Now().After(deadline) {
-			return err
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	})
 }
 
 // Stop kills the service (as a crash would) and waits for it to exit.

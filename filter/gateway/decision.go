@@ -16,6 +16,8 @@ type Request struct {
 	Headers       [][2]string
 	ID            string // x-request-id
 	Method        string
+	Scheme        string // :scheme
+	Authority     string // :authority
 	Path          string // :path, query included
 	Authorization string
 	ContentType   string
@@ -30,6 +32,10 @@ func NewRequest(headers [][2]string, endOfStream bool) Request {
 		switch kv[0] {
 		case ":method":
 			req.Method = kv[1]
+		case ":scheme":
+			req.Scheme = kv[1]
+		case ":authority":
+			req.Authority = kv[1]
 		case ":path":
 			req.Path = kv[1]
 		case "authorization":

@@ -80,7 +80,7 @@ func (g *Gateway) Decide(req Request, now time.Time) Decision {
 	if !ok {
 		return reject(nil, httperr.NotFound, "Route "+req.Method+" "+path+" not found", ReasonRouteNotFound)
 	}
-	dec := Decision{Kind: Forward, Rule: rule, Edits: Edits{Remove: present(req.Headers, g.cfg.StripHeaders)}}
+	dec := Decision{Kind: Forward, Rule: rule}
 	var caller *jwt.Verified
 	if !rule.Public {
 		v, set, use, rej := g.authenticate(req.Authorization, now)
@@ -97,10 +97,12 @@ func (g *Gateway) Decide(req Request, now time.Time) Decision {
 		}
 	}
 	if req.HasBody && route.HasBody(req.Method) && !route.MediaTypeAllowed(req.ContentType, g.cfg.ContentTypes) {
-		dec.Kind, dec.Edits = Reject, Edits{}
+		dec.Kind, dec.Edits.Set = Reject, nil
 		dec.Reject = &Rejection{Kind: httperr.UnsupportedMediaType, Message: "Content-Type must be one of: " + strings.Join(g.cfg.ContentTypes, ", "), Reason: ReasonUnsupportedMediaType}
 		return dec
 	}
+	// Found only now: a refused request never needs them.
+	dec.Edits.Remove = present(req.Headers, g.cfg.StripHeaders)
 	// Only requests that would go upstream are charged.
 	if entry, key, ok := g.rateKey(&req, caller); ok {
 		if g.blocklist != nil {

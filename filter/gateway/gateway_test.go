@@ -122,9 +122,9 @@ func TestEditsApply(t *testing.T) {
 }
 
 func TestNewRequestReadsTheFields(t *testing.T) {
-	r := gateway.NewRequest([][2]string{{":method", "PUT"}, {":path", "/a?b"}, {"authorization", "Bearer t"},
-		{"content-type", "application/json"}, {"x-request-id", "id-1"}}, false)
-	if r.Method != "PUT" || r.Path != "/a?b" || r.Authorization != "Bearer t" || r.ContentType != "application/json" || r.ID != "id-1" || !r.HasBody {
+	r := gateway.NewRequest([][2]string{{":method", "PUT"}, {":scheme", "https"}, {":authority", "api.example.com"}, {":path", "/a?b"},
+		{"authorization", "Bearer t"}, {"content-type", "application/json"}, {"x-request-id", "id-1"}}, false)
+	if r.Method != "PUT" || r.Scheme != "https" || r.Authority != "api.example.com" || r.Path != "/a?b" || r.Authorization != "Bearer t" || r.ContentType != "application/json" || r.ID != "id-1" || !r.HasBody {
 		t.Errorf("got %+v", r)
 	}
 }

@@ -48,20 +48,8 @@ type cacheState struct {
 // invalidations of an unsafe method, or a bypass; then forwards it.
 func (h *httpContext) cacheRequest() types.Action {
 	p := h.plugin
-	headers := h.request.Headers
-	req := cache.Request{Tenant: h.tenant, Headers: headers}
-	for _, kv := range headers {
-		switch kv[0] {
-		case ":method":
-			req.Method = kv[1]
-		case ":scheme":
-			req.Scheme = kv[1]
-		case ":authority":
-			req.Authority = kv[1]
-		case ":path":
-			req.Path = kv[1]
-		}
-	}
+	r := h.request
+	req := cache.Request{Method: r.Method, Scheme: r.Scheme, Authority: r.Authority, Path: r.Path, Tenant: h.tenant, Headers: r.Headers}
 	plan := p.cfg.Cache.Classify(h.cachePolicy, &req)
 	switch plan.Action {
 	case cache.ActionLookup:

@@ -167,7 +167,7 @@ func (h *httpContext) answerHealth() types.Action {
 	p.metrics.health.Inc()
 	h.access.Reply = "health"
 	h.publishAccess()
-	report := health.NewReport(host.Property("xds", "node", "id"), host.Property("xds", "node", "locality", "region"), Version, p.now())
+	report := health.NewReport(host.Property("xds", "node", "id"), host.Property("xds", "node", "locality", "region"), Version, h.at)
 	h.stage = stageReplied
 	if err := proxywasm.SendHttpResponse(200, jsonReplyHeaders, report.JSON(), -1); err != nil {
 		host.Log(host.Error, "portcullis: cannot send health response: "+err.Error())
