@@ -40,20 +40,10 @@ func ratelimitConfigMap(descriptors []byte) ([]byte, error) {
 			&yaml.Node{Kind: yaml.ScalarNode, Style: yaml.LiteralStyle, Value: string(descriptors)},
 		),
 	)
-	var buf bytes.Buffer
-	buf.WriteString("# GENERATED from " + descriptorFile + " by\n" +
-		"#   go test ./istio -run TestRatelimitConfigMapIsTheDescriptorFile -update\n" +
-		"# Edit that file, not this one. envoyproxy/ratelimit reads it from\n" +
-		"# $RUNTIME_ROOT/$RUNTIME_SUBDIRECTORY/config/ (ratelimit.yaml mounts it there).\n")
-	enc := yaml.NewEncoder(&buf)
-	enc.SetIndent(2)
-	if err := enc.Encode(doc); err != nil {
-		return nil, err
-	}
-	if err := enc.Close(); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
+	return generatedYAML("# GENERATED from "+descriptorFile+" by\n"+
+		"#   go test ./istio -run TestRatelimitConfigMapIsTheDescriptorFile -update\n"+
+		"# Edit that file, not this one. envoyproxy/ratelimit reads it from\n"+
+		"# $RUNTIME_ROOT/$RUNTIME_SUBDIRECTORY/config/ (ratelimit.yaml mounts it there).\n", doc)
 }
 
 func TestRatelimitConfigMapIsTheDescriptorFile(t *testing.T) {
@@ -184,4 +174,20 @@ func TestFleetLimitIsTheLocalDefault(t *testing.T) {
 	if len(want) == 0 || !slices.Equal(got, want) {
 		t.Errorf("%s limits a key on a route to %v; envoy.yaml's local default is %v", descriptorFile, got, want)
 	}
+}
+
+// generatedYAML is doc as YAML (2-space indent) after header, the comment
+// that says where a generated manifest comes from.
+func generatedYAML(header string, doc any) ([]byte, error) {
+	var buf bytes.Buffer
+	buf.WriteString(header)
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(doc); err != nil {
+		return nil, err
+	}
+	if err := enc.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }

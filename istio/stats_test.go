@@ -67,22 +67,12 @@ func statsConfigMap(bootstrap []byte) ([]byte, error) {
 			&yaml.Node{Kind: yaml.ScalarNode, Style: yaml.LiteralStyle, Value: string(bootstrap)},
 		),
 	)
-	var buf bytes.Buffer
-	buf.WriteString("# GENERATED from envoy.yaml's stats_config.stats_tags by\n" +
-		"#   go test ./istio -run TestStatsBootstrapIsEnvoyYAMLs -update\n" +
-		"# Edit envoy.yaml, not this file. Pods annotated\n" +
-		"# " + bootstrapOverride + ": " + statsConfigMapName + "\n" +
-		"# get it mounted; pilot-agent passes it to Envoy as --config-yaml, which\n" +
-		"# appends these tags to Istio's (README \"Metrics\", \"In Istio\").\n")
-	enc := yaml.NewEncoder(&buf)
-	enc.SetIndent(2)
-	if err := enc.Encode(doc); err != nil {
-		return nil, err
-	}
-	if err := enc.Close(); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
+	return generatedYAML("# GENERATED from envoy.yaml's stats_config.stats_tags by\n"+
+		"#   go test ./istio -run TestStatsBootstrapIsEnvoyYAMLs -update\n"+
+		"# Edit envoy.yaml, not this file. Pods annotated\n"+
+		"# "+bootstrapOverride+": "+statsConfigMapName+"\n"+
+		"# get it mounted; pilot-agent passes it to Envoy as --config-yaml, which\n"+
+		"# appends these tags to Istio's (README \"Metrics\", \"In Istio\").\n", doc)
 }
 
 func TestStatsBootstrapIsEnvoyYAMLs(t *testing.T) {
