@@ -40,6 +40,8 @@ type httpContext struct {
 	method  string
 	path    string // without query, for logs
 	rule    string
+	// routeCounters are the matched rule's counters (nil: no rule matched).
+	routeCounters *routeCounters
 	// access is what the access log shows of the request (publishAccess).
 	access gateway.Access
 	// upstreamFailure is the Envoy-made upstream failure being rewritten.
@@ -73,6 +75,8 @@ func (h *httpContext) OnHttpRequestHeaders(_ int, endOfStream bool) (action type
 	dec := p.gw.Decide(req, h.at)
 	if dec.Rule != nil {
 		h.rule, h.cachePolicy = dec.Rule.Name, dec.Rule.Cache
+		h.routeCounters = &p.metrics.routes[dec.Rule.Index]
+		h.routeCounters.requests.Inc()
 	}
 	h.access = gateway.Access{Route: h.rule, Key: dec.Tenant, JWT: dec.JWTOutcome(), JWTShadow: dec.ShadowJWT != nil}
 	if h.tenant = dec.Tenant; h.tenant != "" {
@@ -184,6 +188,9 @@ var jsonReplyHeaders = [][2]string{{"content-type", httperr.ContentType}, {"cach
 func (h *httpContext) reply(rej *gateway.Rejection) types.Action {
 	h.stage = stageReplied
 	h.plugin.metrics.reject(rej.Reason)
+	if rej.Reason == gateway.ReasonRateLimited && h.routeCounters != nil {
+		h.routeCounters.rateLimited.Inc()
+	}
 	h.access.Reply = rej.Reason.Metric()
 	h.publishAccess()
 	headers := append(jsonReplyHeaders[:len(jsonReplyHeaders):len(jsonReplyHeaders)], rej.Headers...)

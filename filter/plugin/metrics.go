@@ -1,11 +1,13 @@
 package plugin
 
 import (
+	"strings"
 	"time"
 
 	"github.com/portcullis/portcullis/filter/gateway"
 	"github.com/portcullis/portcullis/filter/host"
 	"github.com/portcullis/portcullis/filter/ratelimit"
+	"github.com/portcullis/portcullis/filter/route"
 )
 
 // metricPrefix namespaces every counter; Envoy adds "wasmcustom." in /stats.
@@ -64,10 +66,24 @@ type metrics struct {
 	// VM's hot entries, with no callout.
 	cacheLocalHit                                                                                                                 *counter
 	cacheHit, cacheMiss, cacheBypass, cacheUnavailable, cacheStored, cacheNotStored, cacheDropped, cacheWaits, cacheInvalidations *counter
+	// routes are the per-route counters, indexed by route.Rule.Index.
+	routes []routeCounters
 }
 
-func newMetrics() *metrics {
+// routeCounters count one route rule's requests and its 429s for a rate
+// limit (ReasonRateLimited): the plugin's 429 is a local reply made before
+// Envoy's router, so Envoy's own per-route stats never see it.
+type routeCounters struct {
+	requests, rateLimited *counter
+}
+
+func newMetrics(rules []route.Rule) *metrics {
 	m := &metrics{}
+	m.routes = make([]routeCounters, len(rules))
+	for i, r := range rules {
+		segment := routeSegment(r.Name)
+		m.routes[i] = routeCounters{requests: m.define("route." + segment + ".requests"), rateLimited: m.define("route." + segment + ".rate_limited")}
+	}
 	m.requests = m.define("requests")
 	m.forwarded = m.define("forwarded")
 	m.health = m.define("health")
@@ -134,6 +150,21 @@ func (m *metrics) rateLimited(o *gateway.RateOutcome) {
 }
 
 func (m *metrics) reject(reason gateway.Reason) { m.rejected[reason].Inc() }
+
+// routeSegment is a rule's name as one segment of a counter name: Envoy's
+// tag extraction (envoy.yaml stats_tags) splits names on dots, so a dot
+// becomes "_", as does anything outside letters, digits, "_", "-" and "/"
+// (a prefix used as the name keeps its slashes). Two rules whose names map
+// to the same segment share their counters.
+func routeSegment(name string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '_', r == '-', r == '/':
+			return r
+		}
+		return '_'
+	}, name)
+}
 
 // define defines the proxy counter portcullis.<name> and returns its
 // VM-side counter.

@@ -350,3 +350,42 @@ func TestRateLimitCorruptRecordIsCounted(t *testing.T) {
 		}
 	})
 }
+
+// TestRateLimitCountedPerRoute: every request is counted under its route
+// rule, and a 429 for a rate limit under the rule that refused it, so an
+// alert can compare routes; a request no rule covers has no route counter.
+func TestRateLimitCountedPerRoute(t *testing.T) {
+	t.Setenv(testSecretEnv, testSecret)
+	host := mustStart(t, runners[0], rateLimitConfig)
+	alice := rateToken(t, "alice", nil)
+	for range 3 { // tight admits 1 per minute
+		sendLimited(host, "/api/tight/x", alice)
+	}
+	sendLimited(host, "/api/items", alice)
+	sendLimited(host, "/api/public/x", "")
+	sendLimited(host, "/elsewhere", "")
+	for name, want := range map[string]uint64{
+		"route.tight.requests": 3, "route.tight.rate_limited": 2,
+		"route.api.requests": 1, "route.api.rate_limited": 0,
+		"route.public.requests": 1, "route.public.rate_limited": 0,
+		"requests": 6,
+	} {
+		if got := counterValue(t, host, name); got != want {
+			t.Errorf("%s = %d, want %d", name, got, want)
+		}
+	}
+}
+
+func TestRouteSegment(t *testing.T) {
+	for name, want := range map[string]string{
+		"orders":     "orders",
+		"/api/v1":    "/api/v1",
+		"api.v1":     "api_v1",
+		"a b:c":      "a_b_c",
+		"ünïcode-ok": "_n_code-ok",
+	} {
+		if got := routeSegment(name); got != want {
+			t.Errorf("routeSegment(%q) = %q, want %q", name, got, want)
+		}
+	}
+}

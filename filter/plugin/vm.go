@@ -94,7 +94,7 @@ func (p *Plugin) OnPluginStart(int) types.OnPluginStartStatus {
 		p.localIndex = cache.NewLocalIndex(host.SharedData{}, cfg.Cache)
 		p.hot = cache.NewHotEntries(cfg.Cache)
 	}
-	p.metrics = newMetrics()
+	p.metrics = newMetrics(cfg.Routes.Rules())
 	// The tick flushes the counters (metrics.go); it runs for the plugin's life.
 	if err := proxywasm.SetTickPeriodMilliSeconds(uint32(flushPeriod / time.Millisecond)); err != nil {
 		host.Log(host.Critical, "portcullis: refusing to start: cannot set the tick: "+err.Error())

@@ -10,7 +10,10 @@ import (
 
 // Rule is one entry of the ordered route table.
 type Rule struct {
-	Name    string
+	Name string
+	// Index is the rule's position in its table (set by NewTable): per-rule
+	// state elsewhere, such as the per-route counters, is a slice indexed by it.
+	Index   int
 	Prefix  string
 	Methods []string // upper case; empty means every method
 	Public  bool     // no token required
@@ -35,8 +38,17 @@ type Rule struct {
 // Table is an ordered list of rules; the first match wins.
 type Table struct{ rules []Rule }
 
-// NewTable returns a table over rules, which the caller must not modify.
-func NewTable(rules []Rule) Table { return Table{rules: rules} }
+// NewTable returns a table over rules, which the caller must not modify
+// afterwards; it numbers them (Rule.Index).
+func NewTable(rules []Rule) Table {
+	for i := range rules {
+		rules[i].Index = i
+	}
+	return Table{rules: rules}
+}
+
+// Rules returns the table's rules in order; the caller must not modify them.
+func (t Table) Rules() []Rule { return t.rules }
 
 // Match returns the first rule covering method and path (a path without query).
 func (t Table) Match(method, path string) (*Rule, bool) {
