@@ -187,6 +187,9 @@ type RateOutcome struct {
 	// also in its Rejection); none in shadow mode unless
 	// rate_limit.shadow_headers.
 	Headers [][2]string
+	// headers is where Headers are kept: the outcome is allocated anyway,
+	// and the pairs then cost no allocation of their own.
+	headers [6][2]string
 }
 
 // ShadowDenied reports whether the request would have been refused had the

@@ -284,7 +284,7 @@ func (g *Gateway) charge(dec *Decision, rd ratelimit.Decision, c charged, messag
 		if g.partitions != nil && !rd.Degraded() {
 			opts.PartitionKey = g.partitions.Key(c.partition)
 		}
-		out.Headers = rd.AppendHeaders(make([][2]string, 0, 6), opts)
+		out.Headers = rd.AppendHeaders(out.headers[:0], opts)
 	}
 	dec.Rate = out
 	if rd.Allowed || c.shadow {

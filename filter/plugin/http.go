@@ -37,6 +37,7 @@ type httpContext struct {
 	// request is the request as it was decided on: its headers (after the
 	// identity edits, once they are made) are what the cache reads.
 	request *gateway.Request
+	req     gateway.Request // request points here: no allocation of its own
 	method  string
 	path    string // without query, for logs
 	rule    string
@@ -68,11 +69,12 @@ func (h *httpContext) OnHttpRequestHeaders(_ int, endOfStream bool) (action type
 	if err != nil {
 		return h.reply(gateway.InternalError("cannot read the request headers"))
 	}
-	req := gateway.NewRequest(headers, endOfStream)
+	h.req = gateway.NewRequest(headers, endOfStream)
+	req := &h.req
 	h.requestID, h.method, h.path = req.ID, req.Method, gateway.PathForLog(req.Path)
-	h.request = &req
+	h.request = req
 	h.at = p.now()
-	dec := p.gw.Decide(req, h.at)
+	dec := p.gw.Decide(*req, h.at)
 	if dec.Rule != nil {
 		h.rule, h.cachePolicy = dec.Rule.Name, dec.Rule.Cache
 		h.routeCounters = &p.metrics.routes[dec.Rule.Index]
@@ -205,12 +207,17 @@ func (h *httpContext) reply(rej *gateway.Rejection) types.Action {
 	return types.ActionPause
 }
 
+// accessPath is the property the access record is published as.
+var accessPath = []string{gateway.AccessProperty}
+
 // publishAccess hands the request's decisions to Envoy's access log (filter
 // state wasm.portcullis). It is called once, when the answer is known and
 // before the stream ends: Envoy writes its access log before it calls the
 // plugin's own end-of-stream callback.
 func (h *httpContext) publishAccess() {
-	if err := proxywasm.SetProperty([]string{gateway.AccessProperty}, h.access.JSON()); err != nil {
+	p := h.plugin
+	p.accessBuf = h.access.AppendJSON(p.accessBuf)
+	if err := proxywasm.SetProperty(accessPath, p.accessBuf); err != nil {
 		host.Log(host.Debug, "portcullis: cannot publish the access record: "+err.Error())
 	}
 }

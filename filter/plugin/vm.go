@@ -51,6 +51,10 @@ type Plugin struct {
 	// hot (this VM's recently hit entries) are the in-proxy cache tier.
 	localIndex *cache.LocalIndex
 	hot        *cache.HotEntries
+	// accessBuf is the memory every request's access record is built in:
+	// the host copies it when it is published, and a VM runs one callback
+	// at a time, so one buffer serves every stream without an allocation.
+	accessBuf []byte
 }
 
 // OnPluginStart parses the configuration; any problem refuses the plugin with
