@@ -66,6 +66,10 @@ type metrics struct {
 	// VM's hot entries, with no callout.
 	cacheLocalHit                                                                                                                 *counter
 	cacheHit, cacheMiss, cacheBypass, cacheUnavailable, cacheStored, cacheNotStored, cacheDropped, cacheWaits, cacheInvalidations *counter
+	// gcOnTick and gcInRequest count the VM's garbage collections made on
+	// the tick and those the Go runtime started by itself, inside a
+	// request's callback (gc.go).
+	gcOnTick, gcInRequest *counter
 	// routes are the per-route counters, indexed by route.Rule.Index.
 	routes []routeCounters
 }
@@ -85,6 +89,8 @@ func newMetrics(rules []route.Rule) *metrics {
 		m.routes[i] = routeCounters{requests: m.define("route." + segment + ".requests"), rateLimited: m.define("route." + segment + ".rate_limited")}
 	}
 	m.requests = m.define("requests")
+	m.gcOnTick = m.define("vm.gc_on_tick")
+	m.gcInRequest = m.define("vm.gc_in_request")
 	m.forwarded = m.define("forwarded")
 	m.health = m.define("health")
 	m.verified = m.define("jwt.verified")

@@ -51,6 +51,7 @@ type Plugin struct {
 	// hot (this VM's recently hit entries) are the in-proxy cache tier.
 	localIndex *cache.LocalIndex
 	hot        *cache.HotEntries
+	heap       *heapPacer // collects the VM's garbage on the tick (gc.go)
 	// accessBuf is the memory every request's access record is built in:
 	// the host copies it when it is published, and a VM runs one callback
 	// at a time, so one buffer serves every stream without an allocation.
@@ -99,6 +100,7 @@ func (p *Plugin) OnPluginStart(int) types.OnPluginStartStatus {
 		p.hot = cache.NewHotEntries(cfg.Cache)
 	}
 	p.metrics = newMetrics(cfg.Routes.Rules())
+	p.heap = newHeapPacer()
 	// The tick flushes the counters (metrics.go); it runs for the plugin's life.
 	if err := proxywasm.SetTickPeriodMilliSeconds(uint32(flushPeriod / time.Millisecond)); err != nil {
 		host.Log(host.Critical, "portcullis: refusing to start: cannot set the tick: "+err.Error())
