@@ -105,8 +105,11 @@ const (
 	// checked against the clock again).
 	TokenCacheHit
 	// TokenCacheMiss: the token was verified (and, if it verified and is
-	// not too large, cached).
+	// not too large, cached; if it was refused for good, kept as refused).
 	TokenCacheMiss
+	// TokenCacheRefused: the token was refused from the refused-token
+	// cache, without a signature check.
+	TokenCacheRefused
 )
 
 // Rejection is a local reply the gateway makes instead of forwarding.

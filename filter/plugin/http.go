@@ -89,6 +89,8 @@ func (h *httpContext) OnHttpRequestHeaders(_ int, endOfStream bool) (action type
 		p.metrics.tokenCacheHit.Inc()
 	case gateway.TokenCacheMiss:
 		p.metrics.tokenCacheMiss.Inc()
+	case gateway.TokenCacheRefused:
+		p.metrics.tokenCacheRefused.Inc()
 	}
 	if rej := dec.ShadowJWT; rej != nil {
 		p.metrics.jwtShadowRefused.Inc()

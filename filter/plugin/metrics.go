@@ -36,9 +36,9 @@ type metrics struct {
 	forwarded *counter
 	health    *counter
 	verified  *counter
-	// tokenCacheHit and tokenCacheMiss count token lookups in the token
-	// cache (gateway.TokenCacheUse).
-	tokenCacheHit, tokenCacheMiss *counter
+	// tokenCacheHit, tokenCacheMiss and tokenCacheRefused count token
+	// lookups in the token caches (gateway.TokenCacheUse).
+	tokenCacheHit, tokenCacheMiss, tokenCacheRefused *counter
 	// jwtShadowRefused counts tokens refused on rules in JWT shadow mode
 	// (the requests were forwarded without identity).
 	jwtShadowRefused *counter
@@ -96,6 +96,7 @@ func newMetrics(rules []route.Rule) *metrics {
 	m.verified = m.define("jwt.verified")
 	m.tokenCacheHit = m.define("jwt.cache_hit")
 	m.tokenCacheMiss = m.define("jwt.cache_miss")
+	m.tokenCacheRefused = m.define("jwt.cache_refused")
 	m.jwtShadowRefused = m.define("jwt.shadow_refused")
 	m.rateAllowed = m.define("ratelimit.allowed")
 	m.rateDenied = m.define("ratelimit.denied")
