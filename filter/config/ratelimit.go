@@ -34,6 +34,9 @@ type RateLimitFile struct {
 	// in shadow mode too (they are left out by default, so clients see no
 	// change while the limits are tried out).
 	ShadowHeaders bool `json:"shadow_headers"`
+	// UTCOffsetMinutes is the zone calendar quotas (limits with a
+	// calendar window) start their days, weeks and months in; default UTC.
+	UTCOffsetMinutes *int `json:"utc_offset_minutes"`
 }
 
 // FleetFile configures the calls to envoyproxy/ratelimit's /json endpoint.
@@ -46,10 +49,12 @@ type FleetFile struct {
 	BlockSlots int    `json:"block_slots"`
 }
 
-// LimitFile is one limit: Requests per WindowSeconds.
+// LimitFile is one limit: Requests per WindowSeconds, or per calendar
+// window (Calendar: day, week or month) as a quota.
 type LimitFile struct {
-	Requests      int64 `json:"requests"`
-	WindowSeconds int64 `json:"window_seconds"`
+	Requests      int64  `json:"requests"`
+	WindowSeconds int64  `json:"window_seconds"`
+	Calendar      string `json:"calendar"`
 }
 
 // PlansFile chooses the limits by a claim of the verified token.
@@ -78,6 +83,9 @@ type RateLimit struct {
 	// ShadowHeaders: responses of rules in shadow mode carry the rate-limit
 	// headers (without Retry-After, since they are forwarded).
 	ShadowHeaders bool
+
+	// calendarOffset is the zone of calendar quotas (utc_offset_minutes).
+	calendarOffset time.Duration
 }
 
 // ruleLimit is what rate limiting compiles for one route rule.
@@ -128,6 +136,13 @@ var DefaultRateLimit = []LimitFile{{Requests: 100, WindowSeconds: 60}}
 // DefaultPlanClaim is the claim naming the caller's plan.
 const DefaultPlanClaim = "plan"
 
+// Bounds of rate_limit.utc_offset_minutes: the zones in use, UTC−12:00 to
+// UTC+14:00.
+const (
+	MinUTCOffsetMinutes = -12 * 60
+	MaxUTCOffsetMinutes = 14 * 60
+)
+
 // compileRateLimit compiles the top-level block and returns it with what
 // each route rule is charged: its override policy (nil for rules without
 // one), its cost and whether it is enforced.
@@ -150,7 +165,7 @@ func compileRateLimit(f *RateLimitFile, routes []RouteFile) (*RateLimit, []ruleL
 	if rl.Fleet != nil {
 		return rl, rules, nil
 	}
-	overrides, err := compileOverrides(routes)
+	overrides, err := compileOverrides(routes, rl.calendarOffset)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -234,11 +249,14 @@ func compileRateLimitBlock(f *RateLimitFile, routes []RouteFile) (*RateLimit, er
 	default:
 		return nil, fieldErrorf("rate_limit.mode", "must be local or fleet, got %q", f.Mode)
 	}
+	if rl.calendarOffset, err = compileUTCOffset(f, routes); err != nil {
+		return nil, err
+	}
 	defaults := f.Default
 	if defaults == nil {
 		defaults = DefaultRateLimit
 	}
-	if rl.Default, err = compilePolicy("rate_limit.default", "default", defaults); err != nil {
+	if rl.Default, err = compilePolicy("rate_limit.default", "default", defaults, rl.calendarOffset); err != nil {
 		return nil, err
 	}
 	if f.Plans != nil {
@@ -261,7 +279,7 @@ func compileRateLimitBlock(f *RateLimitFile, routes []RouteFile) (*RateLimit, er
 			if plan == "" {
 				return nil, fieldErrorf("rate_limit.plans.by_plan", "plan names must not be empty")
 			}
-			p, err := compilePolicy(field, "plan-"+plan, f.Plans.ByPlan[plan])
+			p, err := compilePolicy(field, "plan-"+plan, f.Plans.ByPlan[plan], rl.calendarOffset)
 			if err != nil {
 				return nil, err
 			}
@@ -321,7 +339,7 @@ func checkRuleLimitFields(f *RateLimitFile, i int, r RouteFile) error {
 // compileOverrides compiles the routes' rate_limit overrides: one policy
 // per rule, nil where the rule has none. Each is named after its rule
 // ("route-<name>"), or its index where the name is taken or unusable.
-func compileOverrides(routes []RouteFile) ([]*ratelimit.Policy, error) {
+func compileOverrides(routes []RouteFile, offset time.Duration) ([]*ratelimit.Policy, error) {
 	out := make([]*ratelimit.Policy, len(routes))
 	names := map[string]bool{}
 	for i, r := range routes {
@@ -333,7 +351,7 @@ func compileOverrides(routes []RouteFile) ([]*ratelimit.Policy, error) {
 			name = "route-" + strconv.Itoa(i)
 		}
 		names[name] = true
-		p, err := compilePolicy(indexed("routes", i)+".rate_limit", name, r.RateLimit)
+		p, err := compilePolicy(indexed("routes", i)+".rate_limit", name, r.RateLimit, offset)
 		if err != nil {
 			return nil, err
 		}
@@ -350,6 +368,7 @@ func compileFleet(f *RateLimitFile) (*Fleet, error) {
 	}{
 		{"default", f.Default != nil}, {"plans", f.Plans != nil}, {"slots", f.Slots != 0},
 		{"cas_retries", f.CASRetries != 0}, {"on_contention", f.OnContention != ""},
+		{"utc_offset_minutes", f.UTCOffsetMinutes != nil},
 	} {
 		if local.set {
 			return nil, fieldErrorf("rate_limit."+local.name, "only in local mode: in fleet mode the limits are set in the ratelimit service's descriptor config")
@@ -416,11 +435,50 @@ func validPolicyName(name string) bool {
 	return err == nil
 }
 
-// compilePolicy validates limits (at field) and compiles them into a policy.
-func compilePolicy(field, name string, limits []LimitFile) (*ratelimit.Policy, error) {
+// compileUTCOffset reads utc_offset_minutes, which only calendar quotas use:
+// set without one, it is refused (it would change nothing).
+func compileUTCOffset(f *RateLimitFile, routes []RouteFile) (time.Duration, error) {
+	m := f.UTCOffsetMinutes
+	if m == nil {
+		return 0, nil
+	}
+	if *m < MinUTCOffsetMinutes || *m > MaxUTCOffsetMinutes {
+		return 0, fieldErrorf("rate_limit.utc_offset_minutes", "must be between %d and %d, got %d", MinUTCOffsetMinutes, MaxUTCOffsetMinutes, *m)
+	}
+	lists := [][]LimitFile{f.Default}
+	if f.Plans != nil {
+		for _, plan := range f.Plans.ByPlan {
+			lists = append(lists, plan)
+		}
+	}
+	for _, r := range routes {
+		lists = append(lists, r.RateLimit)
+	}
+	for _, list := range lists {
+		if slices.ContainsFunc(list, func(l LimitFile) bool { return l.Calendar != "" }) {
+			return time.Duration(*m) * time.Minute, nil
+		}
+	}
+	return 0, fieldErrorf("rate_limit.utc_offset_minutes", "only for limits with a calendar window, and no limit has one")
+}
+
+// compilePolicy validates limits (at field) and compiles them into a policy;
+// calendar quotas start their windows at offset from UTC.
+func compilePolicy(field, name string, limits []LimitFile, offset time.Duration) (*ratelimit.Policy, error) {
 	out := make([]ratelimit.Limit, len(limits))
 	maxSeconds := int64(ratelimit.MaxWindow / time.Second)
 	for i, l := range limits {
+		if l.Calendar != "" {
+			c, ok := ratelimit.ParseCalendar(l.Calendar)
+			switch {
+			case !ok:
+				return nil, fieldErrorf(indexed(field, i)+".calendar", "must be day, week or month, got %q", l.Calendar)
+			case l.WindowSeconds != 0:
+				return nil, fieldErrorf(indexed(field, i)+".window_seconds", "not with calendar: a calendar window has its own length")
+			}
+			out[i] = ratelimit.Limit{Requests: l.Requests, Calendar: c, UTCOffset: offset}
+			continue
+		}
 		if l.WindowSeconds < 1 || l.WindowSeconds > maxSeconds {
 			return nil, fieldErrorf(indexed(field, i)+".window_seconds", "must be between 1 and %d, got %d", maxSeconds, l.WindowSeconds)
 		}
@@ -437,8 +495,12 @@ func compilePolicy(field, name string, limits []LimitFile) (*ratelimit.Policy, e
 		return nil, fieldErrorf(field, "%s", le.Problem)
 	case isLE:
 		sub := le.Field
-		if sub == "window" {
+		switch sub {
+		case "window":
 			sub = "window_seconds"
+			if out[le.Index].Calendar != ratelimit.CalendarNone {
+				sub = "calendar"
+			}
 		}
 		return nil, fieldErrorf(indexed(field, le.Index)+"."+sub, "%s", le.Problem)
 	case isNE:

@@ -147,3 +147,64 @@ func TestShadowAndCostRefused(t *testing.T) {
 		})
 	}
 }
+
+// quotaDoc is a configuration with local rate limiting whose rate_limit
+// members are block and whose routes are routes.
+func quotaDoc(block, routes string) string {
+	return `{"jwt": {"secrets": [{"env": "JWT_SECRET"}]}, "routes": [` + routes + `], "rate_limit": {` + block + `}}`
+}
+
+func TestCalendarQuotasCompile(t *testing.T) {
+	c := mustParse(t, quotaDoc(`"default": [{"requests": 10, "window_seconds": 1}, {"requests": 5000, "calendar": "month"}],
+	  "plans": {"by_plan": {"pro": [{"requests": 900, "calendar": "day"}, {"requests": 4000, "calendar": "week"}]}},
+	  "utc_offset_minutes": -300`,
+		`{"prefix": "/a"}, {"prefix": "/b", "rate_limit": [{"requests": 7, "calendar": "month"}]}`))
+	rl := c.RateLimit
+	want := []ratelimit.Limit{
+		{Name: "default-1s", Requests: 10, Window: time.Second},
+		{Name: "default-month", Requests: 5000, Window: 30 * 24 * time.Hour, Calendar: ratelimit.CalendarMonth, UTCOffset: -5 * time.Hour},
+	}
+	if got := rl.Default.Limits(); len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
+		t.Errorf("default = %+v, want %+v", got, want)
+	}
+	if got := rl.Plans["pro"].Limits(); got[0].Calendar != ratelimit.CalendarDay || got[1].Calendar != ratelimit.CalendarWeek || got[1].UTCOffset != -5*time.Hour {
+		t.Errorf("plan pro = %+v", got)
+	}
+	if r, _ := c.Routes.Match("GET", "/b"); r.RateLimit == nil || r.RateLimit.Limits()[0].Calendar != ratelimit.CalendarMonth {
+		t.Errorf("/b override = %+v", r.RateLimit)
+	}
+	// Without utc_offset_minutes the windows are UTC's.
+	c = mustParse(t, quotaDoc(`"default": [{"requests": 3, "calendar": "day"}]`, `{"prefix": "/a"}`))
+	if l := c.RateLimit.Default.Limits()[0]; l.Calendar != ratelimit.CalendarDay || l.UTCOffset != 0 {
+		t.Errorf("default = %+v, want a UTC day", l)
+	}
+	// The offset may be set for quotas on route overrides only.
+	mustParse(t, quotaDoc(`"utc_offset_minutes": 60`, `{"prefix": "/b", "rate_limit": [{"requests": 7, "calendar": "week"}]}`))
+}
+
+func TestCalendarQuotasRefused(t *testing.T) {
+	for _, tc := range []struct {
+		name, doc, field, problem string
+	}{
+		{"unknown calendar", quotaDoc(`"default": [{"requests": 3, "calendar": "year"}]`, `{"prefix": "/a"}`), "rate_limit.default[0].calendar", `must be day, week or month, got "year"`},
+		{"calendar not a string", quotaDoc(`"default": [{"requests": 3, "calendar": 30}]`, `{"prefix": "/a"}`), "rate_limit.default[0].calendar", "must be a string"},
+		{"calendar and window", quotaDoc(`"default": [{"requests": 3, "calendar": "day", "window_seconds": 86400}]`, `{"prefix": "/a"}`), "rate_limit.default[0].window_seconds", "not with calendar"},
+		{"two monthly quotas", quotaDoc(`"plans": {"by_plan": {"x": [{"requests": 3, "calendar": "month"}, {"requests": 4, "calendar": "month"}]}}`, `{"prefix": "/a"}`), "rate_limit.plans.by_plan.x[1].calendar", "duplicate window month"},
+		{"quota of zero", quotaDoc(`"default": [{"requests": 0, "calendar": "week"}]`, `{"prefix": "/a"}`), "rate_limit.default[0].requests", "must be between 1"},
+		{"override quota bad", quotaDoc(``, `{"prefix": "/a", "rate_limit": [{"requests": 1, "calendar": "fortnight"}]}`), "routes[0].rate_limit[0].calendar", "must be day, week or month"},
+		{"offset too far east", quotaDoc(`"default": [{"requests": 3, "calendar": "day"}], "utc_offset_minutes": 841`, `{"prefix": "/a"}`), "rate_limit.utc_offset_minutes", "must be between -720 and 840, got 841"},
+		{"offset too far west", quotaDoc(`"default": [{"requests": 3, "calendar": "day"}], "utc_offset_minutes": -721`, `{"prefix": "/a"}`), "rate_limit.utc_offset_minutes", "got -721"},
+		{"offset not an integer", quotaDoc(`"default": [{"requests": 3, "calendar": "day"}], "utc_offset_minutes": 1.5`, `{"prefix": "/a"}`), "rate_limit.utc_offset_minutes", "must be an integer"},
+		{"offset without a quota", quotaDoc(`"utc_offset_minutes": 60`, `{"prefix": "/a"}`), "rate_limit.utc_offset_minutes", "only for limits with a calendar window"},
+		{"offset in fleet mode", quotaDoc(`"mode": "fleet", "fleet": {}, "utc_offset_minutes": 60`, `{"prefix": "/a"}`), "rate_limit.utc_offset_minutes", "only in local mode"},
+		{"cost above a quota", quotaDoc(`"default": [{"requests": 3, "calendar": "month"}]`, `{"prefix": "/a", "cost": 4}`), "routes[0].cost", `4 is more than the 3 requests of limit "default"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := config.Parse([]byte(tc.doc), testEnv)
+			var fe *config.FieldError
+			if !errors.As(err, &fe) || fe.Field != tc.field || !strings.Contains(fe.Problem, tc.problem) {
+				t.Fatalf("error %v, want field %s saying %q", err, tc.field, tc.problem)
+			}
+		})
+	}
+}

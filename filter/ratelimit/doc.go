@@ -64,6 +64,27 @@
 // A cost above a limit's N could never be admitted; config refuses such a
 // rule, and Decide answers it with the fail mode (FaultPolicy).
 //
+// # Calendar quotas
+//
+// A limit with a Calendar (day, week from Monday, month; in the zone
+// UTC+UTCOffset) is a quota, not a GCRA limit: a request of cost c is
+// admitted iff spent + c ≤ N, where spent is what the key was admitted in
+// the calendar window [start, end) holding the decision time, and the window
+// is forgotten at end. Its state is one int64 of the entry, the value
+// end + spent (calendar.go): as a time it lies in the future exactly while
+// the spend matters, so the table keeps the entry until the window ends
+// (and at most MaxRequests ns, under a second, more) and reuses it after,
+// like a paid-off debt; as a count, it survives a change of N. A value that
+// is no window's (another key's state in a shared entry) counts as an
+// exhausted quota; one of an earlier window counts nothing. Remaining is
+// N − spent, Reset the time until end (0 with nothing spent), RetryAfter of
+// a refusal the time until end, when the next window admits it. Guarantees:
+// at most N units per key and window, checked in the same CAS as the key's
+// other limits; 2N across a window's edge (it is a quota, not a rate). A
+// clock stepping back more than a second re-bases the value like a TAT
+// (below), which then reads as an earlier window's: that window's spend is
+// forgotten, once, as when UTCOffset changes.
+//
 // Why GCRA and not a sliding-window counter: GCRA is exact — its bound above
 // is a theorem — while a two-window weighted counter estimates the previous
 // window's share by assuming its requests were spread evenly, so its
@@ -169,9 +190,10 @@
 //   - A record of the wrong length, version or geometry, or with reserved
 //     bits set: treated as an empty bucket (FaultCorrupt). Changing Slots,
 //     Ways, Width, Prefix or Seed therefore resets the counters once.
-//   - A TAT absurdly far in the future (beyond the largest possible debt, or,
-//     for the key's own entry, beyond an exhausted budget N·I): clamped to
-//     that (FaultClamped). Clamping never admits a request that an exhausted
+//   - A value absurdly far in the future (beyond any calendar window, a
+//     31-day month: MaxCalendarWindow; or, for the key's own entry, beyond
+//     an exhausted budget: N·I, a quota's end + N): clamped to that
+//     (FaultClamped). Clamping never admits a request that an exhausted
 //     budget would refuse, and delays one by at most I. Tightening a
 //     policy's limits in a config reload clamps each active key once: debts
 //     are kept in time, not reset, so a reload grants no fresh burst.

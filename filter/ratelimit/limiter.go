@@ -207,47 +207,42 @@ func (l *Limiter) apply(d *Decision, p *Policy, h uint64, at int64) bool {
 	if e < 0 {
 		e, sharing = l.place(p, h, at)
 	}
-	tats := g.tats(b, e)[:len(p.rules)]
-	for j := range tats {
-		tats[j] = max(tats[j], at) // a TAT in the past is no debt; keeps every t−at below in [0, maxDebt]
-	}
-	switch {
-	case sharing:
+	if sharing {
 		d.Faults |= FaultShared
-	case b.shared&(1<<e) == 0:
-		// The entry is this key's alone: its debt can never exceed an
-		// exhausted budget. (A shared entry may legitimately hold more: other
-		// keys, other policies.)
-		for j, r := range p.rules {
-			if tats[j]-at > r.capacity {
-				tats[j] = at + r.capacity
-				d.Faults |= FaultClamped
-			}
-		}
 	}
+	// An entry the key has to itself can never hold more than an exhausted
+	// budget; a shared one legitimately holds other keys' state.
+	own := !sharing && b.shared&(1<<e) == 0
+	vals := g.tats(b, e)
+	var uses [MaxLimits]usage
 	d.Allowed = true
-	for j, r := range p.rules {
-		if tats[j]-at > r.tolerance-(d.cost-1)*r.interval { // debt beyond (N−c)·I: this limit denies
-			d.Allowed = false
+	for j := range p.rules {
+		r := &p.rules[j]
+		u, clamped := r.read(vals, at, own)
+		if clamped {
+			d.Faults |= FaultClamped
 		}
+		uses[j] = u
+		d.Allowed = d.Allowed && r.admits(&uses[j], d.cost)
 	}
 	if d.Allowed {
-		for j, r := range p.rules {
-			tats[j] = max(tats[j], at) + d.cost*r.interval
+		for j := range p.rules {
+			p.rules[j].charge(vals, &uses[j], at, d.cost)
 		}
 		if sharing {
 			b.shared |= 1 << e
 		}
 	}
-	l.report(d, p, tats)
+	l.report(d, p, uses[:len(p.rules)])
 	return d.Allowed
 }
 
 // place finds an entry for h, which has none in the bucket. The first entry
 // that is empty or expired is given to h. When every entry is active, h is
 // charged against its fallback entry's budget (sharing). A key that shared
-// and later gets an entry of its own starts from the fallback entry's debt,
-// which includes its own admissions, so moving never hands it a fresh budget.
+// and later gets an entry of its own starts from the fallback entry's state
+// (cut to an exhausted budget), which includes its own admissions, so
+// moving never hands it a fresh budget.
 func (l *Limiter) place(p *Policy, h uint64, at int64) (e int, sharing bool) {
 	g, b := l.g, &l.b
 	fallback := int((h >> 40) % uint64(g.ways))
@@ -255,12 +250,12 @@ func (l *Limiter) place(p *Policy, h uint64, at int64) (e int, sharing bool) {
 		if g.active(b, i, at) {
 			continue
 		}
-		tats := g.tats(b, i)
-		clear(tats)
+		vals := g.tats(b, i)
+		clear(vals)
 		if i != fallback && b.shared&(1<<fallback) != 0 && g.active(b, fallback, at) {
-			from := g.tats(b, fallback)
-			for j, r := range p.rules {
-				tats[j] = min(from[j], at+r.capacity) // its own debt is never more than that
+			copy(vals[:p.Width()], g.tats(b, fallback))
+			for j := range p.rules {
+				p.rules[j].read(vals, at, true) // its own state is never more than an exhausted budget
 			}
 		}
 		b.hash[i] = h
@@ -270,14 +265,12 @@ func (l *Limiter) place(p *Policy, h uint64, at int64) (e int, sharing bool) {
 	return fallback, true
 }
 
-// report fills the tightest limit's numbers from the key's TATs.
-func (l *Limiter) report(d *Decision, p *Policy, tats []int64) {
+// report fills the tightest limit's numbers from the key's usage.
+func (l *Limiter) report(d *Decision, p *Policy, uses []usage) {
 	best := -1
 	var bestRemaining, bestReset, bestRetry int64
-	for j, r := range p.rules {
-		owed := max(tats[j]-d.at, 0)
-		remaining := max(r.Requests-(owed+r.interval-1)/r.interval, 0)
-		retry := max(owed-(r.tolerance-(d.cost-1)*r.interval), 0)
+	for j := range p.rules {
+		remaining, owed, retry := p.rules[j].numbers(&uses[j], d.at, d.cost)
 		var better bool
 		switch {
 		case best < 0:
