@@ -127,6 +127,7 @@ func Run(t *testing.T, target harness.Target, extras Extras) {
 		t.Parallel()
 		gw := target.Start(t, harness.Options{PluginConfig: SlideConfig(t), Concurrency: BurstWorkers})
 		t.Run("no_window_admits_more_than_2N-1", func(t *testing.T) { noWindowAdmitsTooMany(t, gw) })
+		t.Run("strict_no_window_admits_more_than_N", func(t *testing.T) { strictNoWindowAdmitsMoreThanN(t, gw) })
 	})
 
 	// Fleet mode: two gateways (and a fail-closed third) in front of one

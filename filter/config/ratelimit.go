@@ -49,12 +49,14 @@ type FleetFile struct {
 	BlockSlots int    `json:"block_slots"`
 }
 
-// LimitFile is one limit: Requests per WindowSeconds, or per calendar
-// window (Calendar: day, week or month) as a quota.
+// LimitFile is one limit: Requests per WindowSeconds, counted by
+// Algorithm (gcra, the default, or strict), or per calendar window
+// (Calendar: day, week or month) as a quota.
 type LimitFile struct {
 	Requests      int64  `json:"requests"`
 	WindowSeconds int64  `json:"window_seconds"`
 	Calendar      string `json:"calendar"`
+	Algorithm     string `json:"algorithm"`
 }
 
 // PlansFile chooses the limits by a claim of the verified token.
@@ -468,6 +470,14 @@ func compilePolicy(field, name string, limits []LimitFile, offset time.Duration)
 	out := make([]ratelimit.Limit, len(limits))
 	maxSeconds := int64(ratelimit.MaxWindow / time.Second)
 	for i, l := range limits {
+		var algorithm ratelimit.Algorithm
+		switch l.Algorithm {
+		case "", "gcra":
+		case "strict":
+			algorithm = ratelimit.AlgorithmStrict
+		default:
+			return nil, fieldErrorf(indexed(field, i)+".algorithm", "must be gcra or strict, got %q", l.Algorithm)
+		}
 		if l.Calendar != "" {
 			c, ok := ratelimit.ParseCalendar(l.Calendar)
 			switch {
@@ -475,6 +485,8 @@ func compilePolicy(field, name string, limits []LimitFile, offset time.Duration)
 				return nil, fieldErrorf(indexed(field, i)+".calendar", "must be day, week or month, got %q", l.Calendar)
 			case l.WindowSeconds != 0:
 				return nil, fieldErrorf(indexed(field, i)+".window_seconds", "not with calendar: a calendar window has its own length")
+			case l.Algorithm != "":
+				return nil, fieldErrorf(indexed(field, i)+".algorithm", "not with calendar: a calendar quota counts its whole window")
 			}
 			out[i] = ratelimit.Limit{Requests: l.Requests, Calendar: c, UTCOffset: offset}
 			continue
@@ -482,7 +494,7 @@ func compilePolicy(field, name string, limits []LimitFile, offset time.Duration)
 		if l.WindowSeconds < 1 || l.WindowSeconds > maxSeconds {
 			return nil, fieldErrorf(indexed(field, i)+".window_seconds", "must be between 1 and %d, got %d", maxSeconds, l.WindowSeconds)
 		}
-		out[i] = ratelimit.Limit{Requests: l.Requests, Window: time.Duration(l.WindowSeconds) * time.Second}
+		out[i] = ratelimit.Limit{Requests: l.Requests, Window: time.Duration(l.WindowSeconds) * time.Second, Algorithm: algorithm}
 	}
 	p, err := ratelimit.NewPolicy(name, out)
 	// NewPolicy returns its errors unwrapped (see decodeError for why not errors.As).

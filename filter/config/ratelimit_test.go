@@ -208,3 +208,35 @@ func TestCalendarQuotasRefused(t *testing.T) {
 		})
 	}
 }
+
+func TestStrictAlgorithmCompiles(t *testing.T) {
+	c := mustParse(t, quotaDoc(`"default": [{"requests": 10, "window_seconds": 60, "algorithm": "strict"}, {"requests": 100, "window_seconds": 3600, "algorithm": "gcra"}]`,
+		`{"prefix": "/a"}, {"prefix": "/b", "rate_limit": [{"requests": 5, "window_seconds": 1, "algorithm": "strict"}, {"requests": 50, "window_seconds": 60, "algorithm": "strict"}]}`))
+	if got := c.RateLimit.Default.Limits(); got[0].Algorithm != ratelimit.AlgorithmStrict || got[1].Algorithm != ratelimit.AlgorithmGCRA {
+		t.Errorf("default = %+v", got)
+	}
+	// Two strict limits need 8 values per key: the table's width follows.
+	if w := c.RateLimit.Options.Width; w != 8 {
+		t.Errorf("width %d, want 8 (two strict limits of 4 values)", w)
+	}
+}
+
+func TestStrictAlgorithmRefused(t *testing.T) {
+	for _, tc := range []struct {
+		name, doc, field, problem string
+	}{
+		{"unknown algorithm", quotaDoc(`"default": [{"requests": 3, "window_seconds": 1, "algorithm": "sliding"}]`, `{"prefix": "/a"}`), "rate_limit.default[0].algorithm", `must be gcra or strict, got "sliding"`},
+		{"algorithm not a string", quotaDoc(`"default": [{"requests": 3, "window_seconds": 1, "algorithm": true}]`, `{"prefix": "/a"}`), "rate_limit.default[0].algorithm", "must be a string"},
+		{"strict quota", quotaDoc(`"default": [{"requests": 3, "calendar": "day", "algorithm": "strict"}]`, `{"prefix": "/a"}`), "rate_limit.default[0].algorithm", "not with calendar"},
+		{"too many strict limits", quotaDoc(`"plans": {"by_plan": {"x": [{"requests": 3, "window_seconds": 1, "algorithm": "strict"}, {"requests": 30, "window_seconds": 60, "algorithm": "strict"}, {"requests": 300, "window_seconds": 3600}]}}`, `{"prefix": "/a"}`), "rate_limit.plans.by_plan.x", "the limits need 9 values per key, at most 8"},
+		{"strict window too long", quotaDoc(``, `{"prefix": "/a", "rate_limit": [{"requests": 3, "window_seconds": 86401, "algorithm": "strict"}]}`), "routes[0].rate_limit[0].window_seconds", "must be between 1 and 86400"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := config.Parse([]byte(tc.doc), testEnv)
+			var fe *config.FieldError
+			if !errors.As(err, &fe) || fe.Field != tc.field || !strings.Contains(fe.Problem, tc.problem) {
+				t.Fatalf("error %v, want field %s saying %q", err, tc.field, tc.problem)
+			}
+		})
+	}
+}

@@ -64,6 +64,29 @@
 // A cost above a limit's N could never be admitted; config refuses such a
 // rule, and Decide answers it with the fail mode (FaultPolicy).
 //
+// # Strict limits
+//
+// A limit with AlgorithmStrict admits at most N units in any half-open
+// window of length T, where GCRA admits up to 2N − 1. It counts the units
+// admitted in slices of L = ⌈T/5⌉ and admits a request at t, in slice c,
+// iff the units of slices c−5 … c plus its cost are at most N (strict.go).
+// Proof: slice c−6 ends at (c−5)·L ≤ t − 5L ≤ t − T, so slices c−5 … c hold
+// every admission in (t−T, t]. Take any window [s, s+T) and its last
+// admission, at t: every other admission in it lies in [s, t] ⊂ (t−T, t],
+// so they were all counted when t was admitted, and with t's own units
+// they are at most N. Denials change nothing. As for GCRA the decision time
+// is the CAS's, so the bound holds across VMs (strict_test.go checks it by
+// the adversarial simulation of window_test.go, which GCRA fails, and with
+// 16 racing workers). The price of slices: a unit counts until its slice
+// has left, up to 6L ≤ 6/5·T + 6 ns after its slice began, so a steady
+// client gets N per 6/5·T; RetryAfter is exact: the instant enough of the
+// oldest units have left. The state is strictValues (4)
+// values of the entry: the end of the newest slice's visibility, a time
+// (so the entry is active exactly while it matters), then the six slice
+// counts packed two per value as negative numbers, which the record's
+// repairs (clock steps, clamps) leave alone and every other limit reads as
+// foreign state: an exhausted budget on a shared entry.
+//
 // # Calendar quotas
 //
 // A limit with a Calendar (day, week from Monday, month; in the zone

@@ -38,6 +38,9 @@ type Limit struct {
 	// UTCOffset is the zone calendar windows start in (UTC+UTCOffset):
 	// whole minutes, at most MaxUTCOffset either way; zero without Calendar.
 	UTCOffset time.Duration
+	// Algorithm counts a limit over Window: GCRA (the default) or strict
+	// (strict.go); not for calendar quotas.
+	Algorithm Algorithm
 }
 
 // LimitError is a problem with one limit (Index ≥ 0, Field "requests",
@@ -83,6 +86,13 @@ func ValidateLimits(limits []Limit) error {
 	case len(limits) > MaxLimits:
 		return limitErrorf(-1, "", "at most %d limits per policy, got %d", MaxLimits, len(limits))
 	}
+	width := 0
+	for _, l := range limits {
+		width += l.width()
+	}
+	if width > MaxLimits {
+		return limitErrorf(-1, "", "the limits need %d values per key, at most %d (a strict limit takes %d)", width, MaxLimits, strictValues)
+	}
 	for i, l := range limits {
 		if l.Requests < 1 || l.Requests > MaxRequests {
 			return limitErrorf(i, "requests", "must be between 1 and %d, got %d", MaxRequests, l.Requests)
@@ -96,7 +106,7 @@ func ValidateLimits(limits []Limit) error {
 			}
 		}
 		for j := range i {
-			if limits[j].Window == l.Window && limits[j].Calendar == l.Calendar {
+			if limits[j].Window == l.Window && limits[j].Calendar == l.Calendar && limits[j].Algorithm == l.Algorithm {
 				return limitErrorf(i, "window", "duplicate window %s (also limits[%d]); keep the stricter one", windowLength(l), j)
 			}
 			if l.Name != "" && limits[j].Name == l.Name {
@@ -111,6 +121,9 @@ func ValidateLimits(limits []Limit) error {
 // [MinWindow, MaxWindow], or a calendar window with no Window of its own
 // and a UTCOffset of whole minutes within MaxUTCOffset.
 func validateWindow(i int, l Limit) error {
+	if l.Algorithm > AlgorithmStrict {
+		return limitErrorf(i, "algorithm", "unknown algorithm %d", l.Algorithm)
+	}
 	if l.Calendar == CalendarNone {
 		switch {
 		case l.UTCOffset != 0:
@@ -125,6 +138,8 @@ func validateWindow(i int, l Limit) error {
 	switch {
 	case l.Calendar > CalendarMonth:
 		return limitErrorf(i, "calendar", "unknown calendar window %d", l.Calendar)
+	case l.Algorithm != AlgorithmGCRA:
+		return limitErrorf(i, "algorithm", "a calendar quota counts its whole window; %s is for limits over a window", l.Algorithm)
 	case l.Window != 0 && l.Window != l.Calendar.nominal():
 		return limitErrorf(i, "window", "a calendar %s has no window of its own, got %s", l.Calendar, l.Window)
 	case l.UTCOffset < -MaxUTCOffset || l.UTCOffset > MaxUTCOffset || l.UTCOffset%time.Minute != 0:
@@ -170,11 +185,21 @@ func checkName(s string) string {
 // or a calendar quota's zone.
 type rule struct {
 	Limit
-	col       int   // the entry's value (TAT) this limit keeps its state in
+	col       int   // the entry's first value this limit keeps its state in (values: see width)
 	interval  int64 // I = ⌈T/N⌉
 	capacity  int64 // N·I, the debt of an exhausted budget
 	tolerance int64 // (N−1)·I, the largest debt that still admits
 	offset    int64 // UTCOffset in ns, for calendar quotas
+	slice     int64 // L = ⌈T/strictSlices⌉, for strict limits
+}
+
+// width is the number of entry values a limit keeps its state in: one
+// (a TAT, a quota's end + spend), or strictValues for a strict limit.
+func (l Limit) width() int {
+	if l.Algorithm == AlgorithmStrict {
+		return strictValues
+	}
+	return 1
 }
 
 // Policy is a named, validated set of limits that apply together. It is
@@ -182,6 +207,7 @@ type rule struct {
 type Policy struct {
 	name   string
 	rules  []rule
+	width  int    // entry values the limits keep their state in
 	prefix uint64 // FNV-1a state after the name and separator
 	field  string // RateLimit-Policy value
 	// reported policies only describe limits enforced elsewhere (ReportedPolicy).
@@ -200,6 +226,7 @@ func NewPolicy(name string, limits []Limit) (*Policy, error) {
 	}
 	p := &Policy{name: name, rules: make([]rule, len(limits))}
 	items := make([]string, len(limits))
+	col := 0
 	for i, l := range limits {
 		if l.Name == "" {
 			l.Name = name
@@ -207,10 +234,14 @@ func NewPolicy(name string, limits []Limit) (*Policy, error) {
 				l.Name = name + "-" + windowName(l)
 			}
 		}
-		r := rule{col: i, offset: int64(l.UTCOffset)}
-		if l.Calendar != CalendarNone {
+		r := rule{col: col, offset: int64(l.UTCOffset)}
+		col += l.width()
+		switch {
+		case l.Calendar != CalendarNone:
 			l.Window = l.Calendar.nominal()
-		} else {
+		case l.Algorithm == AlgorithmStrict:
+			r.slice = (int64(l.Window) + strictSlices - 1) / strictSlices
+		default:
 			r.interval = (int64(l.Window) + l.Requests - 1) / l.Requests
 			r.capacity, r.tolerance = l.Requests*r.interval, (l.Requests-1)*r.interval
 		}
@@ -225,6 +256,7 @@ func NewPolicy(name string, limits []Limit) (*Policy, error) {
 			}
 		}
 	}
+	p.width = col
 	p.field = strings.Join(items, ", ")
 	p.prefix = shared.FNVString(shared.FNVOffset, name)
 	p.prefix = shared.FNVByte(p.prefix, 0) // names never contain NUL: (name, key) pairs hash unambiguously
@@ -253,8 +285,10 @@ func (p *Policy) minRequests() int64 {
 	return n
 }
 
-// Width is the number of limits, i.e. the record width the policy needs.
-func (p *Policy) Width() int { return len(p.rules) }
+// Width is the number of values per key the limits keep their state in
+// (one per limit, strictValues per strict limit): the record width the
+// policy needs.
+func (p *Policy) Width() int { return p.width }
 
 // WidthFor returns the widest of policies, for Options.Width.
 func WidthFor(policies ...*Policy) int {

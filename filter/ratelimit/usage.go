@@ -1,11 +1,13 @@
 package ratelimit
 
 // usage is one limit's state at a decision, decoded from the key's entry:
-// a GCRA debt, or a calendar quota's spend in its current window.
+// a GCRA debt, a calendar quota's spend in its current window, or a strict
+// limit's units in the slices its window sees.
 type usage struct {
-	debt  int64 // GCRA: TAT − at, in [0, maxDebt]
-	spent int64 // calendar: units spent in the window ending at end
-	end   int64
+	debt   int64 // GCRA: TAT − at, in [0, maxDebt]
+	spent  int64 // calendar, strict: units the window holds
+	end    int64 // calendar: the window's end; strict: the current slice
+	counts [strictRing]int64
 }
 
 // read decodes r's state from the entry's values at the decision time at.
@@ -14,6 +16,16 @@ type usage struct {
 // while a shared entry legitimately holds other keys' and policies' state.
 func (r *rule) read(vals []int64, at int64, own bool) (u usage, clamped bool) {
 	v := &vals[r.col]
+	switch {
+	case r.Algorithm == AlgorithmStrict:
+		return r.readStrict(vals, at, own)
+	case *v < 0 && !own:
+		// A strict limit's counts, another key's: an exhausted budget.
+		u.spent, u.debt = MaxRequests+1, r.capacity
+		return u, false
+	case *v < 0:
+		*v = 0 // left over from another configuration
+	}
 	if r.Calendar != CalendarNone {
 		var start int64
 		start, u.end = r.Calendar.window(at, r.offset)
@@ -33,7 +45,7 @@ func (r *rule) read(vals []int64, at int64, own bool) (u usage, clamped bool) {
 
 // admits reports whether r lets a request of cost units through.
 func (r *rule) admits(u *usage, cost int64) bool {
-	if r.Calendar != CalendarNone {
+	if r.Calendar != CalendarNone || r.Algorithm == AlgorithmStrict {
 		return u.spent+cost <= r.Requests
 	}
 	return u.debt <= r.tolerance-(cost-1)*r.interval // debt beyond (N−c)·I denies
@@ -41,6 +53,10 @@ func (r *rule) admits(u *usage, cost int64) bool {
 
 // charge spends cost units of an admitted request in u and vals.
 func (r *rule) charge(vals []int64, u *usage, at, cost int64) {
+	if r.Algorithm == AlgorithmStrict {
+		r.chargeStrict(vals, u, cost)
+		return
+	}
 	if r.Calendar != CalendarNone {
 		u.spent += cost
 		vals[r.col] = u.end + u.spent
@@ -54,6 +70,9 @@ func (r *rule) charge(vals []int64, u *usage, at, cost int64) {
 // would admit now, the time until its budget is full again, and for a
 // request of cost units it refuses, the time until it admits it.
 func (r *rule) numbers(u *usage, at, cost int64) (remaining, reset, retry int64) {
+	if r.Algorithm == AlgorithmStrict {
+		return r.numbersStrict(u, at, cost)
+	}
 	if r.Calendar != CalendarNone {
 		if u.spent > 0 {
 			reset = u.end - at
