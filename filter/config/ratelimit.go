@@ -14,9 +14,10 @@ import (
 )
 
 // RateLimitFile configures rate limiting: local (one Envoy, every worker,
-// limits set here) or fleet (envoyproxy/ratelimit, limits set in its
-// descriptor config). Protected routes are keyed by the verified key claim;
-// public routes only when PublicKey says how.
+// limits set here), fleet (envoyproxy/ratelimit, limits set in its
+// descriptor config) or hybrid (both: the local limits first, then the
+// fleet's). Protected routes are keyed by the verified key claim; public
+// routes only when PublicKey says how.
 type RateLimitFile struct {
 	Mode         string      `json:"mode"`
 	Fleet        *FleetFile  `json:"fleet"`
@@ -79,8 +80,9 @@ type RateLimit struct {
 	// PublicKey is what public routes are counted by; KeyNone leaves them
 	// unlimited.
 	PublicKey KeySource
-	// Fleet is set in fleet mode: the service decides, and Default, Plans,
-	// Options and route overrides are unused.
+	// Fleet is set in fleet and hybrid mode: the service decides (in hybrid
+	// mode, on the requests the local limits admitted). In fleet mode
+	// Default, Plans, Options and route overrides are unused (Local false).
 	Fleet *Fleet
 	// ShadowHeaders: responses of rules in shadow mode carry the rate-limit
 	// headers (without Retry-After, since they are forwarded).
@@ -89,6 +91,10 @@ type RateLimit struct {
 	// calendarOffset is the zone of calendar quotas (utc_offset_minutes).
 	calendarOffset time.Duration
 }
+
+// Local reports whether this Envoy's limiter decides (local and hybrid
+// mode): Default, Plans, Options and route overrides are set.
+func (rl *RateLimit) Local() bool { return rl.Default != nil }
 
 // ruleLimit is what rate limiting compiles for one route rule.
 type ruleLimit struct {
@@ -164,7 +170,7 @@ func compileRateLimit(f *RateLimitFile, routes []RouteFile) (*RateLimit, []ruleL
 			rules[i].shadow = !*r.Enforce.RateLimit
 		}
 	}
-	if rl.Fleet != nil {
+	if !rl.Local() {
 		return rl, rules, nil
 	}
 	overrides, err := compileOverrides(routes, rl.calendarOffset)
@@ -241,15 +247,19 @@ func compileRateLimitBlock(f *RateLimitFile, routes []RouteFile) (*RateLimit, er
 	switch f.Mode {
 	case "", "local":
 		if f.Fleet != nil {
-			return nil, fieldErrorf("rate_limit.fleet", `only in fleet mode (rate_limit.mode "fleet")`)
+			return nil, fieldErrorf("rate_limit.fleet", `only in fleet or hybrid mode (rate_limit.mode "fleet" or "hybrid")`)
 		}
 	case "fleet":
-		if rl.Fleet, err = compileFleet(f); err != nil {
+		if rl.Fleet, err = compileFleet(f, false); err != nil {
 			return nil, err
 		}
 		return rl, nil
+	case "hybrid":
+		if rl.Fleet, err = compileFleet(f, true); err != nil {
+			return nil, err
+		}
 	default:
-		return nil, fieldErrorf("rate_limit.mode", "must be local or fleet, got %q", f.Mode)
+		return nil, fieldErrorf("rate_limit.mode", "must be local, fleet or hybrid, got %q", f.Mode)
 	}
 	if rl.calendarOffset, err = compileUTCOffset(f, routes); err != nil {
 		return nil, err
@@ -362,8 +372,9 @@ func compileOverrides(routes []RouteFile, offset time.Duration) ([]*ratelimit.Po
 	return out, nil
 }
 
-// compileFleet compiles the fleet block; the local-mode fields must be absent.
-func compileFleet(f *RateLimitFile) (*Fleet, error) {
+// compileFleet compiles the fleet block; in fleet mode (not hybrid) the
+// local-mode fields must be absent.
+func compileFleet(f *RateLimitFile, hybrid bool) (*Fleet, error) {
 	for _, local := range []struct {
 		name string
 		set  bool
@@ -372,12 +383,12 @@ func compileFleet(f *RateLimitFile) (*Fleet, error) {
 		{"cas_retries", f.CASRetries != 0}, {"on_contention", f.OnContention != ""},
 		{"utc_offset_minutes", f.UTCOffsetMinutes != nil},
 	} {
-		if local.set {
-			return nil, fieldErrorf("rate_limit."+local.name, "only in local mode: in fleet mode the limits are set in the ratelimit service's descriptor config")
+		if local.set && !hybrid {
+			return nil, fieldErrorf("rate_limit."+local.name, `only in local or hybrid mode: in fleet mode the limits are set in the ratelimit service's descriptor config`)
 		}
 	}
 	if f.Fleet == nil {
-		return nil, fieldErrorf("rate_limit.fleet", "required in fleet mode")
+		return nil, fieldErrorf("rate_limit.fleet", "required in fleet and hybrid mode")
 	}
 	ff := f.Fleet
 	fl := &Fleet{

@@ -196,7 +196,7 @@ func TestCalendarQuotasRefused(t *testing.T) {
 		{"offset too far west", quotaDoc(`"default": [{"requests": 3, "calendar": "day"}], "utc_offset_minutes": -721`, `{"prefix": "/a"}`), "rate_limit.utc_offset_minutes", "got -721"},
 		{"offset not an integer", quotaDoc(`"default": [{"requests": 3, "calendar": "day"}], "utc_offset_minutes": 1.5`, `{"prefix": "/a"}`), "rate_limit.utc_offset_minutes", "must be an integer"},
 		{"offset without a quota", quotaDoc(`"utc_offset_minutes": 60`, `{"prefix": "/a"}`), "rate_limit.utc_offset_minutes", "only for limits with a calendar window"},
-		{"offset in fleet mode", quotaDoc(`"mode": "fleet", "fleet": {}, "utc_offset_minutes": 60`, `{"prefix": "/a"}`), "rate_limit.utc_offset_minutes", "only in local mode"},
+		{"offset in fleet mode", quotaDoc(`"mode": "fleet", "fleet": {}, "utc_offset_minutes": 60`, `{"prefix": "/a"}`), "rate_limit.utc_offset_minutes", "only in local or hybrid mode"},
 		{"cost above a quota", quotaDoc(`"default": [{"requests": 3, "calendar": "month"}]`, `{"prefix": "/a", "cost": 4}`), "routes[0].cost", `4 is more than the 3 requests of limit "default"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -230,6 +230,47 @@ func TestStrictAlgorithmRefused(t *testing.T) {
 		{"strict quota", quotaDoc(`"default": [{"requests": 3, "calendar": "day", "algorithm": "strict"}]`, `{"prefix": "/a"}`), "rate_limit.default[0].algorithm", "not with calendar"},
 		{"too many strict limits", quotaDoc(`"plans": {"by_plan": {"x": [{"requests": 3, "window_seconds": 1, "algorithm": "strict"}, {"requests": 30, "window_seconds": 60, "algorithm": "strict"}, {"requests": 300, "window_seconds": 3600}]}}`, `{"prefix": "/a"}`), "rate_limit.plans.by_plan.x", "the limits need 9 values per key, at most 8"},
 		{"strict window too long", quotaDoc(``, `{"prefix": "/a", "rate_limit": [{"requests": 3, "window_seconds": 86401, "algorithm": "strict"}]}`), "routes[0].rate_limit[0].window_seconds", "must be between 1 and 86400"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := config.Parse([]byte(tc.doc), testEnv)
+			var fe *config.FieldError
+			if !errors.As(err, &fe) || fe.Field != tc.field || !strings.Contains(fe.Problem, tc.problem) {
+				t.Fatalf("error %v, want field %s saying %q", err, tc.field, tc.problem)
+			}
+		})
+	}
+}
+
+func TestHybridCompiles(t *testing.T) {
+	c := mustParse(t, quotaDoc(`"mode": "hybrid", "default": [{"requests": 20, "window_seconds": 1}], "fleet": {"cluster": "rl", "on_failure": "deny"}, "on_contention": "deny"`,
+		`{"prefix": "/a", "cost": 5, "rate_limit": [{"requests": 5, "window_seconds": 1, "algorithm": "strict"}]}, {"prefix": "/b"}`))
+	rl := c.RateLimit
+	if !rl.Local() || rl.Fleet == nil || rl.Fleet.Cluster != "rl" || rl.Fleet.FailOpen || rl.Options.FailMode != ratelimit.FailClosed {
+		t.Fatalf("hybrid: local %v fleet %+v options %+v", rl.Local(), rl.Fleet, rl.Options)
+	}
+	if r, _ := c.Routes.Match("GET", "/a"); r.RateLimit == nil || r.Cost != 5 {
+		t.Errorf("/a: %+v, want the local override and cost 5", r)
+	}
+	// Without default, the tutorial's 100 per minute is the local limit.
+	c = mustParse(t, quotaDoc(`"mode": "hybrid", "fleet": {}`, `{"prefix": "/a"}`))
+	if got := c.RateLimit.Default.Limits(); got[0].Requests != 100 {
+		t.Errorf("default %+v", got)
+	}
+	if c := mustParse(t, quotaDoc(`"mode": "fleet", "fleet": {}`, `{"prefix": "/a"}`)); c.RateLimit.Local() {
+		t.Error("fleet mode has local limits")
+	}
+}
+
+func TestHybridRefused(t *testing.T) {
+	for _, tc := range []struct {
+		name, doc, field, problem string
+	}{
+		{"no fleet block", quotaDoc(`"mode": "hybrid"`, `{"prefix": "/a"}`), "rate_limit.fleet", "required in fleet and hybrid mode"},
+		{"bad fleet field", quotaDoc(`"mode": "hybrid", "fleet": {"timeout_ms": 0.5}`, `{"prefix": "/a"}`), "rate_limit.fleet.timeout_ms", "must be an integer"},
+		{"bad local field", quotaDoc(`"mode": "hybrid", "fleet": {}, "slots": 3`, `{"prefix": "/a"}`), "rate_limit.slots", "must be a multiple of 4"},
+		{"cost above the local limit", quotaDoc(`"mode": "hybrid", "fleet": {}, "default": [{"requests": 2, "window_seconds": 1}]`, `{"prefix": "/a", "cost": 3}`), "routes[0].cost", "3 is more than the 2 requests"},
+		{"unknown mode", quotaDoc(`"mode": "both"`, `{"prefix": "/a"}`), "rate_limit.mode", `must be local, fleet or hybrid, got "both"`},
+		{"fleet block in local mode", quotaDoc(`"fleet": {}`, `{"prefix": "/a"}`), "rate_limit.fleet", "only in fleet or hybrid mode"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := config.Parse([]byte(tc.doc), testEnv)

@@ -158,6 +158,9 @@ type FleetCall struct {
 	// partition and shadow are how the answer is charged (see charged).
 	partition string
 	shadow    bool
+	// local is the local limits' admission in hybrid mode, nil in fleet
+	// mode: merged with the answer (withLocal).
+	local *RateOutcome
 }
 
 // RateSource is who decided a rate-limit outcome.
@@ -187,6 +190,9 @@ type RateOutcome struct {
 	// also in its Rejection); none in shadow mode unless
 	// rate_limit.shadow_headers.
 	Headers [][2]string
+	// LocalFaults are the local limits' faults in hybrid mode when
+	// Decision is the fleet side's, so that they are counted too.
+	LocalFaults ratelimit.Fault
 }
 
 // ShadowDenied reports whether the request would have been refused had the

@@ -29,8 +29,8 @@ type Gateway struct {
 	cfg       *config.Config
 	verifier  *jwt.Verifier      // nil when every route is public
 	tokens    *tokenCache        // nil when the token cache is off
-	limiter   *ratelimit.Limiter // nil unless rate limiting is local
-	blocklist *fleet.Blocklist   // nil unless rate limiting is fleet
+	limiter   *ratelimit.Limiter // nil unless rate limiting is local or hybrid
+	blocklist *fleet.Blocklist   // nil unless rate limiting is fleet or hybrid
 	// clientAddress reads the client's address; nil unless public routes
 	// are counted by it.
 	clientAddress func() string
@@ -43,9 +43,9 @@ type Gateway struct {
 
 // Tables are the shared-data state a Gateway decides with.
 type Tables struct {
-	// Limiter is required when rate limiting is local.
+	// Limiter is required when rate limiting is local or hybrid.
 	Limiter *ratelimit.Limiter
-	// Blocklist is required in fleet mode.
+	// Blocklist is required in fleet and hybrid mode.
 	Blocklist *fleet.Blocklist
 	// ClientAddress reads the client's IP address ("" when unknown), for
 	// rate_limit.public_key "client_address". It is only called for public
@@ -105,10 +105,13 @@ func (g *Gateway) Decide(req Request, now time.Time) Decision {
 	dec.Edits.Remove = present(req.Headers, g.cfg.StripHeaders)
 	// Only requests that would go upstream are charged.
 	if entry, key, ok := g.rateKey(&req, caller); ok {
-		if g.blocklist != nil {
-			g.askFleet(&dec, entry, key, now)
-		} else {
+		if g.limiter != nil {
 			g.rateLimit(&dec, caller, entry, key, now)
+		}
+		// In hybrid mode only what the local limits admit goes on to the
+		// fleet: a local refusal, enforced or in shadow mode, makes no call.
+		if g.blocklist != nil && (dec.Rate == nil || dec.Rate.Decision.Allowed) {
+			g.askFleet(&dec, entry, key, now)
 		}
 	}
 	return dec

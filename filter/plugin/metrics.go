@@ -123,11 +123,12 @@ func (m *metrics) rateLimited(o *gateway.RateOutcome) {
 	default:
 		m.rateDenied.Inc()
 	}
-	if d.Faults == 0 {
+	faults := d.Faults | o.LocalFaults
+	if faults == 0 {
 		return
 	}
 	for i, f := range ratelimit.Faults() {
-		if d.Faults.Has(f) {
+		if faults.Has(f) {
 			m.rateFaults[i].Inc()
 		}
 	}
