@@ -98,9 +98,10 @@ func (rl *RateLimit) Local() bool { return rl.Default != nil }
 
 // ruleLimit is what rate limiting compiles for one route rule.
 type ruleLimit struct {
-	policy *ratelimit.Policy // the rule's override; nil when it has none
-	cost   int64             // 1 unless the rule says more
-	shadow bool              // not enforced: counted and forwarded
+	policy     *ratelimit.Policy // the rule's override; nil when it has none
+	cost       int64             // 1 unless the rule says more
+	costHeader string            // lower case; "" when the rule has none
+	shadow     bool              // not enforced: counted and forwarded
 }
 
 // KeySource is what a public route's requests are counted by.
@@ -162,7 +163,7 @@ func compileRateLimit(f *RateLimitFile, routes []RouteFile) (*RateLimit, []ruleL
 	}
 	enforce := f.Enforce == nil || *f.Enforce
 	for i, r := range routes {
-		rules[i] = ruleLimit{cost: 1, shadow: !enforce}
+		rules[i] = ruleLimit{cost: 1, shadow: !enforce, costHeader: strings.ToLower(r.CostHeader)}
 		if r.Cost != nil {
 			rules[i].cost = *r.Cost
 		}
@@ -319,16 +320,17 @@ func compileRateLimitBlock(f *RateLimitFile, routes []RouteFile) (*RateLimit, er
 }
 
 // checkRuleLimitFields refuses the rate-limit fields of rule i that cannot
-// apply: rate_limit, cost and enforce.rate_limit need the top-level block,
-// and on a public rule a public_key to count by; overrides are local only;
-// a cost is 1 to MaxRequests.
+// apply: rate_limit, cost, cost_header and enforce.rate_limit need the
+// top-level block, and on a public rule a public_key to count by; overrides
+// are local only; a cost is 1 to MaxRequests; a cost_header is a header
+// name the gateway does not set itself.
 func checkRuleLimitFields(f *RateLimitFile, i int, r RouteFile) error {
 	field := indexed("routes", i)
 	for _, set := range []struct {
 		name string
 		set  bool
 	}{
-		{"rate_limit", r.RateLimit != nil}, {"cost", r.Cost != nil},
+		{"rate_limit", r.RateLimit != nil}, {"cost", r.Cost != nil}, {"cost_header", r.CostHeader != ""},
 		{"enforce.rate_limit", r.Enforce != nil && r.Enforce.RateLimit != nil},
 	} {
 		switch {
@@ -345,8 +347,16 @@ func checkRuleLimitFields(f *RateLimitFile, i int, r RouteFile) error {
 	if c := r.Cost; c != nil && (*c < 1 || *c > ratelimit.MaxRequests) {
 		return fieldErrorf(field+".cost", "must be between 1 and %d, got %d", ratelimit.MaxRequests, *c)
 	}
+	if h := strings.ToLower(r.CostHeader); h != "" && (!isToken(h) || slices.Contains(rateLimitHeaders, h)) {
+		return fieldErrorf(field+".cost_header", "not a response header the upstream can set: %q", r.CostHeader)
+	}
 	return nil
 }
+
+// rateLimitHeaders are the response headers the gateway sets itself, which
+// a cost_header cannot be.
+var rateLimitHeaders = []string{ratelimit.HeaderLimit, ratelimit.HeaderRemaining, ratelimit.HeaderReset,
+	ratelimit.HeaderPolicy, ratelimit.HeaderRateLimit, ratelimit.HeaderRetryAfter}
 
 // compileOverrides compiles the routes' rate_limit overrides: one policy
 // per rule, nil where the rule has none. Each is named after its rule

@@ -281,3 +281,33 @@ func TestHybridRefused(t *testing.T) {
 		})
 	}
 }
+
+func TestCostHeader(t *testing.T) {
+	c := mustParse(t, shadowDoc(``, `{"prefix": "/a", "cost_header": "X-Tokens-Used", "cost": 2}, {"prefix": "/b"}`))
+	if r, _ := c.Routes.Match("GET", "/a"); r.CostHeader != "x-tokens-used" || r.Cost != 2 {
+		t.Errorf("/a: cost header %q cost %d, want x-tokens-used and 2", r.CostHeader, r.Cost)
+	}
+	if r, _ := c.Routes.Match("GET", "/b"); r.CostHeader != "" {
+		t.Errorf("/b has a cost header %q", r.CostHeader)
+	}
+	mustParse(t, `{"jwt": {"secrets": [{"env": "JWT_SECRET"}]}, "routes": [{"prefix": "/a", "cost_header": "x-rows"}], "rate_limit": {"mode": "fleet", "fleet": {}}}`)
+	noLimits := `{"jwt": {"secrets": [{"env": "JWT_SECRET"}]}, "routes": [{"prefix": "/a", "cost_header": "x-tokens"}]}`
+	for _, tc := range []struct {
+		name, doc, field, problem string
+	}{
+		{"without rate_limit", noLimits, "routes[0].cost_header", "requires the top-level rate_limit block"},
+		{"on an uncounted public rule", shadowDoc(``, `{"prefix": "/a", "public": true, "cost_header": "x-tokens"}`), "routes[0].cost_header", "public_key"},
+		{"not a header name", shadowDoc(``, `{"prefix": "/a", "cost_header": "x tokens"}`), "routes[0].cost_header", `not a response header the upstream can set: "x tokens"`},
+		{"a header the gateway sets", shadowDoc(``, `{"prefix": "/a", "cost_header": "X-RateLimit-Remaining"}`), "routes[0].cost_header", "not a response header the upstream can set"},
+		{"Retry-After", shadowDoc(``, `{"prefix": "/a", "cost_header": "retry-after"}`), "routes[0].cost_header", "not a response header the upstream can set"},
+		{"not a string", shadowDoc(``, `{"prefix": "/a", "cost_header": 5}`), "routes[0].cost_header", "must be a string"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := config.Parse([]byte(tc.doc), testEnv)
+			var fe *config.FieldError
+			if !errors.As(err, &fe) || fe.Field != tc.field || !strings.Contains(fe.Problem, tc.problem) {
+				t.Fatalf("error %v, want field %s saying %q", err, tc.field, tc.problem)
+			}
+		})
+	}
+}

@@ -92,6 +92,10 @@ type Decision struct {
 	// false) did not send: the request is forwarded without identity, and
 	// the plugin counts and logs it as this refusal.
 	ShadowJWT *Rejection
+	// CostReport is set for a charged request of a rule with a cost_header
+	// that was not refused: the plugin hands the response's header to
+	// Gateway.ChargeResponse.
+	CostReport *CostReport
 }
 
 // TokenCacheUse is what the token cache did for a request.

@@ -105,13 +105,18 @@ func (g *Gateway) Decide(req Request, now time.Time) Decision {
 	dec.Edits.Remove = present(req.Headers, g.cfg.StripHeaders)
 	// Only requests that would go upstream are charged.
 	if entry, key, ok := g.rateKey(&req, caller); ok {
+		var policy *ratelimit.Policy
 		if g.limiter != nil {
-			g.rateLimit(&dec, caller, entry, key, now)
+			policy = g.rateLimit(&dec, caller, entry, key, now)
 		}
 		// In hybrid mode only what the local limits admit goes on to the
 		// fleet: a local refusal, enforced or in shadow mode, makes no call.
 		if g.blocklist != nil && (dec.Rate == nil || dec.Rate.Decision.Allowed) {
 			g.askFleet(&dec, entry, key, now)
+		}
+		if dec.Kind != Reject && dec.Rule.CostHeader != "" {
+			dec.CostReport = &CostReport{Header: dec.Rule.CostHeader, paid: max(dec.Rule.Cost, 1), policy: policy,
+				partition: localKey(entry, key), entry: entry, key: key, route: dec.Rule.Name}
 		}
 	}
 	return dec
@@ -245,10 +250,10 @@ func localKey(entry, key string) string {
 	return "\x00" + entry + "\x00" + key
 }
 
-// rateLimit charges the key under the policy that applies: the rule's
-// override, else the plan's (by the plan claim of a verified caller), else
-// the default.
-func (g *Gateway) rateLimit(dec *Decision, caller *jwt.Verified, entry, key string, now time.Time) {
+// rateLimit charges the key under the policy that applies, and returns it:
+// the rule's override, else the plan's (by the plan claim of a verified
+// caller), else the default.
+func (g *Gateway) rateLimit(dec *Decision, caller *jwt.Verified, entry, key string, now time.Time) *ratelimit.Policy {
 	rl := g.cfg.RateLimit
 	policy := dec.Rule.RateLimit
 	if policy == nil {
@@ -264,6 +269,7 @@ func (g *Gateway) rateLimit(dec *Decision, caller *jwt.Verified, entry, key stri
 	partition := localKey(entry, key)
 	rd := g.limiter.Decide(policy, partition, dec.Rule.Cost, now)
 	g.charge(dec, rd, charged{partition: partition, shadow: dec.Rule.ShadowRateLimit, source: RateLocal}, "rate limit exceeded", ReasonRateLimited)
+	return policy
 }
 
 // charged is how a rate-limit decision was reached: for which partition

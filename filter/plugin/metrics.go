@@ -50,6 +50,9 @@ type metrics struct {
 	// each ratelimit.Fault (by bit index).
 	rateAllowed, rateDenied, rateShadowDenied *counter
 	rateFaults                                []*counter
+	// costCharged counts responses whose cost header's debt was charged;
+	// costInvalid those whose cost header was unreadable (ignored).
+	costCharged, costInvalid *counter
 	// Fleet mode: calls made to the ratelimit service, calls that failed
 	// (the failure mode decided), refusals answered from the blocklist.
 	fleetCalls, fleetUnavailable, fleetBlocklisted *counter
@@ -78,6 +81,8 @@ func newMetrics() *metrics {
 	m.rateAllowed = m.define("ratelimit.allowed")
 	m.rateDenied = m.define("ratelimit.denied")
 	m.rateShadowDenied = m.define("ratelimit.shadow_denied")
+	m.costCharged = m.define("ratelimit.charged")
+	m.costInvalid = m.define("ratelimit.fault.cost_header_invalid")
 	m.fleetCalls = m.define("ratelimit.fleet.calls")
 	m.fleetUnavailable = m.define("ratelimit.fleet.unavailable")
 	m.fleetNoAnswer = m.define("ratelimit.fleet.no_answer")
@@ -123,12 +128,16 @@ func (m *metrics) rateLimited(o *gateway.RateOutcome) {
 	default:
 		m.rateDenied.Inc()
 	}
-	faults := d.Faults | o.LocalFaults
-	if faults == 0 {
+	m.faults(d.Faults | o.LocalFaults)
+}
+
+// faults counts each of the limiter's faults in f.
+func (m *metrics) faults(f ratelimit.Fault) {
+	if f == 0 {
 		return
 	}
-	for i, f := range ratelimit.Faults() {
-		if faults.Has(f) {
+	for i, one := range ratelimit.Faults() {
+		if f.Has(one) {
 			m.rateFaults[i].Inc()
 		}
 	}

@@ -4,6 +4,7 @@ package plugin
 
 import (
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -78,4 +79,82 @@ func TestMonthlyQuotaCrossesAMonthBoundary(t *testing.T) {
 	if resp, _ := send(); resp == nil || resp.StatusCode != 429 {
 		t.Fatalf("4th request in February: %+v, want 429", resp)
 	}
+}
+
+// meteredConfig counts a public route by a header against 10 per minute
+// and charges what the response's x-tokens-used reports.
+const meteredConfig = `{
+  "routes": [{"name": "llm", "prefix": "/api", "public": true, "cost_header": "x-tokens-used"}],
+  "rate_limit": {"public_key": "header:x-client", "default": [{"requests": 10, "window_seconds": 60}]}
+}`
+
+// The cost a response reports is charged after it (natively and in the
+// compiled plugin): at 5 a request, 2 of 10 are admitted; a value that is
+// not a number is ignored and counted, and the response goes on.
+func TestCostHeaderChargedAfterTheResponse(t *testing.T) {
+	eachRunner(t, func(t *testing.T, r runner) {
+		host := mustStart(t, r, meteredConfig)
+		send := func(client, tokens string) *proxytest.LocalHttpResponse {
+			id, _ := request{method: "GET", path: "/api/chat", headers: [][2]string{{"x-client", client}}}.send(host)
+			if resp := host.GetSentLocalResponse(id); resp != nil {
+				return resp
+			}
+			if action := host.CallOnResponseHeaders(id, [][2]string{{":status", "200"}, {"x-tokens-used", tokens}}, true); action != types.ActionContinue {
+				t.Fatalf("response headers: action %v, want the response to go on", action)
+			}
+			if got, _ := headerValue(host.GetCurrentResponseHeaders(id), "x-tokens-used"); got != tokens {
+				t.Errorf("x-tokens-used %q on the response, want the upstream's %q", got, tokens)
+			}
+			return nil
+		}
+		admitted := 0
+		for range 10 {
+			if send("c1", "5") == nil {
+				admitted++
+			}
+		}
+		if admitted != 2 {
+			t.Errorf("admitted %d, want 10/5 = 2", admitted)
+		}
+		for _, bad := range []string{"lots", "-3", "12345678901"} {
+			if resp := send("c2", bad); resp != nil {
+				t.Errorf("x-tokens-used %q: local reply %d, want forwarded", bad, resp.StatusCode)
+			}
+		}
+		if n := counterValue(t, host, "ratelimit.charged"); n != 2 {
+			t.Errorf("ratelimit.charged = %d, want 2", n)
+		}
+		if n := counterValue(t, host, "ratelimit.fault.cost_header_invalid"); n != 3 {
+			t.Errorf("ratelimit.fault.cost_header_invalid = %d, want 3", n)
+		}
+	})
+}
+
+// In fleet mode the debt goes to the service as a hitsAddend call, made
+// from the root context on the next tick: the response is not delayed.
+func TestCostHeaderFleetCall(t *testing.T) {
+	eachRunner(t, func(t *testing.T, r runner) {
+		host := mustStart(t, r, `{
+  "routes": [{"name": "llm", "prefix": "/api", "public": true, "cost_header": "x-tokens-used"}],
+  "rate_limit": {"mode": "fleet", "public_key": "header:x-client", "fleet": {"cluster": "rl"}}}`)
+		id, _, call := fleetRequest(t, host, request{method: "GET", path: "/api/chat", headers: [][2]string{{"x-client", "c1"}}})
+		if call == nil {
+			t.Fatal("no call to the service")
+		}
+		host.CallOnHttpCallResponse(call.CalloutID, [][2]string{{":status", "200"}}, nil, []byte(answerOK))
+		if action := host.CallOnResponseHeaders(id, [][2]string{{":status", "200"}, {"x-tokens-used", "9"}}, true); action != types.ActionContinue {
+			t.Fatalf("response headers: action %v, want the response to go on", action)
+		}
+		if n := len(host.GetCalloutAttributesFromContext(proxytest.PluginContextID)); n != 0 {
+			t.Fatalf("%d calls before the tick", n)
+		}
+		host.Tick()
+		calls := host.GetCalloutAttributesFromContext(proxytest.PluginContextID)
+		if len(calls) != 1 || calls[0].Upstream != "rl" || !strings.Contains(string(calls[0].Body), `"hitsAddend":8`) {
+			t.Fatalf("calls after the tick: %+v, want one to rl with hitsAddend 8", calls)
+		}
+		if n := counterValue(t, host, "ratelimit.fleet.calls"); n != 2 {
+			t.Errorf("ratelimit.fleet.calls = %d, want 2 (the request's and the debt's)", n)
+		}
+	})
 }

@@ -136,9 +136,28 @@ func cmpOr(v, def int) int {
 // could never be admitted: it is a configuration bug (config refuses it),
 // decided as the fail mode with FaultPolicy.
 func (l *Limiter) Decide(p *Policy, key string, cost int64, at time.Time) Decision {
-	now := at.UnixNano()
 	cost = max(cost, 1)
-	if p.Width() > l.g.width || p.reported || cost > p.minRequests() {
+	if cost > p.minRequests() {
+		return l.fail(p, at.UnixNano(), FaultPolicy, 0)
+	}
+	return l.decide(p, key, cost, false, at)
+}
+
+// Charge adds a debt of units to key under p without deciding anything: the
+// cost a response reported after its request was admitted (a rule's
+// cost_header), which the key's next requests pay for. Each limit's debt is
+// capped at an exhausted budget (N·I; a quota's N; a strict window's N), so
+// one absurd report costs the key at most one window's wait. The Decision
+// is always Allowed and reports the limits after the charge; a store that
+// fails loses the charge (Faults say why).
+func (l *Limiter) Charge(p *Policy, key string, units int64, at time.Time) Decision {
+	return l.decide(p, key, max(units, 0), true, at)
+}
+
+// decide is Decide (debt false) or Charge (debt true) of cost units.
+func (l *Limiter) decide(p *Policy, key string, cost int64, debt bool, at time.Time) Decision {
+	now := at.UnixNano()
+	if p.Width() > l.g.width || p.reported {
 		return l.fail(p, now, FaultPolicy, 0)
 	}
 	h := p.keyHash(key, l.seed)
@@ -157,7 +176,7 @@ func (l *Limiter) Decide(p *Policy, key string, cost int64, at time.Time) Decisi
 		}
 		at, f := l.g.sanitize(&l.b, now)
 		d := Decision{cost: cost}
-		changed := l.apply(&d, p, h, at)
+		changed := l.apply(&d, p, h, at, debt)
 		d.Faults |= faults | f
 		d.Retries = attempt
 		// A denial writes only to persist a repair; otherwise it leaves the
@@ -192,8 +211,9 @@ func (l *Limiter) slotKey(h uint64) string {
 
 // apply decides on the decoded bucket at time at into d, charging the key's
 // entry when the request is admitted, and reports whether it was (the
-// bucket then has to be written).
-func (l *Limiter) apply(d *Decision, p *Policy, h uint64, at int64) bool {
+// bucket then has to be written). A debt is charged, capped, without a
+// decision.
+func (l *Limiter) apply(d *Decision, p *Policy, h uint64, at int64, debt bool) bool {
 	g, b := l.g, &l.b
 	d.at, d.policy = at, p
 	e := -1
@@ -223,11 +243,15 @@ func (l *Limiter) apply(d *Decision, p *Policy, h uint64, at int64) bool {
 			d.Faults |= FaultClamped
 		}
 		uses[j] = u
-		d.Allowed = d.Allowed && r.admits(&uses[j], d.cost)
+		d.Allowed = d.Allowed && (debt || r.admits(&uses[j], d.cost))
 	}
 	if d.Allowed {
 		for j := range p.rules {
-			p.rules[j].charge(vals, &uses[j], at, d.cost)
+			if debt {
+				p.rules[j].owe(vals, &uses[j], at, d.cost)
+			} else {
+				p.rules[j].charge(vals, &uses[j], at, d.cost)
+			}
 		}
 		if sharing {
 			b.shared |= 1 << e

@@ -66,6 +66,21 @@ func (r *rule) charge(vals []int64, u *usage, at, cost int64) {
 	vals[r.col] = at + u.debt
 }
 
+// owe adds a debt of units to u and vals, capped at an exhausted budget
+// (a state already beyond it, another key's on a shared entry, is kept).
+func (r *rule) owe(vals []int64, u *usage, at, units int64) {
+	room := max(r.Requests-u.spent, 0)
+	switch {
+	case r.Algorithm == AlgorithmStrict:
+		r.chargeStrict(vals, u, min(units, room))
+	case r.Calendar != CalendarNone:
+		r.charge(vals, u, at, min(units, room))
+	default:
+		u.debt = max(u.debt, min(u.debt+min(units, r.Requests)*r.interval, r.capacity))
+		vals[r.col] = at + u.debt
+	}
+}
+
 // numbers are r's figures for the headers: the requests of cost 1 it
 // would admit now, the time until its budget is full again, and for a
 // request of cost units it refuses, the time until it admits it.
