@@ -114,6 +114,15 @@
 // worst case depends on how they really fell. GCRA also needs only one int64
 // per limit: no window boundaries, no list of timestamps.
 //
+// # Debts
+//
+// Charge adds units to a key after the fact (a response reporting what its
+// request really cost) without deciding: it never refuses, and each limit
+// is left at most at an exhausted budget (a TAT of at + N·I; a quota's or
+// a strict window's N units), so one absurd report costs the key at most
+// one window's wait and no stored value leaves its bounds. The key's next
+// requests are decided against the debt as usual.
+//
 // # Several limits
 //
 // A Policy groups up to MaxLimits limits (e.g. 10 per second and 1000 per

@@ -253,3 +253,23 @@ func TestValidateStrictLimits(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A calendar quota sharing an entry whose value is a strict key's counts
+// refuses, with figures that stay within its window.
+func TestQuotaOnStrictCounts(t *testing.T) {
+	clock := newClock()
+	store := newMemStore()
+	l := newLimiter(t, store, oneBucket(1), func(o *ratelimit.Options) { o.Width = 4 })
+	// The strict key's first value is a time; its counts start at the
+	// second: a quota whose value is the second sees them.
+	s := policy(t, "s", strict(10, time.Minute))
+	if d := l.Decide(s, "alice", 1, clock.Now()); !d.Allowed {
+		t.Fatal("alice refused")
+	}
+	q := policy(t, "q", per(100, time.Hour), quota(5, ratelimit.CalendarMonth, 0))
+	d := l.Decide(q, "bob", 1, clock.Now())
+	month := time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC).Sub(clock.Now())
+	if d.Allowed || d.Faults != ratelimit.FaultShared || d.RetryAfter <= 0 || d.RetryAfter > month || d.Reset < 0 || d.Reset > month {
+		t.Fatalf("bob's quota on alice's counts: %+v, want refused (FaultShared), waits within the month", d)
+	}
+}

@@ -15,25 +15,31 @@ type usage struct {
 // cut to it in vals (reported as clamped): its debt can never exceed that,
 // while a shared entry legitimately holds other keys' and policies' state.
 func (r *rule) read(vals []int64, at int64, own bool) (u usage, clamped bool) {
-	v := &vals[r.col]
-	switch {
-	case r.Algorithm == AlgorithmStrict:
+	if r.Algorithm == AlgorithmStrict {
 		return r.readStrict(vals, at, own)
-	case *v < 0 && !own:
-		// A strict limit's counts, another key's: an exhausted budget.
-		u.spent, u.debt = MaxRequests+1, r.capacity
-		return u, false
-	case *v < 0:
-		*v = 0 // left over from another configuration
+	}
+	v := &vals[r.col]
+	// A negative value is a strict limit's counts: another key's on a shared
+	// entry (an exhausted budget), else left over from another configuration.
+	foreign := *v < 0 && !own
+	if *v < 0 && own {
+		*v = 0
 	}
 	if r.Calendar != CalendarNone {
 		var start int64
 		start, u.end = r.Calendar.window(at, r.offset)
 		u.spent = quotaSpent(*v, at, start, u.end, own)
+		if foreign {
+			u.spent = MaxRequests + 1
+		}
 		if own && u.spent > r.Requests {
 			u.spent, *v, clamped = r.Requests, u.end+r.Requests, true
 		}
 		return u, clamped
+	}
+	if foreign {
+		u.debt = r.capacity
+		return u, false
 	}
 	*v = max(*v, at) // a TAT in the past is no debt; keeps the debt in [0, maxDebt]
 	if own && *v-at > r.capacity {
