@@ -119,6 +119,7 @@ func Run(t *testing.T, target harness.Target, extras Extras) {
 		gw := target.Start(t, harness.Options{PluginConfig: ShadowCostConfig(t), Concurrency: BurstWorkers})
 		t.Run("shadow_forwards_all_and_counts_the_would_be_refusals", func(t *testing.T) { shadowForwardsAll(t, gw) })
 		t.Run("cost_admits_N_over_cost", func(t *testing.T) { costAdmitsNOverCost(t, gw) })
+		t.Run("cost_header_admits_N_over_cost", func(t *testing.T) { costFromResponseHeader(t, gw) })
 		t.Run("waiting_retry_after_is_enough", func(t *testing.T) { retryAfterIsEnough(t, gw) })
 		t.Run("jwt_shadow_forwards_without_identity", func(t *testing.T) { jwtShadowForwardsAnonymously(t, gw) })
 		t.Run("every_error_logged_once", func(t *testing.T) { AssertErrorsLogged(t, gw) })
@@ -127,6 +128,7 @@ func Run(t *testing.T, target harness.Target, extras Extras) {
 		t.Parallel()
 		gw := target.Start(t, harness.Options{PluginConfig: SlideConfig(t), Concurrency: BurstWorkers})
 		t.Run("no_window_admits_more_than_2N-1", func(t *testing.T) { noWindowAdmitsTooMany(t, gw) })
+		t.Run("strict_no_window_admits_more_than_N", func(t *testing.T) { strictNoWindowAdmitsMoreThanN(t, gw) })
 	})
 
 	// Fleet mode: two gateways (and a fail-closed third) in front of one

@@ -14,6 +14,10 @@
 //	x-upstream-cache-control: V → Cache-Control: V
 //	x-upstream-vary: V          → Vary: V
 //	x-upstream-set-cookie: V    → Set-Cookie: V
+//
+// and the rate-limit tests what the request cost (a rule's cost_header):
+//
+//	x-upstream-tokens-used: V   → X-Tokens-Used: V
 package upstream
 
 import (
@@ -103,6 +107,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	for _, h := range [...]struct{ request, response string }{
 		{"X-Upstream-Cache-Control", "Cache-Control"}, {"X-Upstream-Vary", "Vary"}, {"X-Upstream-Set-Cookie", "Set-Cookie"},
+		{"X-Upstream-Tokens-Used", "X-Tokens-Used"},
 	} {
 		if v := r.Header.Get(h.request); v != "" {
 			w.Header().Set(h.response, v)

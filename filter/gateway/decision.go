@@ -92,6 +92,10 @@ type Decision struct {
 	// false) did not send: the request is forwarded without identity, and
 	// the plugin counts and logs it as this refusal.
 	ShadowJWT *Rejection
+	// CostReport is set for a charged request of a rule with a cost_header
+	// that was not refused: the plugin hands the response's header to
+	// Gateway.ChargeResponse.
+	CostReport *CostReport
 }
 
 // TokenCacheUse is what the token cache did for a request.
@@ -161,6 +165,9 @@ type FleetCall struct {
 	// partition and shadow are how the answer is charged (see charged).
 	partition string
 	shadow    bool
+	// local is the local limits' admission in hybrid mode, nil in fleet
+	// mode: merged with the answer (withLocal).
+	local *RateOutcome
 }
 
 // RateSource is who decided a rate-limit outcome.
@@ -193,6 +200,9 @@ type RateOutcome struct {
 	// headers is where Headers are kept: the outcome is allocated anyway,
 	// and the pairs then cost no allocation of their own.
 	headers [6][2]string
+	// LocalFaults are the local limits' faults in hybrid mode when
+	// Decision is the fleet side's, so that they are counted too.
+	LocalFaults ratelimit.Fault
 }
 
 // ShadowDenied reports whether the request would have been refused had the

@@ -30,8 +30,8 @@ type Gateway struct {
 	verifier  *jwt.Verifier           // nil when every route is public
 	tokens    *tokenCache[verdict]    // verified tokens; nil when the token cache is off
 	refused   *tokenCache[jwt.Reason] // tokens refused for good; nil when the token cache is off
-	limiter   *ratelimit.Limiter      // nil unless rate limiting is local
-	blocklist *fleet.Blocklist        // nil unless rate limiting is fleet
+	limiter   *ratelimit.Limiter      // nil unless rate limiting is local or hybrid
+	blocklist *fleet.Blocklist        // nil unless rate limiting is fleet or hybrid
 	// clientAddress reads the client's address; nil unless public routes
 	// are counted by it.
 	clientAddress func() string
@@ -44,9 +44,9 @@ type Gateway struct {
 
 // Tables are the shared-data state a Gateway decides with.
 type Tables struct {
-	// Limiter is required when rate limiting is local.
+	// Limiter is required when rate limiting is local or hybrid.
 	Limiter *ratelimit.Limiter
-	// Blocklist is required in fleet mode.
+	// Blocklist is required in fleet and hybrid mode.
 	Blocklist *fleet.Blocklist
 	// ClientAddress reads the client's IP address ("" when unknown), for
 	// rate_limit.public_key "client_address". It is only called for public
@@ -107,10 +107,18 @@ func (g *Gateway) Decide(req Request, now time.Time) Decision {
 	dec.Edits.Remove = present(req.Headers, g.cfg.StripHeaders)
 	// Only requests that would go upstream are charged.
 	if entry, key, ok := g.rateKey(&req, caller); ok {
-		if g.blocklist != nil {
+		var policy *ratelimit.Policy
+		if g.limiter != nil {
+			policy = g.rateLimit(&dec, caller, entry, key, now)
+		}
+		// In hybrid mode only what the local limits admit goes on to the
+		// fleet: a local refusal, enforced or in shadow mode, makes no call.
+		if g.blocklist != nil && (dec.Rate == nil || dec.Rate.Decision.Allowed) {
 			g.askFleet(&dec, entry, key, now)
-		} else {
-			g.rateLimit(&dec, caller, entry, key, now)
+		}
+		if dec.Kind != Reject && dec.Rule.CostHeader != "" {
+			dec.CostReport = &CostReport{Header: dec.Rule.CostHeader, paid: max(dec.Rule.Cost, 1), policy: policy,
+				partition: localKey(entry, key), entry: entry, key: key, route: dec.Rule.Name}
 		}
 	}
 	return dec
@@ -253,10 +261,10 @@ func localKey(entry, key string) string {
 	return "\x00" + entry + "\x00" + key
 }
 
-// rateLimit charges the key under the policy that applies: the rule's
-// override, else the plan's (by the plan claim of a verified caller), else
-// the default.
-func (g *Gateway) rateLimit(dec *Decision, caller *jwt.Verified, entry, key string, now time.Time) {
+// rateLimit charges the key under the policy that applies, and returns it:
+// the rule's override, else the plan's (by the plan claim of a verified
+// caller), else the default.
+func (g *Gateway) rateLimit(dec *Decision, caller *jwt.Verified, entry, key string, now time.Time) *ratelimit.Policy {
 	rl := g.cfg.RateLimit
 	policy := dec.Rule.RateLimit
 	if policy == nil {
@@ -272,6 +280,7 @@ func (g *Gateway) rateLimit(dec *Decision, caller *jwt.Verified, entry, key stri
 	partition := localKey(entry, key)
 	rd := g.limiter.Decide(policy, partition, dec.Rule.Cost, now)
 	g.charge(dec, rd, charged{partition: partition, shadow: dec.Rule.ShadowRateLimit, source: RateLocal}, "rate limit exceeded", ReasonRateLimited)
+	return policy
 }
 
 // charged is how a rate-limit decision was reached: for which partition

@@ -49,6 +49,9 @@ type httpContext struct {
 	upstreamFailure gateway.UpstreamFailure
 	// rateHeaders go on the response of a forwarded, rate-limited request.
 	rateHeaders [][2]string
+	// costReport charges what the response's cost header reports (rules
+	// with a cost_header); nil otherwise.
+	costReport *gateway.CostReport
 	// edits are the identity header changes, made on the proxy's request
 	// when it is forwarded: a request answered from the cache never pays
 	// their host calls.
@@ -105,6 +108,9 @@ func (h *httpContext) apply(dec gateway.Decision) types.Action {
 	if dec.Rate != nil {
 		h.plugin.metrics.rateLimited(dec.Rate)
 		h.access.Rate = dec.Rate
+	}
+	if dec.CostReport != nil {
+		h.costReport = dec.CostReport
 	}
 	switch dec.Kind {
 	case gateway.Reject:

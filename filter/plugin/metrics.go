@@ -52,6 +52,9 @@ type metrics struct {
 	// each ratelimit.Fault (by bit index).
 	rateAllowed, rateDenied, rateShadowDenied *counter
 	rateFaults                                []*counter
+	// costCharged counts responses whose cost header's debt was charged;
+	// costInvalid those whose cost header was unreadable (ignored).
+	costCharged, costInvalid *counter
 	// Fleet mode: calls made to the ratelimit service, calls that failed
 	// (the failure mode decided), refusals answered from the blocklist.
 	fleetCalls, fleetUnavailable, fleetBlocklisted *counter
@@ -101,6 +104,8 @@ func newMetrics(rules []route.Rule) *metrics {
 	m.rateAllowed = m.define("ratelimit.allowed")
 	m.rateDenied = m.define("ratelimit.denied")
 	m.rateShadowDenied = m.define("ratelimit.shadow_denied")
+	m.costCharged = m.define("ratelimit.charged")
+	m.costInvalid = m.define("ratelimit.fault.cost_header_invalid")
 	m.fleetCalls = m.define("ratelimit.fleet.calls")
 	m.fleetUnavailable = m.define("ratelimit.fleet.unavailable")
 	m.fleetNoAnswer = m.define("ratelimit.fleet.no_answer")
@@ -146,11 +151,16 @@ func (m *metrics) rateLimited(o *gateway.RateOutcome) {
 	default:
 		m.rateDenied.Inc()
 	}
-	if d.Faults == 0 {
+	m.faults(d.Faults | o.LocalFaults)
+}
+
+// faults counts each of the limiter's faults in f.
+func (m *metrics) faults(f ratelimit.Fault) {
+	if f == 0 {
 		return
 	}
-	for i, f := range ratelimit.Faults() {
-		if d.Faults.Has(f) {
+	for i, one := range ratelimit.Faults() {
+		if f.Has(one) {
 			m.rateFaults[i].Inc()
 		}
 	}

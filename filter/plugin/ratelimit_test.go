@@ -269,6 +269,11 @@ func TestRateLimitBadConfigNamesTheField(t *testing.T) {
 		"reset format":      {build(api, `{"reset_format": "iso"}`), "rate_limit.reset_format: must be seconds or timestamp"},
 		"wrong type":        {build(api, `{"default": {"requests": 1}}`), "rate_limit.default: must be an array"},
 		"requests a string": {build(api, `{"default": [{"requests": "10", "window_seconds": 60}]}`), "rate_limit.default[0].requests: must be an integer"},
+		"unknown calendar":  {build(api, `{"default": [{"requests": 10, "calendar": "year"}]}`), "rate_limit.default[0].calendar: must be day, week or month"},
+		"utc offset":        {build(api, `{"default": [{"requests": 10, "calendar": "day"}], "utc_offset_minutes": 900}`), "rate_limit.utc_offset_minutes: must be between -720 and 840"},
+		"unknown algorithm": {build(api, `{"default": [{"requests": 10, "window_seconds": 1, "algorithm": "leaky"}]}`), "rate_limit.default[0].algorithm: must be gcra or strict"},
+		"hybrid no fleet":   {build(api, `{"mode": "hybrid"}`), "rate_limit.fleet: required in fleet and hybrid mode"},
+		"cost header":       {build(`{"name": "a", "prefix": "/a", "cost_header": "retry-after"}`, `{}`), "routes[0].cost_header: not a response header the upstream can set"},
 	}
 	// rate_limit is checked before the JWT secrets, so these run in the
 	// compiled plugin too (whose VM has no environment).

@@ -87,9 +87,12 @@ func (p *Plugin) OnPluginStart(int) types.OnPluginStartStatus {
 		tables.Partitions = ratelimit.NewPartitioner(seed)
 		if rl.Fleet != nil {
 			tables.Blocklist = fleet.NewBlocklist(host.SharedData{}, rl.Fleet.BlockSlots)
-		} else if tables.Limiter, err = newLimiter(rl, seed); err != nil {
-			host.Log(host.Critical, "portcullis: refusing to start: invalid plugin configuration: rate_limit."+err.Error())
-			return types.OnPluginStartStatusFailed
+		}
+		if rl.Local() {
+			if tables.Limiter, err = newLimiter(rl, seed); err != nil {
+				host.Log(host.Critical, "portcullis: refusing to start: invalid plugin configuration: rate_limit."+err.Error())
+				return types.OnPluginStartStatusFailed
+			}
 		}
 	}
 	p.gw = gateway.New(cfg, tables)
@@ -110,7 +113,8 @@ func (p *Plugin) OnPluginStart(int) types.OnPluginStartStatus {
 	return types.OnPluginStartStatusOK
 }
 
-// newLimiter is the local-mode limiter over this Envoy's shared data.
+// newLimiter is the local and hybrid modes' limiter over this Envoy's
+// shared data.
 func newLimiter(rl *config.RateLimit, seed uint64) (*ratelimit.Limiter, error) {
 	opts := rl.Options
 	opts.Store, opts.Seed = host.SharedData{}, seed

@@ -23,6 +23,10 @@ type Rule struct {
 	// Cost is how many requests each request of the rule is charged as
 	// (locally, or as the fleet service's hits_addend); 0 counts as 1.
 	Cost int64
+	// CostHeader (lower case) is a response header the upstream sets to
+	// what the request really cost (e.g. tokens used); "" when the rule has
+	// none. What it says beyond Cost is charged after the response.
+	CostHeader string
 	// ShadowRateLimit: the rule's rate limit is not enforced; a request over
 	// it is counted and forwarded (rate_limit.enforce,
 	// routes[].enforce.rate_limit).
