@@ -16,27 +16,53 @@ import (
 // Numbers are pointers so that an explicit 0 is refused, not taken for the
 // default.
 type CacheFile struct {
-	Cluster           string         `json:"cluster"`
-	Authority         string         `json:"authority"`
-	TimeoutMS         *int           `json:"timeout_ms"`
-	MaxBodyBytes      *int           `json:"max_body_bytes"`
-	DefaultTTLSeconds *int           `json:"default_ttl_seconds"`
-	Statuses          map[string]int `json:"statuses"`
-	FillWaitMS        *int           `json:"fill_wait_ms"`
-	FillLockSlots     *int           `json:"fill_lock_slots"`
+	Cluster           string
+	Authority         string
+	TimeoutMS         *int
+	MaxBodyBytes      *int
+	DefaultTTLSeconds *int
+	Statuses          map[string]int
+	FillWaitMS        *int
+	FillLockSlots     *int
 	// The in-proxy tier (README "Caching").
-	LocalIndexTTLMS    *int `json:"local_index_ttl_ms"`
-	LocalIndexSlots    *int `json:"local_index_slots"`
-	LocalEntries       *int `json:"local_entries"`
-	LocalMaxEntryBytes *int `json:"local_max_entry_bytes"`
-	LocalBytes         *int `json:"local_bytes"`
+	LocalIndexTTLMS    *int
+	LocalIndexSlots    *int
+	LocalEntries       *int
+	LocalMaxEntryBytes *int
+	LocalBytes         *int
+}
+
+func (f *CacheFile) members() []member {
+	return []member{
+		{"cluster", str(&f.Cluster)},
+		{"authority", str(&f.Authority)},
+		{"timeout_ms", optional(&f.TimeoutMS, integer[int])},
+		{"max_body_bytes", optional(&f.MaxBodyBytes, integer[int])},
+		{"default_ttl_seconds", optional(&f.DefaultTTLSeconds, integer[int])},
+		{"statuses", dict(&f.Statuses, integer[int])},
+		{"fill_wait_ms", optional(&f.FillWaitMS, integer[int])},
+		{"fill_lock_slots", optional(&f.FillLockSlots, integer[int])},
+		{"local_index_ttl_ms", optional(&f.LocalIndexTTLMS, integer[int])},
+		{"local_index_slots", optional(&f.LocalIndexSlots, integer[int])},
+		{"local_entries", optional(&f.LocalEntries, integer[int])},
+		{"local_max_entry_bytes", optional(&f.LocalMaxEntryBytes, integer[int])},
+		{"local_bytes", optional(&f.LocalBytes, integer[int])},
+	}
 }
 
 // RouteCacheFile is a route rule's cache policy.
 type RouteCacheFile struct {
-	Enabled    *bool `json:"enabled"`
-	TTLSeconds *int  `json:"ttl_seconds"`
-	Public     bool  `json:"public"`
+	Enabled    *bool
+	TTLSeconds *int
+	Public     bool
+}
+
+func (f *RouteCacheFile) members() []member {
+	return []member{
+		{"enabled", optional(&f.Enabled, flag)},
+		{"ttl_seconds", optional(&f.TTLSeconds, integer[int])},
+		{"public", flag(&f.Public)},
+	}
 }
 
 // Cache defaults and bounds.

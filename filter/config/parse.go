@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"cmp"
 	"encoding/base64"
-	"encoding/json"
-	"io"
 	"slices"
 	"strings"
 	"time"
@@ -21,14 +19,9 @@ func Parse(data []byte, env Env) (*Config, error) {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil, fieldErrorf("", "the configuration is empty; it must be a JSON object")
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
 	var f File
-	if err := dec.Decode(&f); err != nil {
-		return nil, decodeError(data, err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, fieldErrorf("", "unexpected data after the configuration object")
+	if err := parseDocument(data, &f); err != nil {
+		return nil, err
 	}
 	return compile(&f, env)
 }

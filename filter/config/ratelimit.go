@@ -18,44 +18,82 @@ import (
 // descriptor config). Protected routes are keyed by the verified key claim;
 // public routes only when PublicKey says how.
 type RateLimitFile struct {
-	Mode         string      `json:"mode"`
-	Fleet        *FleetFile  `json:"fleet"`
-	PublicKey    string      `json:"public_key"`
-	Default      []LimitFile `json:"default"`
-	Plans        *PlansFile  `json:"plans"`
-	Slots        int         `json:"slots"`
-	CASRetries   int         `json:"cas_retries"`
-	OnContention string      `json:"on_contention"`
-	ResetFormat  string      `json:"reset_format"`
+	Mode         string
+	Fleet        *FleetFile
+	PublicKey    string
+	Default      []LimitFile
+	Plans        *PlansFile
+	Slots        int
+	CASRetries   int
+	OnContention string
+	ResetFormat  string
 	// Enforce false is shadow mode for every rule that does not say
 	// otherwise (routes[].enforce.rate_limit).
-	Enforce *bool `json:"enforce"`
+	Enforce *bool
 	// ShadowHeaders sends the rate-limit headers on the responses of rules
 	// in shadow mode too (they are left out by default, so clients see no
 	// change while the limits are tried out).
-	ShadowHeaders bool `json:"shadow_headers"`
+	ShadowHeaders bool
+}
+
+func (f *RateLimitFile) members() []member {
+	return []member{
+		{"mode", str(&f.Mode)},
+		{"fleet", optional(&f.Fleet, nested[FleetFile])},
+		{"public_key", str(&f.PublicKey)},
+		{"default", list(&f.Default, nested[LimitFile])},
+		{"plans", optional(&f.Plans, nested[PlansFile])},
+		{"slots", integer(&f.Slots)},
+		{"cas_retries", integer(&f.CASRetries)},
+		{"on_contention", str(&f.OnContention)},
+		{"reset_format", str(&f.ResetFormat)},
+		{"enforce", optional(&f.Enforce, flag)},
+		{"shadow_headers", flag(&f.ShadowHeaders)},
+	}
 }
 
 // FleetFile configures the calls to envoyproxy/ratelimit's /json endpoint.
 type FleetFile struct {
-	Cluster    string `json:"cluster"`
-	Authority  string `json:"authority"`
-	Domain     string `json:"domain"`
-	TimeoutMS  int    `json:"timeout_ms"`
-	OnFailure  string `json:"on_failure"`
-	BlockSlots int    `json:"block_slots"`
+	Cluster    string
+	Authority  string
+	Domain     string
+	TimeoutMS  int
+	OnFailure  string
+	BlockSlots int
+}
+
+func (f *FleetFile) members() []member {
+	return []member{
+		{"cluster", str(&f.Cluster)},
+		{"authority", str(&f.Authority)},
+		{"domain", str(&f.Domain)},
+		{"timeout_ms", integer(&f.TimeoutMS)},
+		{"on_failure", str(&f.OnFailure)},
+		{"block_slots", integer(&f.BlockSlots)},
+	}
 }
 
 // LimitFile is one limit: Requests per WindowSeconds.
 type LimitFile struct {
-	Requests      int64 `json:"requests"`
-	WindowSeconds int64 `json:"window_seconds"`
+	Requests      int64
+	WindowSeconds int64
+}
+
+func (f *LimitFile) members() []member {
+	return []member{{"requests", integer(&f.Requests)}, {"window_seconds", integer(&f.WindowSeconds)}}
 }
 
 // PlansFile chooses the limits by a claim of the verified token.
 type PlansFile struct {
-	Claim  string                 `json:"claim"`
-	ByPlan map[string][]LimitFile `json:"by_plan"`
+	Claim  string
+	ByPlan map[string][]LimitFile
+}
+
+func (f *PlansFile) members() []member {
+	return []member{
+		{"claim", str(&f.Claim)},
+		{"by_plan", dict(&f.ByPlan, func(limits *[]LimitFile) decodeFunc { return list(limits, nested[LimitFile]) })},
+	}
 }
 
 // RateLimit is the compiled rate-limit configuration.
