@@ -18,10 +18,16 @@ var sdkPackages = map[string]bool{module: true, module + "/filter/plugin": true,
 // library and its own packages: the SDK only.
 var linkable = []string{"github.com/proxy-wasm/proxy-wasm-go-sdk/"}
 
-// unlinkable are standard packages the plugin must not link: each costs
+// unlinkable are standard packages the plugin must not import: each costs
 // Envoy memory in every VM (README "Performance", module footprint), and
-// filter/jsonread and filter/jsonobj do their work.
+// filter/jsonread, filter/jsonobj and filter/wrap do their work. The SDK
+// imports fmt (so reflect) without linking it for the functions the plugin
+// calls; e2e.TestModuleLeavesOutCostlyPackages checks what is linked.
 var unlinkable = []string{"encoding/json"}
+
+// unimportable are packages the plugin's own packages must not import
+// (tests may): fmt would be linked through them.
+var unimportable = []string{"fmt", "encoding/json", "reflect"}
 
 // goList runs `go list` for the plugin's target (wasip1) and returns one
 // line per package: import path, whether it is standard, its imports.
@@ -38,6 +44,22 @@ func goList(t *testing.T, args ...string) [][]string {
 		pkgs = append(pkgs, strings.SplitN(line, "|", 3))
 	}
 	return pkgs
+}
+
+func TestThePluginImportsNoFmt(t *testing.T) {
+	for _, pkg := range goList(t, "-deps", ".") {
+		path, imports := pkg[0], strings.Fields(pkg[2])
+		if !strings.HasPrefix(path, module) {
+			continue
+		}
+		for _, imp := range imports {
+			for _, banned := range unimportable {
+				if imp == banned {
+					t.Errorf("%s imports %s; see unimportable", path, imp)
+				}
+			}
+		}
+	}
 }
 
 func TestOnlyTheGlueImportsTheSDK(t *testing.T) {

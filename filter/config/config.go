@@ -7,6 +7,7 @@ package config
 
 import (
 	"net/netip"
+	"strconv"
 	"time"
 
 	"github.com/portcullis/portcullis/filter/cache"
@@ -209,12 +210,12 @@ func parsePrefixes(field string, cidrs []string) (health.Allowlist, error) {
 	for i, c := range cidrs {
 		p, err := netip.ParsePrefix(c)
 		if err != nil {
-			return nil, fieldErrorf(indexed(field, i), "not a CIDR prefix: %q", c)
+			return nil, fieldError(indexed(field, i), "not a CIDR prefix: "+strconv.Quote(c))
 		}
 		// Client addresses are compared unmapped, so ::ffff:a.b.c.d/n means a.b.c.d/(n-96).
 		if p.Addr().Is4In6() {
 			if p.Bits() < 96 {
-				return nil, fieldErrorf(indexed(field, i), "IPv4-mapped prefix shorter than /96: %q", c)
+				return nil, fieldError(indexed(field, i), "IPv4-mapped prefix shorter than /96: "+strconv.Quote(c))
 			}
 			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
 		}

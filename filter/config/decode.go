@@ -1,6 +1,7 @@
 package config
 
 import (
+	"strconv"
 	"strings"
 
 	"github.com/portcullis/portcullis/filter/jsonread"
@@ -42,15 +43,15 @@ func parseDocument(data []byte, f *File) error {
 	end, ok := jsonread.Scan(doc)
 	switch {
 	case !ok && end == len(doc):
-		return fieldErrorf("", "not valid JSON (truncated)")
+		return fieldError("", "not valid JSON (truncated)")
 	case !ok:
-		return fieldErrorf("", "not valid JSON (at byte %d)", end)
+		return fieldError("", "not valid JSON (at byte "+strconv.Itoa(end)+")")
 	case strings.Trim(doc[end:], " \t\r\n") != "":
-		return fieldErrorf("", "unexpected data after the configuration object")
+		return fieldError("", "unexpected data after the configuration object")
 	}
 	root, _ := jsonread.Parse(doc[:end])
 	if k := root.Kind(); k != jsonread.Object && k != jsonread.Null {
-		return fieldErrorf("", "the configuration must be a JSON object, not %s", k)
+		return fieldError("", "the configuration must be a JSON object, not "+k.String())
 	}
 	return decodeObject(root, "", f)
 }
@@ -63,7 +64,7 @@ func decodeObject(value jsonread.Value, path string, o object) error {
 	return eachMember(value, path, func(name string, v jsonread.Value, path string) error {
 		m := lookup(members, name)
 		if m == nil {
-			return fieldErrorf(path, "unknown field")
+			return fieldError(path, "unknown field")
 		}
 		return m.decode(v, path)
 	})
@@ -87,10 +88,11 @@ func lookup(members []member, name string) *member {
 // typeError is encoding/json's complaint, with the path: "must be an
 // integer, not string".
 func typeError(value jsonread.Value, path, want string) error {
-	return fieldErrorf(path, "must be %s, not %s", want, value.Kind())
+	return fieldError(path, "must be "+want+", not "+value.Kind().String())
 }
 
 // nested decodes an object into the File type *p.
+//
 //go:noinline
 func nested[T any, PT interface {
 	*T
@@ -100,6 +102,7 @@ func nested[T any, PT interface {
 }
 
 // optional decodes into *p, allocated on first use; null sets it nil.
+//
 //go:noinline
 func optional[T any](p **T, elem func(*T) decodeFunc) decodeFunc {
 	return func(value jsonread.Value, path string) error {
@@ -225,7 +228,7 @@ func integer[T int | int64](p *T) decodeFunc {
 				*p = T(n)
 				return nil
 			}
-			return fieldErrorf(path, "must be an integer, not number %s", value.Raw)
+			return fieldError(path, "must be an integer, not number "+value.Raw)
 		}
 		return typeError(value, path, "an integer")
 	}

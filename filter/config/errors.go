@@ -1,7 +1,6 @@
 package config
 
 import (
-	"fmt"
 	"strconv"
 )
 
@@ -18,8 +17,8 @@ func (e *FieldError) Error() string {
 	return e.Field + ": " + e.Problem
 }
 
-func fieldErrorf(field, format string, args ...any) error {
-	return &FieldError{Field: field, Problem: fmt.Sprintf(format, args...)}
+func fieldError(field, problem string) error {
+	return &FieldError{Field: field, Problem: problem}
 }
 
 func indexed(field string, i int) string { return field + "[" + strconv.Itoa(i) + "]" }

@@ -227,7 +227,7 @@ func checkCosts(rl *RateLimit, routes []RouteFile, rules []ruleLimit) error {
 		for _, p := range applies {
 			for _, l := range p.Limits() {
 				if r.cost > l.Requests {
-					return fieldErrorf(indexed("routes", i)+".cost", "%d is more than the %d requests of limit %q, which could then never admit the rule's requests", r.cost, l.Requests, l.Name)
+					return fieldError(indexed("routes", i)+".cost", strconv.FormatInt(r.cost, 10)+" is more than the "+strconv.FormatInt(l.Requests, 10)+" requests of limit "+strconv.Quote(l.Name)+", which could then never admit the rule's requests")
 				}
 			}
 		}
@@ -257,12 +257,12 @@ func compileRateLimitBlock(f *RateLimitFile, routes []RouteFile) (*RateLimit, er
 	case "timestamp":
 		rl.ResetFormat = ratelimit.ResetTimestamp
 	default:
-		return nil, fieldErrorf("rate_limit.reset_format", "must be seconds or timestamp, got %q", f.ResetFormat)
+		return nil, fieldError("rate_limit.reset_format", "must be seconds or timestamp, got "+strconv.Quote(f.ResetFormat))
 	}
 	switch f.Mode {
 	case "", "local":
 		if f.Fleet != nil {
-			return nil, fieldErrorf("rate_limit.fleet", `only in fleet mode (rate_limit.mode "fleet")`)
+			return nil, fieldError("rate_limit.fleet", `only in fleet mode (rate_limit.mode "fleet")`)
 		}
 	case "fleet":
 		if rl.Fleet, err = compileFleet(f); err != nil {
@@ -270,7 +270,7 @@ func compileRateLimitBlock(f *RateLimitFile, routes []RouteFile) (*RateLimit, er
 		}
 		return rl, nil
 	default:
-		return nil, fieldErrorf("rate_limit.mode", "must be local or fleet, got %q", f.Mode)
+		return nil, fieldError("rate_limit.mode", "must be local or fleet, got "+strconv.Quote(f.Mode))
 	}
 	defaults := f.Default
 	if defaults == nil {
@@ -282,12 +282,12 @@ func compileRateLimitBlock(f *RateLimitFile, routes []RouteFile) (*RateLimit, er
 	if f.Plans != nil {
 		if f.Plans.Claim != "" {
 			if strings.TrimSpace(f.Plans.Claim) != f.Plans.Claim {
-				return nil, fieldErrorf("rate_limit.plans.claim", "must not have surrounding spaces")
+				return nil, fieldError("rate_limit.plans.claim", "must not have surrounding spaces")
 			}
 			rl.PlanClaim = f.Plans.Claim
 		}
 		if len(f.Plans.ByPlan) == 0 {
-			return nil, fieldErrorf("rate_limit.plans.by_plan", "required: at least one plan")
+			return nil, fieldError("rate_limit.plans.by_plan", "required: at least one plan")
 		}
 		plans := make([]string, 0, len(f.Plans.ByPlan))
 		for plan := range f.Plans.ByPlan {
@@ -297,7 +297,7 @@ func compileRateLimitBlock(f *RateLimitFile, routes []RouteFile) (*RateLimit, er
 		for _, plan := range plans {
 			field := "rate_limit.plans.by_plan." + plan
 			if plan == "" {
-				return nil, fieldErrorf("rate_limit.plans.by_plan", "plan names must not be empty")
+				return nil, fieldError("rate_limit.plans.by_plan", "plan names must not be empty")
 			}
 			p, err := compilePolicy(field, "plan-"+plan, f.Plans.ByPlan[plan])
 			if err != nil {
@@ -312,14 +312,13 @@ func compileRateLimitBlock(f *RateLimitFile, routes []RouteFile) (*RateLimit, er
 	case "deny":
 		rl.Options.FailMode = ratelimit.FailClosed
 	default:
-		return nil, fieldErrorf("rate_limit.on_contention", "must be allow or deny, got %q", f.OnContention)
+		return nil, fieldError("rate_limit.on_contention", "must be allow or deny, got "+strconv.Quote(f.OnContention))
 	}
 	if s := f.Slots; s != 0 && (s < ratelimit.DefaultWays || s > ratelimit.MaxSlots || s%ratelimit.DefaultWays != 0) {
-		return nil, fieldErrorf("rate_limit.slots", "must be a multiple of %d between %d and %d, got %d",
-			ratelimit.DefaultWays, ratelimit.DefaultWays, ratelimit.MaxSlots, s)
+		return nil, fieldError("rate_limit.slots", "must be a multiple of "+strconv.Itoa(ratelimit.DefaultWays)+" between "+strconv.Itoa(ratelimit.DefaultWays)+" and "+strconv.Itoa(ratelimit.MaxSlots)+", got "+strconv.Itoa(s))
 	}
 	if n := f.CASRetries; n != 0 && (n < 1 || n > ratelimit.MaxCASRetries) {
-		return nil, fieldErrorf("rate_limit.cas_retries", "must be between 1 and %d, got %d", ratelimit.MaxCASRetries, n)
+		return nil, fieldError("rate_limit.cas_retries", "must be between 1 and "+strconv.Itoa(ratelimit.MaxCASRetries)+", got "+strconv.Itoa(n))
 	}
 	rl.Options.Slots = f.Slots
 	rl.Options.CASRetries = f.CASRetries
@@ -342,16 +341,16 @@ func checkRuleLimitFields(f *RateLimitFile, i int, r RouteFile) error {
 		switch {
 		case !set.set:
 		case f == nil:
-			return fieldErrorf(field+"."+set.name, "requires the top-level rate_limit block")
+			return fieldError(field+"."+set.name, "requires the top-level rate_limit block")
 		case r.Public && f.PublicKey == "":
-			return fieldErrorf(field+"."+set.name, "public routes are rate-limited only with rate_limit.public_key (there is no verified key to count against)")
+			return fieldError(field+"."+set.name, "public routes are rate-limited only with rate_limit.public_key (there is no verified key to count against)")
 		}
 	}
 	if r.RateLimit != nil && f.Mode == "fleet" {
-		return fieldErrorf(field+".rate_limit", "in fleet mode the limits are set in the ratelimit service's descriptor config")
+		return fieldError(field+".rate_limit", "in fleet mode the limits are set in the ratelimit service's descriptor config")
 	}
 	if c := r.Cost; c != nil && (*c < 1 || *c > ratelimit.MaxRequests) {
-		return fieldErrorf(field+".cost", "must be between 1 and %d, got %d", ratelimit.MaxRequests, *c)
+		return fieldError(field+".cost", "must be between 1 and "+strconv.Itoa(ratelimit.MaxRequests)+", got "+strconv.FormatInt(*c, 10))
 	}
 	return nil
 }
@@ -390,11 +389,11 @@ func compileFleet(f *RateLimitFile) (*Fleet, error) {
 		{"cas_retries", f.CASRetries != 0}, {"on_contention", f.OnContention != ""},
 	} {
 		if local.set {
-			return nil, fieldErrorf("rate_limit."+local.name, "only in local mode: in fleet mode the limits are set in the ratelimit service's descriptor config")
+			return nil, fieldError("rate_limit."+local.name, "only in local mode: in fleet mode the limits are set in the ratelimit service's descriptor config")
 		}
 	}
 	if f.Fleet == nil {
-		return nil, fieldErrorf("rate_limit.fleet", "required in fleet mode")
+		return nil, fieldError("rate_limit.fleet", "required in fleet mode")
 	}
 	ff := f.Fleet
 	fl := &Fleet{
@@ -405,17 +404,17 @@ func compileFleet(f *RateLimitFile) (*Fleet, error) {
 		BlockSlots: ff.BlockSlots,
 	}
 	if !isToken(fl.Cluster) {
-		return nil, fieldErrorf("rate_limit.fleet.cluster", "not an Envoy cluster name: %q", fl.Cluster)
+		return nil, fieldError("rate_limit.fleet.cluster", "not an Envoy cluster name: "+strconv.Quote(fl.Cluster))
 	}
 	if !isToken(fl.Domain) {
-		return nil, fieldErrorf("rate_limit.fleet.domain", "not a descriptor domain: %q", fl.Domain)
+		return nil, fieldError("rate_limit.fleet.domain", "not a descriptor domain: "+strconv.Quote(fl.Domain))
 	}
 	if !route.SafeHeaderValue(fl.Authority) || strings.ContainsAny(fl.Authority, " \t/") {
-		return nil, fieldErrorf("rate_limit.fleet.authority", "not a host[:port]: %q", fl.Authority)
+		return nil, fieldError("rate_limit.fleet.authority", "not a host[:port]: "+strconv.Quote(fl.Authority))
 	}
 	if ms := ff.TimeoutMS; ms != 0 {
 		if ms < 1 || ms > MaxFleetTimeoutMS {
-			return nil, fieldErrorf("rate_limit.fleet.timeout_ms", "must be between 1 and %d, got %d", MaxFleetTimeoutMS, ms)
+			return nil, fieldError("rate_limit.fleet.timeout_ms", "must be between 1 and "+strconv.Itoa(MaxFleetTimeoutMS)+", got "+strconv.Itoa(ms))
 		}
 		fl.Timeout = time.Duration(ms) * time.Millisecond
 	}
@@ -424,10 +423,10 @@ func compileFleet(f *RateLimitFile) (*Fleet, error) {
 		fl.FailOpen = true
 	case "deny":
 	default:
-		return nil, fieldErrorf("rate_limit.fleet.on_failure", "must be allow or deny, got %q", ff.OnFailure)
+		return nil, fieldError("rate_limit.fleet.on_failure", "must be allow or deny, got "+strconv.Quote(ff.OnFailure))
 	}
 	if n := ff.BlockSlots; n != 0 && (n < 1 || n > fleet.MaxBlockSlots) {
-		return nil, fieldErrorf("rate_limit.fleet.block_slots", "must be between 1 and %d, got %d", fleet.MaxBlockSlots, n)
+		return nil, fieldError("rate_limit.fleet.block_slots", "must be between 1 and "+strconv.Itoa(fleet.MaxBlockSlots)+", got "+strconv.Itoa(n))
 	}
 	return fl, nil
 }
@@ -442,11 +441,11 @@ func compileKeySource(s string) (KeySource, error) {
 	case strings.HasPrefix(s, "header:"):
 		name := strings.ToLower(strings.TrimPrefix(s, "header:"))
 		if !isToken(name) {
-			return KeySource{}, fieldErrorf("rate_limit.public_key", "not a header name: %q", strings.TrimPrefix(s, "header:"))
+			return KeySource{}, fieldError("rate_limit.public_key", "not a header name: "+strconv.Quote(strings.TrimPrefix(s, "header:")))
 		}
 		return KeySource{Kind: KeyHeader, Header: name}, nil
 	}
-	return KeySource{}, fieldErrorf("rate_limit.public_key", `must be "client_address" or "header:<name>", got %q`, s)
+	return KeySource{}, fieldError("rate_limit.public_key", `must be "client_address" or "header:<name>", got `+strconv.Quote(s))
 }
 
 func validPolicyName(name string) bool {
@@ -460,27 +459,28 @@ func compilePolicy(field, name string, limits []LimitFile) (*ratelimit.Policy, e
 	maxSeconds := int64(ratelimit.MaxWindow / time.Second)
 	for i, l := range limits {
 		if l.WindowSeconds < 1 || l.WindowSeconds > maxSeconds {
-			return nil, fieldErrorf(indexed(field, i)+".window_seconds", "must be between 1 and %d, got %d", maxSeconds, l.WindowSeconds)
+			return nil, fieldError(indexed(field, i)+".window_seconds", "must be between 1 and "+strconv.FormatInt(maxSeconds, 10)+", got "+strconv.FormatInt(l.WindowSeconds, 10))
 		}
 		out[i] = ratelimit.Limit{Requests: l.Requests, Window: time.Duration(l.WindowSeconds) * time.Second}
 	}
 	p, err := ratelimit.NewPolicy(name, out)
-	// NewPolicy returns its errors unwrapped (see decodeError for why not errors.As).
+	// NewPolicy returns its errors unwrapped, so type assertions find them;
+	// errors.As would link reflectlite's assignability code for nothing.
 	le, isLE := err.(*ratelimit.LimitError)
 	ne, isNE := err.(*ratelimit.NameError)
 	switch {
 	case err == nil:
 		return p, nil
 	case isLE && le.Index < 0:
-		return nil, fieldErrorf(field, "%s", le.Problem)
+		return nil, fieldError(field, le.Problem)
 	case isLE:
 		sub := le.Field
 		if sub == "window" {
 			sub = "window_seconds"
 		}
-		return nil, fieldErrorf(indexed(field, le.Index)+"."+sub, "%s", le.Problem)
+		return nil, fieldError(indexed(field, le.Index)+"."+sub, le.Problem)
 	case isNE:
-		return nil, fieldErrorf(field, "name %q %s", strings.TrimPrefix(name, "plan-"), ne.Problem)
+		return nil, fieldError(field, "name "+strconv.Quote(strings.TrimPrefix(name, "plan-"))+" "+ne.Problem)
 	}
-	return nil, fieldErrorf(field, "%v", err)
+	return nil, fieldError(field, err.Error())
 }

@@ -1,7 +1,6 @@
 package ratelimit
 
 import (
-	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -58,8 +57,8 @@ type NameError struct {
 
 func (e *NameError) Error() string { return "policy name " + strconv.Quote(e.Name) + ": " + e.Problem }
 
-func limitErrorf(index int, field, format string, args ...any) error {
-	return &LimitError{Index: index, Field: field, Problem: fmt.Sprintf(format, args...)}
+func limitError(index int, field, problem string) error {
+	return &LimitError{Index: index, Field: field, Problem: problem}
 }
 
 // ValidateLimits checks a policy's list of limits: 1 to MaxLimits entries,
@@ -69,31 +68,31 @@ func limitErrorf(index int, field, format string, args ...any) error {
 func ValidateLimits(limits []Limit) error {
 	switch {
 	case len(limits) == 0:
-		return limitErrorf(-1, "", "required: at least one limit")
+		return limitError(-1, "", "required: at least one limit")
 	case len(limits) > MaxLimits:
-		return limitErrorf(-1, "", "at most %d limits per policy, got %d", MaxLimits, len(limits))
+		return limitError(-1, "", "at most "+strconv.Itoa(MaxLimits)+" limits per policy, got "+strconv.Itoa(len(limits)))
 	}
 	for i, l := range limits {
 		if l.Requests < 1 || l.Requests > MaxRequests {
-			return limitErrorf(i, "requests", "must be between 1 and %d, got %d", MaxRequests, l.Requests)
+			return limitError(i, "requests", "must be between 1 and "+strconv.Itoa(MaxRequests)+", got "+strconv.FormatInt(l.Requests, 10))
 		}
 		if l.Window < MinWindow || l.Window > MaxWindow {
-			return limitErrorf(i, "window", "must be between %s and %s, got %s", MinWindow, MaxWindow, l.Window)
+			return limitError(i, "window", "must be between "+MinWindow.String()+" and "+MaxWindow.String()+", got "+l.Window.String())
 		}
 		if l.Window%time.Second != 0 {
-			return limitErrorf(i, "window", "must be a whole number of seconds, got %s", l.Window)
+			return limitError(i, "window", "must be a whole number of seconds, got "+l.Window.String())
 		}
 		if l.Name != "" {
 			if err := checkName(l.Name); err != "" {
-				return limitErrorf(i, "name", "%s", err)
+				return limitError(i, "name", err)
 			}
 		}
 		for j := range i {
 			if limits[j].Window == l.Window {
-				return limitErrorf(i, "window", "duplicate window %s (also limits[%d]); keep the stricter one", l.Window, j)
+				return limitError(i, "window", "duplicate window "+l.Window.String()+" (also limits["+strconv.Itoa(j)+"]); keep the stricter one")
 			}
 			if l.Name != "" && limits[j].Name == l.Name {
-				return limitErrorf(i, "name", "duplicate name %q (also limits[%d])", l.Name, j)
+				return limitError(i, "name", "duplicate name "+strconv.Quote(l.Name)+" (also limits["+strconv.Itoa(j)+"])")
 			}
 		}
 	}
@@ -105,11 +104,11 @@ func ValidateLimits(limits []Limit) error {
 // field string unescaped.
 func checkName(s string) string {
 	if s == "" || len(s) > MaxNameLength {
-		return fmt.Sprintf("must be 1 to %d characters, got %d", MaxNameLength, len(s))
+		return "must be 1 to " + strconv.Itoa(MaxNameLength) + " characters, got " + strconv.Itoa(len(s))
 	}
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; c <= ' ' || c >= 0x7f || c == '"' || c == '\\' {
-			return fmt.Sprintf("must be visible ASCII without quotes or backslashes: %q", s)
+			return "must be visible ASCII without quotes or backslashes: " + strconv.Quote(s)
 		}
 	}
 	return ""
@@ -161,7 +160,7 @@ func NewPolicy(name string, limits []Limit) (*Policy, error) {
 	for i := range p.rules {
 		for j := range i {
 			if p.rules[i].Name == p.rules[j].Name {
-				return nil, limitErrorf(i, "name", "name %q is also the derived or given name of limits[%d]", p.rules[i].Name, j)
+				return nil, limitError(i, "name", "name "+strconv.Quote(p.rules[i].Name)+" is also the derived or given name of limits["+strconv.Itoa(j)+"]")
 			}
 		}
 	}
