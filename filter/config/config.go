@@ -6,13 +6,13 @@
 package config
 
 import (
-	"net/netip"
 	"strconv"
 	"time"
 
 	"github.com/portcullis/portcullis/filter/cache"
 	"github.com/portcullis/portcullis/filter/health"
 	"github.com/portcullis/portcullis/filter/jwt"
+	"github.com/portcullis/portcullis/filter/netaddr"
 	"github.com/portcullis/portcullis/filter/route"
 )
 
@@ -208,8 +208,8 @@ type Env func(name string) (string, bool)
 func parsePrefixes(field string, cidrs []string) (health.Allowlist, error) {
 	var out health.Allowlist
 	for i, c := range cidrs {
-		p, err := netip.ParsePrefix(c)
-		if err != nil {
+		p, ok := netaddr.ParsePrefix(c)
+		if !ok {
 			return nil, fieldError(indexed(field, i), "not a CIDR prefix: "+strconv.Quote(c))
 		}
 		// Client addresses are compared unmapped, so ::ffff:a.b.c.d/n means a.b.c.d/(n-96).
@@ -217,7 +217,7 @@ func parsePrefixes(field string, cidrs []string) (health.Allowlist, error) {
 			if p.Bits() < 96 {
 				return nil, fieldError(indexed(field, i), "IPv4-mapped prefix shorter than /96: "+strconv.Quote(c))
 			}
-			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+			p = netaddr.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
 		}
 		out = append(out, p.Masked())
 	}
