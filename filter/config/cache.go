@@ -2,7 +2,6 @@ package config
 
 import (
 	"cmp"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -182,11 +181,7 @@ func compileStatuses(f *CacheFile) (map[int]time.Duration, error) {
 		}
 		return nil, fieldError("cache.default_ttl_seconds", "is the TTL of status 200, which cache.statuses does not list")
 	}
-	keys := make([]string, 0, len(f.Statuses))
-	for k := range f.Statuses {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys) // the first error is the same on every run
+	keys := sortedKeys(f.Statuses)
 	out := make(map[int]time.Duration, len(keys))
 	for _, k := range keys {
 		field := "cache.statuses." + k

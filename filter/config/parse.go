@@ -136,12 +136,7 @@ func compileIdentity(f IdentityFile) (route.Identity, error) {
 		return id, fieldError("identity.key_header", strconv.Quote(id.KeyHeader)+" is reserved")
 	}
 	seen := map[string]bool{id.KeyHeader: true}
-	claims := make([]string, 0, len(f.ClaimHeaders))
-	for claim := range f.ClaimHeaders {
-		claims = append(claims, claim)
-	}
-	slices.Sort(claims) // deterministic order of forwarded headers
-	for _, claim := range claims {
+	for _, claim := range sortedKeys(f.ClaimHeaders) { // deterministic order of forwarded headers
 		field := "identity.claim_headers." + claim
 		header := strings.ToLower(f.ClaimHeaders[claim])
 		if claim == "" {
@@ -264,6 +259,19 @@ func loadSecret(field string, s SecretFile, env Env) (jwt.Key, error) {
 		return jwt.Key{}, fieldError(field+".env", "secret in "+strconv.Quote(s.Env)+" is "+strconv.Itoa(len(secret))+" bytes; HS256 needs at least "+strconv.Itoa(MinSecretBytes)+" (RFC 7518 §3.2)")
 	}
 	return jwt.Key{ID: s.KID, Secret: secret}, nil
+}
+
+// sortedKeys returns m's keys in order, so that compiling a map gives the
+// same result and the same first error on every run. It sorts with
+// slices.SortStableFunc, which the cache's query sorting links anyway:
+// slices.Sort would link a second sort for strings (about 20 KB).
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.SortStableFunc(keys, strings.Compare)
+	return keys
 }
 
 // isToken reports whether s is a non-empty RFC 9110 token (header names, methods, media type parts).

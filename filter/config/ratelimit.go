@@ -2,8 +2,6 @@ package config
 
 import (
 	"cmp"
-	"maps"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -220,7 +218,7 @@ func checkCosts(rl *RateLimit, routes []RouteFile, rules []ruleLimit) error {
 		applies := []*ratelimit.Policy{r.policy}
 		if r.policy == nil {
 			applies = []*ratelimit.Policy{rl.Default}
-			for _, plan := range slices.Sorted(maps.Keys(rl.Plans)) {
+			for _, plan := range sortedKeys(rl.Plans) {
 				applies = append(applies, rl.Plans[plan])
 			}
 		}
@@ -289,12 +287,7 @@ func compileRateLimitBlock(f *RateLimitFile, routes []RouteFile) (*RateLimit, er
 		if len(f.Plans.ByPlan) == 0 {
 			return nil, fieldError("rate_limit.plans.by_plan", "required: at least one plan")
 		}
-		plans := make([]string, 0, len(f.Plans.ByPlan))
-		for plan := range f.Plans.ByPlan {
-			plans = append(plans, plan)
-		}
-		slices.Sort(plans)
-		for _, plan := range plans {
+		for _, plan := range sortedKeys(f.Plans.ByPlan) {
 			field := "rate_limit.plans.by_plan." + plan
 			if plan == "" {
 				return nil, fieldError("rate_limit.plans.by_plan", "plan names must not be empty")

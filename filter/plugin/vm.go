@@ -3,8 +3,7 @@
 package plugin
 
 import (
-	"crypto/rand"
-	"encoding/binary"
+	"math/rand/v2"
 	"time"
 
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm"
@@ -115,13 +114,13 @@ func (p *Plugin) NewHttpContext(id uint32) types.HttpContext {
 	return &httpContext{id: id, plugin: p}
 }
 
-// randomUint64 is a random number from crypto/rand, whose Read never fails
-// (Go 1.24+); the error result is the shape ratelimit.SharedSeed takes.
-func randomUint64() (uint64, error) {
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	return binary.LittleEndian.Uint64(b[:]), nil
-}
+// randomUint64 is a random number from the runtime's ChaCha8 generator,
+// which Go seeds per VM from the host's WASI random_get, as it seeds map
+// hashing: unpredictable enough for a bucket seed and unique cache epochs.
+// crypto/rand would add its FIPS DRBG and its AES, SHA-3 and SHA-512 to the
+// module (31 KB, README "Performance"). The error result is the shape
+// ratelimit.SharedSeed takes.
+func randomUint64() (uint64, error) { return rand.Uint64(), nil }
 
 // clientAddress is the downstream client's IP without its port ("" when
 // the proxy does not say).
