@@ -15,11 +15,19 @@ const module = "github.com/portcullis/portcullis"
 var sdkPackages = map[string]bool{module: true, module + "/filter/plugin": true, module + "/filter/host": true}
 
 // linkable are the modules the plugin may link besides the standard
-// library and its own packages: the SDK, and gjson with its two helpers.
-var linkable = []string{
-	"github.com/proxy-wasm/proxy-wasm-go-sdk/",
-	"github.com/tidwall/gjson", "github.com/tidwall/match", "github.com/tidwall/pretty",
-}
+// library and its own packages: the SDK only.
+var linkable = []string{"github.com/proxy-wasm/proxy-wasm-go-sdk/"}
+
+// unlinkable are standard packages the plugin must not import: each costs
+// Envoy memory in every VM (README "Performance", module footprint), and
+// filter/jsonread, filter/jsonobj and filter/wrap do their work. The SDK
+// imports fmt (so reflect) without linking it for the functions the plugin
+// calls; e2e.TestModuleLeavesOutCostlyPackages checks what is linked.
+var unlinkable = []string{"encoding/json"}
+
+// unimportable are packages the plugin's own packages must not import
+// (tests may): fmt would be linked through them.
+var unimportable = []string{"fmt", "encoding/json", "reflect"}
 
 // goList runs `go list` for the plugin's target (wasip1) and returns one
 // line per package: import path, whether it is standard, its imports.
@@ -38,6 +46,22 @@ func goList(t *testing.T, args ...string) [][]string {
 	return pkgs
 }
 
+func TestThePluginImportsNoFmt(t *testing.T) {
+	for _, pkg := range goList(t, "-deps", ".") {
+		path, imports := pkg[0], strings.Fields(pkg[2])
+		if !strings.HasPrefix(path, module) {
+			continue
+		}
+		for _, imp := range imports {
+			for _, banned := range unimportable {
+				if imp == banned {
+					t.Errorf("%s imports %s; see unimportable", path, imp)
+				}
+			}
+		}
+	}
+}
+
 func TestOnlyTheGlueImportsTheSDK(t *testing.T) {
 	for _, pkg := range goList(t, "-deps", "./...") {
 		path, imports := pkg[0], strings.Fields(pkg[2])
@@ -52,9 +76,14 @@ func TestOnlyTheGlueImportsTheSDK(t *testing.T) {
 	}
 }
 
-func TestThePluginLinksOnlyTheSDKAndGJSON(t *testing.T) {
+func TestThePluginLinksOnlyTheSDK(t *testing.T) {
 	for _, pkg := range goList(t, "-deps", ".") {
 		path, standard := pkg[0], pkg[1] == "true"
+		for _, banned := range unlinkable {
+			if path == banned {
+				t.Errorf("the plugin links %s; see unlinkable", path)
+			}
+		}
 		if standard || strings.HasPrefix(path, module) {
 			continue
 		}
@@ -63,7 +92,7 @@ func TestThePluginLinksOnlyTheSDKAndGJSON(t *testing.T) {
 			allowed = allowed || path == strings.TrimSuffix(prefix, "/") || strings.HasPrefix(path, prefix)
 		}
 		if !allowed {
-			t.Errorf("the plugin links %s; it may link only the standard library, the SDK and gjson", path)
+			t.Errorf("the plugin links %s; it may link only the standard library and the SDK", path)
 		}
 	}
 }

@@ -3,16 +3,14 @@ package cache
 import (
 	"encoding/binary"
 	"errors"
-	"fmt"
+	"github.com/portcullis/portcullis/filter/wrap"
 )
 
 // ErrCorrupt is wrapped by every decoding error: the stored value is not a
 // record this version wrote, whatever happened to it.
 var ErrCorrupt = errors.New("cache: corrupt record")
 
-func corrupt(format string, args ...any) error {
-	return fmt.Errorf("%w: "+format, append([]any{ErrCorrupt}, args...)...)
-}
+func corrupt(detail string) error { return wrap.Detail(ErrCorrupt, detail) }
 
 // reader reads little-endian fixed-width fields and length-prefixed strings
 // from a string, failing (ok false, for good) instead of reading past its

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"math"
+	"strconv"
 )
 
 // Entry is one stored response: the value at an entry key (K1).
@@ -67,17 +68,17 @@ const (
 func (e *Entry) appendHead(b []byte) ([]byte, error) {
 	switch {
 	case e.Status < 100 || e.Status > 599:
-		return b, corrupt("status %d", e.Status)
+		return b, corrupt("status " + strconv.Itoa(e.Status))
 	case e.StoredAt < 0 || e.ExpiresAt < e.StoredAt:
-		return b, corrupt("stored-at %d, expires-at %d", e.StoredAt, e.ExpiresAt)
+		return b, corrupt("stored-at " + strconv.FormatInt(e.StoredAt, 10) + ", expires-at " + strconv.FormatInt(e.ExpiresAt, 10))
 	case e.InitialAge < 0 || e.InitialAge > math.MaxUint32:
-		return b, corrupt("initial age %d", e.InitialAge)
+		return b, corrupt("initial age " + strconv.FormatInt(e.InitialAge, 10))
 	case len(e.Headers) > MaxHeaders:
-		return b, corrupt("%d headers", len(e.Headers))
+		return b, corrupt(strconv.Itoa(len(e.Headers)) + " headers")
 	case len(e.Vary) > MaxVary:
-		return b, corrupt("%d varied fields", len(e.Vary))
+		return b, corrupt(strconv.Itoa(len(e.Vary)) + " varied fields")
 	case e.headSize() > MaxHeadBytes:
-		return b, corrupt("%d bytes of header fields", e.headSize())
+		return b, corrupt(strconv.Itoa(e.headSize()) + " bytes of header fields")
 	}
 	b = append(append(b, entryMagic...), entryVersion)
 	b = append(b, e.Key[:]...)
@@ -89,14 +90,14 @@ func (e *Entry) appendHead(b []byte) ([]byte, error) {
 	b = binary.LittleEndian.AppendUint16(b, uint16(len(e.Headers)))
 	for _, h := range e.Headers {
 		if !storableHeader(h[0], h[1]) {
-			return b, corrupt("header %q", h[0])
+			return b, corrupt("header " + strconv.Quote(h[0]))
 		}
 		b = appendStr16(appendStr16(b, h[0]), h[1])
 	}
 	b = append(b, byte(len(e.Vary)))
 	for _, v := range e.Vary {
 		if !storableVary(v) {
-			return b, corrupt("varied field %q", v.Name)
+			return b, corrupt("varied field " + strconv.Quote(v.Name))
 		}
 		present := byte(0)
 		if v.Present {
@@ -140,10 +141,10 @@ func storableVary(v VaryValue) bool {
 func DecodeEntry(data []byte) (Entry, error) {
 	var e Entry
 	if len(data) < entryFixedSize {
-		return e, corrupt("%d bytes, shorter than the fixed fields", len(data))
+		return e, corrupt(strconv.Itoa(len(data)) + " bytes, shorter than the fixed fields")
 	}
 	if string(data[:3]) != entryMagic || data[3] != entryVersion {
-		return e, corrupt("not a version %d entry", entryVersion)
+		return e, corrupt("not a version " + strconv.Itoa(entryVersion) + " entry")
 	}
 	copy(e.Key[:], data[4:36])
 	e.Status = int(binary.LittleEndian.Uint16(data[36:]))
@@ -153,13 +154,13 @@ func DecodeEntry(data []byte) (Entry, error) {
 	bodyLen := int64(binary.LittleEndian.Uint32(data[bodyLengthField:]))
 	switch {
 	case e.Status < 100 || e.Status > 599:
-		return Entry{}, corrupt("status %d", e.Status)
+		return Entry{}, corrupt("status " + strconv.Itoa(e.Status))
 	case e.StoredAt < 0 || e.ExpiresAt < e.StoredAt:
-		return Entry{}, corrupt("stored-at %d, expires-at %d", e.StoredAt, e.ExpiresAt)
+		return Entry{}, corrupt("stored-at " + strconv.FormatInt(e.StoredAt, 10) + ", expires-at " + strconv.FormatInt(e.ExpiresAt, 10))
 	case bodyLen > int64(len(data)-entryFixedSize):
-		return Entry{}, corrupt("body of %d bytes in a value of %d", bodyLen, len(data))
+		return Entry{}, corrupt("body of " + strconv.FormatInt(bodyLen, 10) + " bytes in a value of " + strconv.Itoa(len(data)))
 	case int64(len(data))-bodyLen > MaxHeadBytes:
-		return Entry{}, corrupt("%d bytes of header fields", int64(len(data))-bodyLen)
+		return Entry{}, corrupt(strconv.FormatInt(int64(len(data))-bodyLen, 10) + " bytes of header fields")
 	}
 	bodyStart := len(data) - int(bodyLen)
 	r := newReader(string(data[entryFixedSize:bodyStart]))
@@ -167,19 +168,19 @@ func DecodeEntry(data []byte) (Entry, error) {
 	// Each header line takes at least 5 bytes: no count can make us allocate
 	// more than the value could hold.
 	if n > MaxHeaders || n*5 > r.rest() {
-		return Entry{}, corrupt("%d headers", n)
+		return Entry{}, corrupt(strconv.Itoa(n) + " headers")
 	}
 	e.Headers = make([][2]string, n)
 	for i := range e.Headers {
 		name, value := r.str16(), r.str16()
 		if !r.ok || !storableHeader(name, value) {
-			return Entry{}, corrupt("header %d", i)
+			return Entry{}, corrupt("header " + strconv.Itoa(i))
 		}
 		e.Headers[i] = [2]string{name, value}
 	}
 	if v := r.u8(); v > 0 {
 		if v > MaxVary {
-			return Entry{}, corrupt("%d varied fields", v)
+			return Entry{}, corrupt(strconv.Itoa(v) + " varied fields")
 		}
 		e.Vary = make([]VaryValue, v)
 		for i := range e.Vary {
@@ -187,7 +188,7 @@ func DecodeEntry(data []byte) (Entry, error) {
 			value := r.str16()
 			e.Vary[i] = VaryValue{Name: name, Value: value, Present: present == 1}
 			if !r.ok || present > 1 || !storableVary(e.Vary[i]) {
-				return Entry{}, corrupt("varied field %d", i)
+				return Entry{}, corrupt("varied field " + strconv.Itoa(i))
 			}
 		}
 	}

@@ -1,6 +1,9 @@
 package cache
 
-import "math"
+import (
+	"math"
+	"strconv"
+)
 
 // Append appends e's envelope to dst, for tests that need stored entries
 // (the plugin streams its envelopes through Fill). It fails (ErrCorrupt)
@@ -11,7 +14,7 @@ func (e *Entry) Append(dst []byte) ([]byte, error) {
 		return dst, err
 	}
 	if len(e.Body) > math.MaxUint32 {
-		return dst, corrupt("body of %d bytes", len(e.Body))
+		return dst, corrupt("body of " + strconv.Itoa(len(e.Body)) + " bytes")
 	}
 	b = append(b, e.Body...)
 	setBodyLength(b[len(dst):], len(e.Body))

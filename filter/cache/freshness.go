@@ -75,20 +75,3 @@ func singleField(headers [][2]string, name string) (value string, ok bool) {
 	}
 	return value, ok
 }
-
-// httpDateLayouts are the three HTTP-date forms a recipient accepts
-// (RFC 9110 §5.6.7): IMF-fixdate, then the obsolete RFC 850 and asctime.
-var httpDateLayouts = [...]string{
-	"Mon, 02 Jan 2006 15:04:05 GMT",
-	"Monday, 02-Jan-06 15:04:05 GMT",
-	"Mon Jan _2 15:04:05 2006",
-}
-
-func parseHTTPDate(s string) (time.Time, bool) {
-	for _, layout := range httpDateLayouts {
-		if t, err := time.Parse(layout, s); err == nil {
-			return t, true
-		}
-	}
-	return time.Time{}, false
-}

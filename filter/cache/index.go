@@ -3,6 +3,7 @@ package cache
 import (
 	"crypto/sha256"
 	"encoding/binary"
+	"strconv"
 	"strings"
 )
 
@@ -53,16 +54,16 @@ func (x *Index) Append(dst []byte) ([]byte, error) {
 func DecodeIndex(data []byte) (Index, error) {
 	var x Index
 	if len(data) < indexFixedSize {
-		return x, corrupt("%d bytes, shorter than the fixed fields", len(data))
+		return x, corrupt(strconv.Itoa(len(data)) + " bytes, shorter than the fixed fields")
 	}
 	if string(data[:3]) != indexMagic || data[3] != indexVersion {
-		return x, corrupt("not a version %d index", indexVersion)
+		return x, corrupt("not a version " + strconv.Itoa(indexVersion) + " index")
 	}
 	copy(x.Key[:], data[4:36])
 	x.Epoch = binary.LittleEndian.Uint64(data[36:])
 	n := int(data[44])
 	if n > MaxVary {
-		return Index{}, corrupt("%d varied fields", n)
+		return Index{}, corrupt(strconv.Itoa(n) + " varied fields")
 	}
 	if n > 0 {
 		r := newReader(string(data[indexFixedSize:]))
@@ -74,7 +75,7 @@ func DecodeIndex(data []byte) (Index, error) {
 			return Index{}, corrupt("names do not fill their space")
 		}
 	} else if len(data) != indexFixedSize {
-		return Index{}, corrupt("%d trailing bytes", len(data)-indexFixedSize)
+		return Index{}, corrupt(strconv.Itoa(len(data)-indexFixedSize) + " trailing bytes")
 	}
 	if err := checkVaryNames(x.Vary); err != nil {
 		return Index{}, err
@@ -87,11 +88,11 @@ func DecodeIndex(data []byte) (Index, error) {
 // same entry keys from them.
 func checkVaryNames(names []string) error {
 	if len(names) > MaxVary {
-		return corrupt("%d varied fields", len(names))
+		return corrupt(strconv.Itoa(len(names)) + " varied fields")
 	}
 	for i, name := range names {
 		if len(name) > maxNameBytes || !lowerToken(name) {
-			return corrupt("varied field name %q", name)
+			return corrupt("varied field name " + strconv.Quote(name))
 		}
 		if i > 0 && strings.Compare(names[i-1], name) >= 0 {
 			return corrupt("varied field names not sorted and unique")

@@ -22,6 +22,36 @@ func hexKey(d digest) string {
 	return string(buf[:])
 }
 
+// parseHexKey is hexKey's inverse (either case, as encoding/hex reads). It
+// is not hex.Decode: hex.InvalidByteError formats itself with fmt, which
+// would link fmt into the module for this one error (README "Performance").
+func parseHexKey(key string) (d digest, ok bool) {
+	if len(key) != 2*len(d) {
+		return d, false
+	}
+	for i := range d {
+		hi, okHi := hexNibble(key[2*i])
+		lo, okLo := hexNibble(key[2*i+1])
+		if !okHi || !okLo {
+			return d, false
+		}
+		d[i] = hi<<4 | lo
+	}
+	return d, true
+}
+
+func hexNibble(c byte) (byte, bool) {
+	switch {
+	case c >= '0' && c <= '9':
+		return c - '0', true
+	case c >= 'a' && c <= 'f':
+		return c - 'a' + 10, true
+	case c >= 'A' && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
+}
+
 // Canonical key strings are built with these appenders into a buffer on
 // the caller's stack (a method on a struct holding the slice would make the
 // buffer escape to the heap). Values are length-prefixed, so no value,

@@ -120,3 +120,24 @@ func TestKeysDoNotCollide(t *testing.T) {
 		t.Fatal("a field the path does not vary on changes the key")
 	}
 }
+
+func FuzzParseHexKey(f *testing.F) {
+	f.Add(hexKey(digest{1, 2, 0xab}))
+	f.Add(strings.ToUpper(hexKey(digest{0xff})))
+	f.Add("zz")
+	f.Fuzz(func(t *testing.T, key string) {
+		got, ok := parseHexKey(key)
+		var want digest
+		wantOK := false
+		if len(key) == 2*len(want) {
+			n, err := hex.Decode(want[:], []byte(key))
+			wantOK = err == nil && n == len(want)
+		}
+		if ok != wantOK || ok && got != want {
+			t.Fatalf("parseHexKey(%q) = %x, %v; encoding/hex says %x, %v", key, got, ok, want, wantOK)
+		}
+		if ok && strings.ToLower(key) == key && hexKey(got) != key {
+			t.Fatalf("hexKey(parseHexKey(%q)) = %q", key, hexKey(got))
+		}
+	})
+}

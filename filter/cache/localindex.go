@@ -2,9 +2,9 @@ package cache
 
 import (
 	"encoding/binary"
-	"encoding/hex"
 	"errors"
-	"fmt"
+	"github.com/portcullis/portcullis/filter/wrap"
+	"strconv"
 	"time"
 
 	"github.com/portcullis/portcullis/filter/shared"
@@ -201,13 +201,13 @@ func (t *LocalIndex) Invalidate(keys []string, now time.Time) error {
 	until := now.Add(t.tombstoneTTL).UnixMilli()
 	var errs []error
 	for _, key := range keys {
-		var k0 digest
-		if _, err := hex.Decode(k0[:], []byte(key)); err != nil || len(key) != 2*len(k0) {
-			errs = append(errs, fmt.Errorf("cache: invalidating %q: not an index key", key))
+		k0, ok := parseHexKey(key)
+		if !ok {
+			errs = append(errs, errors.New("cache: invalidating "+strconv.Quote(key)+": not an index key"))
 			continue
 		}
 		if err := t.tombstone(k0, ms, until); err != nil {
-			errs = append(errs, fmt.Errorf("cache: invalidating %s on this Envoy: %w", key[:16], err))
+			errs = append(errs, wrap.With("cache: invalidating "+key[:16]+" on this Envoy", err))
 		}
 	}
 	return errors.Join(errs...)

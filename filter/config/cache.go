@@ -2,7 +2,6 @@ package config
 
 import (
 	"cmp"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -16,27 +15,53 @@ import (
 // Numbers are pointers so that an explicit 0 is refused, not taken for the
 // default.
 type CacheFile struct {
-	Cluster           string         `json:"cluster"`
-	Authority         string         `json:"authority"`
-	TimeoutMS         *int           `json:"timeout_ms"`
-	MaxBodyBytes      *int           `json:"max_body_bytes"`
-	DefaultTTLSeconds *int           `json:"default_ttl_seconds"`
-	Statuses          map[string]int `json:"statuses"`
-	FillWaitMS        *int           `json:"fill_wait_ms"`
-	FillLockSlots     *int           `json:"fill_lock_slots"`
+	Cluster           string
+	Authority         string
+	TimeoutMS         *int
+	MaxBodyBytes      *int
+	DefaultTTLSeconds *int
+	Statuses          map[string]int
+	FillWaitMS        *int
+	FillLockSlots     *int
 	// The in-proxy tier (README "Caching").
-	LocalIndexTTLMS    *int `json:"local_index_ttl_ms"`
-	LocalIndexSlots    *int `json:"local_index_slots"`
-	LocalEntries       *int `json:"local_entries"`
-	LocalMaxEntryBytes *int `json:"local_max_entry_bytes"`
-	LocalBytes         *int `json:"local_bytes"`
+	LocalIndexTTLMS    *int
+	LocalIndexSlots    *int
+	LocalEntries       *int
+	LocalMaxEntryBytes *int
+	LocalBytes         *int
+}
+
+func (f *CacheFile) members() []member {
+	return []member{
+		{"cluster", str(&f.Cluster)},
+		{"authority", str(&f.Authority)},
+		{"timeout_ms", optional(&f.TimeoutMS, integer[int])},
+		{"max_body_bytes", optional(&f.MaxBodyBytes, integer[int])},
+		{"default_ttl_seconds", optional(&f.DefaultTTLSeconds, integer[int])},
+		{"statuses", dict(&f.Statuses, integer[int])},
+		{"fill_wait_ms", optional(&f.FillWaitMS, integer[int])},
+		{"fill_lock_slots", optional(&f.FillLockSlots, integer[int])},
+		{"local_index_ttl_ms", optional(&f.LocalIndexTTLMS, integer[int])},
+		{"local_index_slots", optional(&f.LocalIndexSlots, integer[int])},
+		{"local_entries", optional(&f.LocalEntries, integer[int])},
+		{"local_max_entry_bytes", optional(&f.LocalMaxEntryBytes, integer[int])},
+		{"local_bytes", optional(&f.LocalBytes, integer[int])},
+	}
 }
 
 // RouteCacheFile is a route rule's cache policy.
 type RouteCacheFile struct {
-	Enabled    *bool `json:"enabled"`
-	TTLSeconds *int  `json:"ttl_seconds"`
-	Public     bool  `json:"public"`
+	Enabled    *bool
+	TTLSeconds *int
+	Public     bool
+}
+
+func (f *RouteCacheFile) members() []member {
+	return []member{
+		{"enabled", optional(&f.Enabled, flag)},
+		{"ttl_seconds", optional(&f.TTLSeconds, integer[int])},
+		{"public", flag(&f.Public)},
+	}
 }
 
 // Cache defaults and bounds.
@@ -71,7 +96,7 @@ func compileCache(f *CacheFile, routes []RouteFile) (*cache.Config, []*cache.Rou
 	if f == nil {
 		for i, r := range routes {
 			if r.Cache != nil {
-				return nil, nil, fieldErrorf(indexed("routes", i)+".cache", "requires the top-level cache block")
+				return nil, nil, fieldError(indexed("routes", i)+".cache", "requires the top-level cache block")
 			}
 		}
 		return nil, policies, nil
@@ -91,10 +116,10 @@ func compileCache(f *CacheFile, routes []RouteFile) (*cache.Config, []*cache.Rou
 		LocalBytes:         DefaultLocalBytes,
 	}
 	if !isToken(c.Cluster) {
-		return nil, nil, fieldErrorf("cache.cluster", "not an Envoy cluster name: %q", c.Cluster)
+		return nil, nil, fieldError("cache.cluster", "not an Envoy cluster name: "+strconv.Quote(c.Cluster))
 	}
 	if !route.SafeHeaderValue(c.Authority) || strings.ContainsAny(c.Authority, " \t/") {
-		return nil, nil, fieldErrorf("cache.authority", "not a host[:port]: %q", c.Authority)
+		return nil, nil, fieldError("cache.authority", "not a host[:port]: "+strconv.Quote(c.Authority))
 	}
 	for _, n := range []struct {
 		field    string
@@ -117,12 +142,12 @@ func compileCache(f *CacheFile, routes []RouteFile) (*cache.Config, []*cache.Rou
 			continue
 		}
 		if v := *n.value; v < n.min || v > n.max {
-			return nil, nil, fieldErrorf(n.field, "must be between %d and %d, got %d", n.min, n.max, v)
+			return nil, nil, fieldError(n.field, "must be between "+strconv.Itoa(n.min)+" and "+strconv.Itoa(n.max)+", got "+strconv.Itoa(v))
 		}
 		n.set(*n.value)
 	}
 	if c.LocalMaxEntryBytes > c.LocalBytes {
-		return nil, nil, fieldErrorf("cache.local_max_entry_bytes", "%d is more than cache.local_bytes (%d): no entry could be kept", c.LocalMaxEntryBytes, c.LocalBytes)
+		return nil, nil, fieldError("cache.local_max_entry_bytes", strconv.Itoa(c.LocalMaxEntryBytes)+" is more than cache.local_bytes ("+strconv.Itoa(c.LocalBytes)+"): no entry could be kept")
 	}
 	var err error
 	if c.Statuses, err = compileStatuses(f); err != nil {
@@ -148,34 +173,30 @@ func compileStatuses(f *CacheFile) (map[int]time.Duration, error) {
 		return map[int]time.Duration{200: defaultTTL}, nil
 	}
 	if len(f.Statuses) == 0 {
-		return nil, fieldErrorf("cache.statuses", "must list at least one status (omit it for the default, 200)")
+		return nil, fieldError("cache.statuses", "must list at least one status (omit it for the default, 200)")
 	}
 	if f.DefaultTTLSeconds != nil {
 		if _, has200 := f.Statuses["200"]; has200 {
-			return nil, fieldErrorf("cache.default_ttl_seconds", "the TTL of status 200 is also set by cache.statuses; set it in one place")
+			return nil, fieldError("cache.default_ttl_seconds", "the TTL of status 200 is also set by cache.statuses; set it in one place")
 		}
-		return nil, fieldErrorf("cache.default_ttl_seconds", "is the TTL of status 200, which cache.statuses does not list")
+		return nil, fieldError("cache.default_ttl_seconds", "is the TTL of status 200, which cache.statuses does not list")
 	}
-	keys := make([]string, 0, len(f.Statuses))
-	for k := range f.Statuses {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys) // the first error is the same on every run
+	keys := sortedKeys(f.Statuses)
 	out := make(map[int]time.Duration, len(keys))
 	for _, k := range keys {
 		field := "cache.statuses." + k
 		status, err := strconv.Atoi(k)
 		switch {
 		case err != nil || len(k) != 3 || status < 200 || status > 599:
-			return nil, fieldErrorf(field, "not a status code from 200 to 599")
+			return nil, fieldError(field, "not a status code from 200 to 599")
 		case status == 206 || status == 304:
 			// A partial or not-modified response is not the resource: replayed
 			// to another request it would be wrong (RFC 9111 §3.3, §4.3.4).
-			return nil, fieldErrorf(field, "%d responses cannot be replayed from the cache", status)
+			return nil, fieldError(field, strconv.Itoa(status)+" responses cannot be replayed from the cache")
 		}
 		ttl := f.Statuses[k]
 		if ttl < 1 || ttl > MaxTTLSeconds {
-			return nil, fieldErrorf(field, "must be between 1 and %d seconds, got %d", MaxTTLSeconds, ttl)
+			return nil, fieldError(field, "must be between 1 and "+strconv.Itoa(MaxTTLSeconds)+" seconds, got "+strconv.Itoa(ttl))
 		}
 		out[status] = time.Duration(ttl) * time.Second
 	}
@@ -190,19 +211,19 @@ func compileRouteCache(field string, f *RouteCacheFile, c *cache.Config) (*cache
 	if f.Enabled != nil && !*f.Enabled {
 		switch {
 		case f.TTLSeconds != nil:
-			return nil, fieldErrorf(field+".ttl_seconds", "has no effect with enabled false")
+			return nil, fieldError(field+".ttl_seconds", "has no effect with enabled false")
 		case f.Public:
-			return nil, fieldErrorf(field+".public", "has no effect with enabled false")
+			return nil, fieldError(field+".public", "has no effect with enabled false")
 		}
 		return nil, nil
 	}
 	p := &cache.RoutePolicy{Public: f.Public}
 	if f.TTLSeconds != nil {
 		if v := *f.TTLSeconds; v < 1 || v > MaxTTLSeconds {
-			return nil, fieldErrorf(field+".ttl_seconds", "must be between 1 and %d, got %d", MaxTTLSeconds, v)
+			return nil, fieldError(field+".ttl_seconds", "must be between 1 and "+strconv.Itoa(MaxTTLSeconds)+", got "+strconv.Itoa(v))
 		}
 		if _, ok := c.Statuses[200]; !ok {
-			return nil, fieldErrorf(field+".ttl_seconds", "is the TTL of status 200, which cache.statuses does not list")
+			return nil, fieldError(field+".ttl_seconds", "is the TTL of status 200, which cache.statuses does not list")
 		}
 		p.TTL = time.Duration(*f.TTLSeconds) * time.Second
 	}

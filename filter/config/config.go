@@ -6,43 +6,73 @@
 package config
 
 import (
-	"net/netip"
+	"strconv"
 	"time"
 
 	"github.com/portcullis/portcullis/filter/cache"
 	"github.com/portcullis/portcullis/filter/health"
 	"github.com/portcullis/portcullis/filter/jwt"
+	"github.com/portcullis/portcullis/filter/netaddr"
 	"github.com/portcullis/portcullis/filter/route"
 )
 
 // File is the JSON document, as Envoy's `configuration` or Istio's `pluginConfig`.
 type File struct {
-	JWT          *JWTFile       `json:"jwt"`
-	Identity     IdentityFile   `json:"identity"`
-	Routes       []RouteFile    `json:"routes"`
-	Health       HealthFile     `json:"health"`
-	ContentTypes []string       `json:"content_types"`
-	RateLimit    *RateLimitFile `json:"rate_limit"`
-	Cache        *CacheFile     `json:"cache"`
-	Log          LogFile        `json:"log"`
+	JWT          *JWTFile
+	Identity     IdentityFile
+	Routes       []RouteFile
+	Health       HealthFile
+	ContentTypes []string
+	RateLimit    *RateLimitFile
+	Cache        *CacheFile
+	Log          LogFile
+}
+
+func (f *File) members() []member {
+	return []member{
+		{"jwt", optional(&f.JWT, nested[JWTFile])},
+		{"identity", nested(&f.Identity)},
+		{"routes", list(&f.Routes, nested[RouteFile])},
+		{"health", nested(&f.Health)},
+		{"content_types", list(&f.ContentTypes, str)},
+		{"rate_limit", optional(&f.RateLimit, nested[RateLimitFile])},
+		{"cache", optional(&f.Cache, nested[CacheFile])},
+		{"log", nested(&f.Log)},
+	}
 }
 
 // LogFile configures the plugin's own log lines.
 type LogFile struct {
 	// ErrorsPerSecond bounds the error lines per reason per second in each
 	// VM (0: no bound).
-	ErrorsPerSecond *int `json:"errors_per_second"`
+	ErrorsPerSecond *int
+}
+
+func (f *LogFile) members() []member {
+	return []member{{"errors_per_second", optional(&f.ErrorsPerSecond, integer[int])}}
 }
 
 // JWTFile configures token verification.
 type JWTFile struct {
-	Secrets       []SecretFile `json:"secrets"`
-	Issuer        string       `json:"issuer"`
-	Audiences     []string     `json:"audiences"`
-	LeewaySeconds *int         `json:"leeway_seconds"`
-	RequireExp    *bool        `json:"require_exp"`
-	MaxTokenBytes *int         `json:"max_token_bytes"`
-	CacheSize     *int         `json:"cache_size"`
+	Secrets       []SecretFile
+	Issuer        string
+	Audiences     []string
+	LeewaySeconds *int
+	RequireExp    *bool
+	MaxTokenBytes *int
+	CacheSize     *int
+}
+
+func (f *JWTFile) members() []member {
+	return []member{
+		{"secrets", list(&f.Secrets, nested[SecretFile])},
+		{"issuer", str(&f.Issuer)},
+		{"audiences", list(&f.Audiences, str)},
+		{"leeway_seconds", optional(&f.LeewaySeconds, integer[int])},
+		{"require_exp", optional(&f.RequireExp, flag)},
+		{"max_token_bytes", optional(&f.MaxTokenBytes, integer[int])},
+		{"cache_size", optional(&f.CacheSize, integer[int])},
+	}
 }
 
 // SecretFile names where one HS256 secret comes from. The secret itself is
@@ -51,55 +81,90 @@ type SecretFile struct {
 	// KID, when set, restricts the secret to tokens naming it or naming no
 	// kid; without it the secret verifies a token whatever its kid (filter/jwt
 	// selects keys as google/jwt_verify_lib does).
-	KID      string `json:"kid"`
-	Env      string `json:"env"`
-	Encoding string `json:"encoding"`
+	KID      string
+	Env      string
+	Encoding string
+}
+
+func (f *SecretFile) members() []member {
+	return []member{{"kid", str(&f.KID)}, {"env", str(&f.Env)}, {"encoding", str(&f.Encoding)}}
 }
 
 // IdentityFile configures what is forwarded about a verified caller.
 type IdentityFile struct {
-	KeyClaim          string            `json:"key_claim"`
-	KeyHeader         string            `json:"key_header"`
-	ClaimHeaders      map[string]string `json:"claim_headers"`
-	KeepAuthorization bool              `json:"keep_authorization"`
+	KeyClaim          string
+	KeyHeader         string
+	ClaimHeaders      map[string]string
+	KeepAuthorization bool
+}
+
+func (f *IdentityFile) members() []member {
+	return []member{
+		{"key_claim", str(&f.KeyClaim)},
+		{"key_header", str(&f.KeyHeader)},
+		{"claim_headers", dict(&f.ClaimHeaders, str)},
+		{"keep_authorization", flag(&f.KeepAuthorization)},
+	}
 }
 
 // RouteFile is one rule of the ordered route table.
 type RouteFile struct {
-	Name    string   `json:"name"`
-	Prefix  string   `json:"prefix"`
-	Methods []string `json:"methods"`
-	Public  bool     `json:"public"`
+	Name    string
+	Prefix  string
+	Methods []string
+	Public  bool
 	// RateLimit replaces the rate_limit policy for this rule (protected rules only).
-	RateLimit []LimitFile `json:"rate_limit"`
+	RateLimit []LimitFile
 	// Cost is how many requests each request of this rule is charged as
 	// (default 1; needs the top-level rate_limit block).
-	Cost *int64 `json:"cost"`
+	Cost *int64
 	// CostHeader names a response header whose value (a whole number) is
 	// what the request really cost: the part beyond Cost is charged after
 	// the response, so it weighs on the next requests.
-	CostHeader string `json:"cost_header"`
+	CostHeader string
 	// Enforce says what the rule enforces; a check that is not enforced is
 	// decided, counted and logged, and the request goes on (shadow mode).
-	Enforce *EnforceFile `json:"enforce"`
+	Enforce *EnforceFile
 	// Cache is the rule's cache policy (needs the top-level cache block).
-	Cache *RouteCacheFile `json:"cache"`
+	Cache *RouteCacheFile
+}
+
+func (f *RouteFile) members() []member {
+	return []member{
+		{"name", str(&f.Name)},
+		{"prefix", str(&f.Prefix)},
+		{"methods", list(&f.Methods, str)},
+		{"public", flag(&f.Public)},
+		{"rate_limit", list(&f.RateLimit, nested[LimitFile])},
+		{"cost", optional(&f.Cost, integer[int64])},
+		{"cost_header", str(&f.CostHeader)},
+		{"enforce", optional(&f.Enforce, nested[EnforceFile])},
+		{"cache", optional(&f.Cache, nested[RouteCacheFile])},
+	}
 }
 
 // EnforceFile is a rule's enforcement: true (the default) refuses what the
 // check refuses; false forwards it (shadow mode).
 type EnforceFile struct {
 	// JWT: a missing or invalid token on a protected rule.
-	JWT *bool `json:"jwt"`
+	JWT *bool
 	// RateLimit: a request over its limit; unset, the rule follows
 	// rate_limit.enforce.
-	RateLimit *bool `json:"rate_limit"`
+	RateLimit *bool
+}
+
+func (f *EnforceFile) members() []member {
+	return []member{{"jwt", optional(&f.JWT, flag)}, {"rate_limit", optional(&f.RateLimit, flag)}}
 }
 
 // HealthFile configures the health endpoint.
 type HealthFile struct {
-	Path       string   `json:"path"`
-	AllowCIDRs []string `json:"allow_cidrs"`
+	Path       string
+	AllowCIDRs []string
+}
+
+func (f *HealthFile) members() []member {
+	return []member{{"path", str(&f.Path)}, {"allow_cidrs", list(&f.AllowCIDRs, str)}}
 }
 
 // Config is the compiled, validated configuration the plugin runs on.
@@ -148,16 +213,16 @@ type Env func(name string) (string, bool)
 func parsePrefixes(field string, cidrs []string) (health.Allowlist, error) {
 	var out health.Allowlist
 	for i, c := range cidrs {
-		p, err := netip.ParsePrefix(c)
-		if err != nil {
-			return nil, fieldErrorf(indexed(field, i), "not a CIDR prefix: %q", c)
+		p, ok := netaddr.ParsePrefix(c)
+		if !ok {
+			return nil, fieldError(indexed(field, i), "not a CIDR prefix: "+strconv.Quote(c))
 		}
 		// Client addresses are compared unmapped, so ::ffff:a.b.c.d/n means a.b.c.d/(n-96).
 		if p.Addr().Is4In6() {
 			if p.Bits() < 96 {
-				return nil, fieldErrorf(indexed(field, i), "IPv4-mapped prefix shorter than /96: %q", c)
+				return nil, fieldError(indexed(field, i), "IPv4-mapped prefix shorter than /96: "+strconv.Quote(c))
 			}
-			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+			p = netaddr.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
 		}
 		out = append(out, p.Masked())
 	}

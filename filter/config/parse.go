@@ -4,9 +4,8 @@ import (
 	"bytes"
 	"cmp"
 	"encoding/base64"
-	"encoding/json"
-	"io"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -19,16 +18,11 @@ import (
 // compiles the result. env resolves the secrets' environment variables.
 func Parse(data []byte, env Env) (*Config, error) {
 	if len(bytes.TrimSpace(data)) == 0 {
-		return nil, fieldErrorf("", "the configuration is empty; it must be a JSON object")
+		return nil, fieldError("", "the configuration is empty; it must be a JSON object")
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
 	var f File
-	if err := dec.Decode(&f); err != nil {
-		return nil, decodeError(data, err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, fieldErrorf("", "unexpected data after the configuration object")
+	if err := parseDocument(data, &f); err != nil {
+		return nil, err
 	}
 	return compile(&f, env)
 }
@@ -66,14 +60,14 @@ func compile(f *File, env Env) (*Config, error) {
 	c.ErrorLinesPerSecond = DefaultErrorLines
 	if n := f.Log.ErrorsPerSecond; n != nil {
 		if *n < 0 || *n > MaxErrorLines {
-			return nil, fieldErrorf("log.errors_per_second", "must be between 0 and %d, got %d", MaxErrorLines, *n)
+			return nil, fieldError("log.errors_per_second", "must be between 0 and "+strconv.Itoa(MaxErrorLines)+", got "+strconv.Itoa(*n))
 		}
 		c.ErrorLinesPerSecond = *n
 	}
 	needsJWT := slices.ContainsFunc(f.Routes, func(r RouteFile) bool { return !r.Public })
 	switch {
 	case f.JWT == nil && needsJWT:
-		return nil, fieldErrorf("jwt", "required: a route is not public")
+		return nil, fieldError("jwt", "required: a route is not public")
 	case f.JWT != nil:
 		if c.JWT, err = compileJWT(f.JWT, env); err != nil {
 			return nil, err
@@ -82,7 +76,7 @@ func compile(f *File, env Env) (*Config, error) {
 		c.TokenCacheSize = DefaultTokenCache
 		if n := f.JWT.CacheSize; n != nil {
 			if *n < 0 || *n > MaxTokenCache {
-				return nil, fieldErrorf("jwt.cache_size", "must be between 0 and %d, got %d", MaxTokenCache, *n)
+				return nil, fieldError("jwt.cache_size", "must be between 0 and "+strconv.Itoa(MaxTokenCache)+", got "+strconv.Itoa(*n))
 			}
 			c.TokenCacheSize = *n
 		}
@@ -94,22 +88,22 @@ func compile(f *File, env Env) (*Config, error) {
 // rule's cache policy (compileCache) and rate limiting (compileRateLimit).
 func compileRoutes(rules []RouteFile, caching []*cache.RoutePolicy, limits []ruleLimit) (route.Table, error) {
 	if len(rules) == 0 {
-		return route.Table{}, fieldErrorf("routes", "required: at least one route rule")
+		return route.Table{}, fieldError("routes", "required: at least one route rule")
 	}
 	out := make([]route.Rule, 0, len(rules))
 	for i, r := range rules {
 		field := indexed("routes", i)
 		if r.Prefix == "" || r.Prefix[0] != '/' {
-			return route.Table{}, fieldErrorf(field+".prefix", "required: a path prefix starting with \"/\"")
+			return route.Table{}, fieldError(field+".prefix", "required: a path prefix starting with \"/\"")
 		}
 		if _, ok := route.SplitPath(r.Prefix); !ok || strings.ContainsAny(r.Prefix, "?#") {
-			return route.Table{}, fieldErrorf(field+".prefix", "must be a plain path without dot segments, query or escapes: %q", r.Prefix)
+			return route.Table{}, fieldError(field+".prefix", "must be a plain path without dot segments, query or escapes: "+strconv.Quote(r.Prefix))
 		}
 		methods := make([]string, 0, len(r.Methods))
 		for j, m := range r.Methods {
 			upper := strings.ToUpper(m)
 			if !isToken(upper) {
-				return route.Table{}, fieldErrorf(indexed(field+".methods", j), "not an HTTP method: %q", m)
+				return route.Table{}, fieldError(indexed(field+".methods", j), "not an HTTP method: "+strconv.Quote(m))
 			}
 			methods = append(methods, upper)
 		}
@@ -130,34 +124,29 @@ func ruleName(r RouteFile) string { return cmp.Or(r.Name, r.Prefix) }
 func compileIdentity(f IdentityFile) (route.Identity, error) {
 	id := route.Identity{KeyHeader: "x-api-key", KeepAuthorization: f.KeepAuthorization}
 	if f.KeyClaim != "" && strings.TrimSpace(f.KeyClaim) != f.KeyClaim {
-		return id, fieldErrorf("identity.key_claim", "must not have surrounding spaces")
+		return id, fieldError("identity.key_claim", "must not have surrounding spaces")
 	}
 	if f.KeyHeader != "" {
 		if !isToken(f.KeyHeader) {
-			return id, fieldErrorf("identity.key_header", "not a valid header name: %q", f.KeyHeader)
+			return id, fieldError("identity.key_header", "not a valid header name: "+strconv.Quote(f.KeyHeader))
 		}
 		id.KeyHeader = strings.ToLower(f.KeyHeader)
 	}
 	if reserved(id.KeyHeader) {
-		return id, fieldErrorf("identity.key_header", "%q is reserved", id.KeyHeader)
+		return id, fieldError("identity.key_header", strconv.Quote(id.KeyHeader)+" is reserved")
 	}
 	seen := map[string]bool{id.KeyHeader: true}
-	claims := make([]string, 0, len(f.ClaimHeaders))
-	for claim := range f.ClaimHeaders {
-		claims = append(claims, claim)
-	}
-	slices.Sort(claims) // deterministic order of forwarded headers
-	for _, claim := range claims {
+	for _, claim := range sortedKeys(f.ClaimHeaders) { // deterministic order of forwarded headers
 		field := "identity.claim_headers." + claim
 		header := strings.ToLower(f.ClaimHeaders[claim])
 		if claim == "" {
-			return id, fieldErrorf("identity.claim_headers", "claim names must not be empty")
+			return id, fieldError("identity.claim_headers", "claim names must not be empty")
 		}
 		if !isToken(header) || reserved(header) {
-			return id, fieldErrorf(field, "not a usable header name: %q", f.ClaimHeaders[claim])
+			return id, fieldError(field, "not a usable header name: "+strconv.Quote(f.ClaimHeaders[claim]))
 		}
 		if seen[header] {
-			return id, fieldErrorf(field, "header %q is set twice", header)
+			return id, fieldError(field, "header "+strconv.Quote(header)+" is set twice")
 		}
 		seen[header] = true
 		id.ClaimHeaders = append(id.ClaimHeaders, route.ClaimHeader{Claim: claim, Header: header})
@@ -180,7 +169,7 @@ func compileHealthPath(p string) (string, error) {
 		return DefaultHealthPath, nil
 	}
 	if _, ok := route.SplitPath(p); !ok || strings.ContainsAny(p, "?#") {
-		return "", fieldErrorf("health.path", "must be a plain absolute path: %q", p)
+		return "", fieldError("health.path", "must be a plain absolute path: "+strconv.Quote(p))
 	}
 	return p, nil
 }
@@ -190,13 +179,13 @@ func compileContentTypes(types []string) ([]string, error) {
 		return defaultContentTypes, nil
 	}
 	if len(types) == 0 {
-		return nil, fieldErrorf("content_types", "must list at least one media type (omit it for the default)")
+		return nil, fieldError("content_types", "must list at least one media type (omit it for the default)")
 	}
 	out := make([]string, 0, len(types))
 	for i, t := range types {
 		typ, sub, ok := strings.Cut(strings.ToLower(t), "/")
 		if !ok || !isToken(typ) || !isToken(sub) {
-			return nil, fieldErrorf(indexed("content_types", i), "not a media type: %q", t)
+			return nil, fieldError(indexed("content_types", i), "not a media type: "+strconv.Quote(t))
 		}
 		out = append(out, typ+"/"+sub)
 	}
@@ -206,7 +195,7 @@ func compileContentTypes(types []string) ([]string, error) {
 func compileJWT(f *JWTFile, env Env) (*jwt.Options, error) {
 	o := &jwt.Options{Issuer: f.Issuer, Audiences: f.Audiences, Leeway: DefaultLeeway, RequireExp: true, MaxTokenBytes: DefaultMaxTokenBytes}
 	if len(f.Secrets) == 0 {
-		return nil, fieldErrorf("jwt.secrets", "required: at least one secret")
+		return nil, fieldError("jwt.secrets", "required: at least one secret")
 	}
 	kids := map[string]bool{}
 	for i, s := range f.Secrets {
@@ -215,19 +204,19 @@ func compileJWT(f *JWTFile, env Env) (*jwt.Options, error) {
 			return nil, err
 		}
 		if key.ID != "" && kids[key.ID] {
-			return nil, fieldErrorf(indexed("jwt.secrets", i)+".kid", "duplicate key id %q", key.ID)
+			return nil, fieldError(indexed("jwt.secrets", i)+".kid", "duplicate key id "+strconv.Quote(key.ID))
 		}
 		kids[key.ID] = true
 		o.Keys = append(o.Keys, key)
 	}
 	for i, a := range f.Audiences {
 		if a == "" {
-			return nil, fieldErrorf(indexed("jwt.audiences", i), "must not be empty")
+			return nil, fieldError(indexed("jwt.audiences", i), "must not be empty")
 		}
 	}
 	if f.LeewaySeconds != nil {
 		if s := *f.LeewaySeconds; s < 0 || s > MaxLeewaySeconds {
-			return nil, fieldErrorf("jwt.leeway_seconds", "must be between 0 and %d, got %d", MaxLeewaySeconds, s)
+			return nil, fieldError("jwt.leeway_seconds", "must be between 0 and "+strconv.Itoa(MaxLeewaySeconds)+", got "+strconv.Itoa(s))
 		}
 		o.Leeway = time.Duration(*f.LeewaySeconds) * time.Second
 	}
@@ -236,7 +225,7 @@ func compileJWT(f *JWTFile, env Env) (*jwt.Options, error) {
 	}
 	if f.MaxTokenBytes != nil {
 		if n := *f.MaxTokenBytes; n < 64 || n > MaxTokenBytesCeiling {
-			return nil, fieldErrorf("jwt.max_token_bytes", "must be between 64 and %d, got %d", MaxTokenBytesCeiling, n)
+			return nil, fieldError("jwt.max_token_bytes", "must be between 64 and "+strconv.Itoa(MaxTokenBytesCeiling)+", got "+strconv.Itoa(n))
 		}
 		o.MaxTokenBytes = *f.MaxTokenBytes
 	}
@@ -245,11 +234,11 @@ func compileJWT(f *JWTFile, env Env) (*jwt.Options, error) {
 
 func loadSecret(field string, s SecretFile, env Env) (jwt.Key, error) {
 	if s.Env == "" {
-		return jwt.Key{}, fieldErrorf(field+".env", "required: the environment variable holding the secret")
+		return jwt.Key{}, fieldError(field+".env", "required: the environment variable holding the secret")
 	}
 	value, ok := env(s.Env)
 	if !ok || value == "" {
-		return jwt.Key{}, fieldErrorf(field+".env", "environment variable %q is not set in the VM (Envoy vm_config.environment_variables, Istio vmConfig.env)", s.Env)
+		return jwt.Key{}, fieldError(field+".env", "environment variable "+strconv.Quote(s.Env)+" is not set in the VM (Envoy vm_config.environment_variables, Istio vmConfig.env)")
 	}
 	var secret []byte
 	var err error
@@ -261,15 +250,28 @@ func loadSecret(field string, s SecretFile, env Env) (jwt.Key, error) {
 	case "base64url":
 		secret, err = base64.RawURLEncoding.DecodeString(strings.TrimRight(value, "="))
 	default:
-		return jwt.Key{}, fieldErrorf(field+".encoding", "must be raw, base64 or base64url, got %q", s.Encoding)
+		return jwt.Key{}, fieldError(field+".encoding", "must be raw, base64 or base64url, got "+strconv.Quote(s.Encoding))
 	}
 	if err != nil {
-		return jwt.Key{}, fieldErrorf(field+".env", "environment variable %q is not valid %s", s.Env, s.Encoding)
+		return jwt.Key{}, fieldError(field+".env", "environment variable "+strconv.Quote(s.Env)+" is not valid "+s.Encoding)
 	}
 	if len(secret) < MinSecretBytes {
-		return jwt.Key{}, fieldErrorf(field+".env", "secret in %q is %d bytes; HS256 needs at least %d (RFC 7518 §3.2)", s.Env, len(secret), MinSecretBytes)
+		return jwt.Key{}, fieldError(field+".env", "secret in "+strconv.Quote(s.Env)+" is "+strconv.Itoa(len(secret))+" bytes; HS256 needs at least "+strconv.Itoa(MinSecretBytes)+" (RFC 7518 §3.2)")
 	}
 	return jwt.Key{ID: s.KID, Secret: secret}, nil
+}
+
+// sortedKeys returns m's keys in order, so that compiling a map gives the
+// same result and the same first error on every run. It sorts with
+// slices.SortStableFunc, which the cache's query sorting links anyway:
+// slices.Sort would link a second sort for strings (about 20 KB).
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.SortStableFunc(keys, strings.Compare)
+	return keys
 }
 
 // isToken reports whether s is a non-empty RFC 9110 token (header names, methods, media type parts).

@@ -3,7 +3,6 @@ package config_test
 import (
 	"encoding/base64"
 	"errors"
-	"net/netip"
 	"reflect"
 	"strings"
 	"testing"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/portcullis/portcullis/filter/config"
 	"github.com/portcullis/portcullis/filter/jwt"
+	"github.com/portcullis/portcullis/filter/netaddr"
 	"github.com/portcullis/portcullis/filter/route"
 )
 
@@ -243,8 +243,8 @@ func TestParseValid(t *testing.T) {
 			if c.HealthPath != "/ready" {
 				t.Errorf("HealthPath = %q", c.HealthPath)
 			}
-			want := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("2001:db8::/32"), netip.MustParsePrefix("192.0.2.7/32")}
-			if !reflect.DeepEqual([]netip.Prefix(c.HealthAllow), want) {
+			want := []netaddr.Prefix{netaddr.MustParsePrefix("10.0.0.0/8"), netaddr.MustParsePrefix("2001:db8::/32"), netaddr.MustParsePrefix("192.0.2.7/32")}
+			if !reflect.DeepEqual([]netaddr.Prefix(c.HealthAllow), want) {
 				t.Errorf("HealthAllow = %v, want masked %v", c.HealthAllow, want)
 			}
 		}},

@@ -2,7 +2,6 @@ package config
 
 import (
 	"cmp"
-	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -19,51 +18,95 @@ import (
 // fleet's). Protected routes are keyed by the verified key claim; public
 // routes only when PublicKey says how.
 type RateLimitFile struct {
-	Mode         string      `json:"mode"`
-	Fleet        *FleetFile  `json:"fleet"`
-	PublicKey    string      `json:"public_key"`
-	Default      []LimitFile `json:"default"`
-	Plans        *PlansFile  `json:"plans"`
-	Slots        int         `json:"slots"`
-	CASRetries   int         `json:"cas_retries"`
-	OnContention string      `json:"on_contention"`
-	ResetFormat  string      `json:"reset_format"`
+	Mode         string
+	Fleet        *FleetFile
+	PublicKey    string
+	Default      []LimitFile
+	Plans        *PlansFile
+	Slots        int
+	CASRetries   int
+	OnContention string
+	ResetFormat  string
 	// Enforce false is shadow mode for every rule that does not say
 	// otherwise (routes[].enforce.rate_limit).
-	Enforce *bool `json:"enforce"`
+	Enforce *bool
 	// ShadowHeaders sends the rate-limit headers on the responses of rules
 	// in shadow mode too (they are left out by default, so clients see no
 	// change while the limits are tried out).
-	ShadowHeaders bool `json:"shadow_headers"`
+	ShadowHeaders bool
 	// UTCOffsetMinutes is the zone calendar quotas (limits with a
 	// calendar window) start their days, weeks and months in; default UTC.
-	UTCOffsetMinutes *int `json:"utc_offset_minutes"`
+	UTCOffsetMinutes *int
+}
+
+func (f *RateLimitFile) members() []member {
+	return []member{
+		{"mode", str(&f.Mode)},
+		{"fleet", optional(&f.Fleet, nested[FleetFile])},
+		{"public_key", str(&f.PublicKey)},
+		{"default", list(&f.Default, nested[LimitFile])},
+		{"plans", optional(&f.Plans, nested[PlansFile])},
+		{"slots", integer(&f.Slots)},
+		{"cas_retries", integer(&f.CASRetries)},
+		{"on_contention", str(&f.OnContention)},
+		{"reset_format", str(&f.ResetFormat)},
+		{"enforce", optional(&f.Enforce, flag)},
+		{"shadow_headers", flag(&f.ShadowHeaders)},
+		{"utc_offset_minutes", optional(&f.UTCOffsetMinutes, integer[int])},
+	}
 }
 
 // FleetFile configures the calls to envoyproxy/ratelimit's /json endpoint.
 type FleetFile struct {
-	Cluster    string `json:"cluster"`
-	Authority  string `json:"authority"`
-	Domain     string `json:"domain"`
-	TimeoutMS  int    `json:"timeout_ms"`
-	OnFailure  string `json:"on_failure"`
-	BlockSlots int    `json:"block_slots"`
+	Cluster    string
+	Authority  string
+	Domain     string
+	TimeoutMS  int
+	OnFailure  string
+	BlockSlots int
+}
+
+func (f *FleetFile) members() []member {
+	return []member{
+		{"cluster", str(&f.Cluster)},
+		{"authority", str(&f.Authority)},
+		{"domain", str(&f.Domain)},
+		{"timeout_ms", integer(&f.TimeoutMS)},
+		{"on_failure", str(&f.OnFailure)},
+		{"block_slots", integer(&f.BlockSlots)},
+	}
 }
 
 // LimitFile is one limit: Requests per WindowSeconds, counted by
 // Algorithm (gcra, the default, or strict), or per calendar window
 // (Calendar: day, week or month) as a quota.
 type LimitFile struct {
-	Requests      int64  `json:"requests"`
-	WindowSeconds int64  `json:"window_seconds"`
-	Calendar      string `json:"calendar"`
-	Algorithm     string `json:"algorithm"`
+	Requests      int64
+	WindowSeconds int64
+	Calendar      string
+	Algorithm     string
+}
+
+func (f *LimitFile) members() []member {
+	return []member{
+		{"requests", integer(&f.Requests)},
+		{"window_seconds", integer(&f.WindowSeconds)},
+		{"calendar", str(&f.Calendar)},
+		{"algorithm", str(&f.Algorithm)},
+	}
 }
 
 // PlansFile chooses the limits by a claim of the verified token.
 type PlansFile struct {
-	Claim  string                 `json:"claim"`
-	ByPlan map[string][]LimitFile `json:"by_plan"`
+	Claim  string
+	ByPlan map[string][]LimitFile
+}
+
+func (f *PlansFile) members() []member {
+	return []member{
+		{"claim", str(&f.Claim)},
+		{"by_plan", dict(&f.ByPlan, func(limits *[]LimitFile) decodeFunc { return list(limits, nested[LimitFile]) })},
+	}
 }
 
 // RateLimit is the compiled rate-limit configuration.
@@ -206,14 +249,14 @@ func checkCosts(rl *RateLimit, routes []RouteFile, rules []ruleLimit) error {
 		applies := []*ratelimit.Policy{r.policy}
 		if r.policy == nil {
 			applies = []*ratelimit.Policy{rl.Default}
-			for _, plan := range slices.Sorted(maps.Keys(rl.Plans)) {
+			for _, plan := range sortedKeys(rl.Plans) {
 				applies = append(applies, rl.Plans[plan])
 			}
 		}
 		for _, p := range applies {
 			for _, l := range p.Limits() {
 				if r.cost > l.Requests {
-					return fieldErrorf(indexed("routes", i)+".cost", "%d is more than the %d requests of limit %q, which could then never admit the rule's requests", r.cost, l.Requests, l.Name)
+					return fieldError(indexed("routes", i)+".cost", strconv.FormatInt(r.cost, 10)+" is more than the "+strconv.FormatInt(l.Requests, 10)+" requests of limit "+strconv.Quote(l.Name)+", which could then never admit the rule's requests")
 				}
 			}
 		}
@@ -243,12 +286,12 @@ func compileRateLimitBlock(f *RateLimitFile, routes []RouteFile) (*RateLimit, er
 	case "timestamp":
 		rl.ResetFormat = ratelimit.ResetTimestamp
 	default:
-		return nil, fieldErrorf("rate_limit.reset_format", "must be seconds or timestamp, got %q", f.ResetFormat)
+		return nil, fieldError("rate_limit.reset_format", "must be seconds or timestamp, got "+strconv.Quote(f.ResetFormat))
 	}
 	switch f.Mode {
 	case "", "local":
 		if f.Fleet != nil {
-			return nil, fieldErrorf("rate_limit.fleet", `only in fleet or hybrid mode (rate_limit.mode "fleet" or "hybrid")`)
+			return nil, fieldError("rate_limit.fleet", `only in fleet or hybrid mode (rate_limit.mode "fleet" or "hybrid")`)
 		}
 	case "fleet":
 		if rl.Fleet, err = compileFleet(f, false); err != nil {
@@ -260,7 +303,7 @@ func compileRateLimitBlock(f *RateLimitFile, routes []RouteFile) (*RateLimit, er
 			return nil, err
 		}
 	default:
-		return nil, fieldErrorf("rate_limit.mode", "must be local, fleet or hybrid, got %q", f.Mode)
+		return nil, fieldError("rate_limit.mode", "must be local, fleet or hybrid, got "+strconv.Quote(f.Mode))
 	}
 	if rl.calendarOffset, err = compileUTCOffset(f, routes); err != nil {
 		return nil, err
@@ -275,22 +318,17 @@ func compileRateLimitBlock(f *RateLimitFile, routes []RouteFile) (*RateLimit, er
 	if f.Plans != nil {
 		if f.Plans.Claim != "" {
 			if strings.TrimSpace(f.Plans.Claim) != f.Plans.Claim {
-				return nil, fieldErrorf("rate_limit.plans.claim", "must not have surrounding spaces")
+				return nil, fieldError("rate_limit.plans.claim", "must not have surrounding spaces")
 			}
 			rl.PlanClaim = f.Plans.Claim
 		}
 		if len(f.Plans.ByPlan) == 0 {
-			return nil, fieldErrorf("rate_limit.plans.by_plan", "required: at least one plan")
+			return nil, fieldError("rate_limit.plans.by_plan", "required: at least one plan")
 		}
-		plans := make([]string, 0, len(f.Plans.ByPlan))
-		for plan := range f.Plans.ByPlan {
-			plans = append(plans, plan)
-		}
-		slices.Sort(plans)
-		for _, plan := range plans {
+		for _, plan := range sortedKeys(f.Plans.ByPlan) {
 			field := "rate_limit.plans.by_plan." + plan
 			if plan == "" {
-				return nil, fieldErrorf("rate_limit.plans.by_plan", "plan names must not be empty")
+				return nil, fieldError("rate_limit.plans.by_plan", "plan names must not be empty")
 			}
 			p, err := compilePolicy(field, "plan-"+plan, f.Plans.ByPlan[plan], rl.calendarOffset)
 			if err != nil {
@@ -305,14 +343,13 @@ func compileRateLimitBlock(f *RateLimitFile, routes []RouteFile) (*RateLimit, er
 	case "deny":
 		rl.Options.FailMode = ratelimit.FailClosed
 	default:
-		return nil, fieldErrorf("rate_limit.on_contention", "must be allow or deny, got %q", f.OnContention)
+		return nil, fieldError("rate_limit.on_contention", "must be allow or deny, got "+strconv.Quote(f.OnContention))
 	}
 	if s := f.Slots; s != 0 && (s < ratelimit.DefaultWays || s > ratelimit.MaxSlots || s%ratelimit.DefaultWays != 0) {
-		return nil, fieldErrorf("rate_limit.slots", "must be a multiple of %d between %d and %d, got %d",
-			ratelimit.DefaultWays, ratelimit.DefaultWays, ratelimit.MaxSlots, s)
+		return nil, fieldError("rate_limit.slots", "must be a multiple of "+strconv.Itoa(ratelimit.DefaultWays)+" between "+strconv.Itoa(ratelimit.DefaultWays)+" and "+strconv.Itoa(ratelimit.MaxSlots)+", got "+strconv.Itoa(s))
 	}
 	if n := f.CASRetries; n != 0 && (n < 1 || n > ratelimit.MaxCASRetries) {
-		return nil, fieldErrorf("rate_limit.cas_retries", "must be between 1 and %d, got %d", ratelimit.MaxCASRetries, n)
+		return nil, fieldError("rate_limit.cas_retries", "must be between 1 and "+strconv.Itoa(ratelimit.MaxCASRetries)+", got "+strconv.Itoa(n))
 	}
 	rl.Options.Slots = f.Slots
 	rl.Options.CASRetries = f.CASRetries
@@ -336,19 +373,19 @@ func checkRuleLimitFields(f *RateLimitFile, i int, r RouteFile) error {
 		switch {
 		case !set.set:
 		case f == nil:
-			return fieldErrorf(field+"."+set.name, "requires the top-level rate_limit block")
+			return fieldError(field+"."+set.name, "requires the top-level rate_limit block")
 		case r.Public && f.PublicKey == "":
-			return fieldErrorf(field+"."+set.name, "public routes are rate-limited only with rate_limit.public_key (there is no verified key to count against)")
+			return fieldError(field+"."+set.name, "public routes are rate-limited only with rate_limit.public_key (there is no verified key to count against)")
 		}
 	}
 	if r.RateLimit != nil && f.Mode == "fleet" {
-		return fieldErrorf(field+".rate_limit", "in fleet mode the limits are set in the ratelimit service's descriptor config")
+		return fieldError(field+".rate_limit", "in fleet mode the limits are set in the ratelimit service's descriptor config")
 	}
 	if c := r.Cost; c != nil && (*c < 1 || *c > ratelimit.MaxRequests) {
-		return fieldErrorf(field+".cost", "must be between 1 and %d, got %d", ratelimit.MaxRequests, *c)
+		return fieldError(field+".cost", "must be between 1 and "+strconv.Itoa(ratelimit.MaxRequests)+", got "+strconv.FormatInt(*c, 10))
 	}
 	if h := strings.ToLower(r.CostHeader); h != "" && (!isToken(h) || slices.Contains(rateLimitHeaders, h)) {
-		return fieldErrorf(field+".cost_header", "not a response header the upstream can set: %q", r.CostHeader)
+		return fieldError(field+".cost_header", "not a response header the upstream can set: "+strconv.Quote(r.CostHeader))
 	}
 	return nil
 }
@@ -394,11 +431,11 @@ func compileFleet(f *RateLimitFile, hybrid bool) (*Fleet, error) {
 		{"utc_offset_minutes", f.UTCOffsetMinutes != nil},
 	} {
 		if local.set && !hybrid {
-			return nil, fieldErrorf("rate_limit."+local.name, `only in local or hybrid mode: in fleet mode the limits are set in the ratelimit service's descriptor config`)
+			return nil, fieldError("rate_limit."+local.name, `only in local or hybrid mode: in fleet mode the limits are set in the ratelimit service's descriptor config`)
 		}
 	}
 	if f.Fleet == nil {
-		return nil, fieldErrorf("rate_limit.fleet", "required in fleet and hybrid mode")
+		return nil, fieldError("rate_limit.fleet", "required in fleet and hybrid mode")
 	}
 	ff := f.Fleet
 	fl := &Fleet{
@@ -409,17 +446,17 @@ func compileFleet(f *RateLimitFile, hybrid bool) (*Fleet, error) {
 		BlockSlots: ff.BlockSlots,
 	}
 	if !isToken(fl.Cluster) {
-		return nil, fieldErrorf("rate_limit.fleet.cluster", "not an Envoy cluster name: %q", fl.Cluster)
+		return nil, fieldError("rate_limit.fleet.cluster", "not an Envoy cluster name: "+strconv.Quote(fl.Cluster))
 	}
 	if !isToken(fl.Domain) {
-		return nil, fieldErrorf("rate_limit.fleet.domain", "not a descriptor domain: %q", fl.Domain)
+		return nil, fieldError("rate_limit.fleet.domain", "not a descriptor domain: "+strconv.Quote(fl.Domain))
 	}
 	if !route.SafeHeaderValue(fl.Authority) || strings.ContainsAny(fl.Authority, " \t/") {
-		return nil, fieldErrorf("rate_limit.fleet.authority", "not a host[:port]: %q", fl.Authority)
+		return nil, fieldError("rate_limit.fleet.authority", "not a host[:port]: "+strconv.Quote(fl.Authority))
 	}
 	if ms := ff.TimeoutMS; ms != 0 {
 		if ms < 1 || ms > MaxFleetTimeoutMS {
-			return nil, fieldErrorf("rate_limit.fleet.timeout_ms", "must be between 1 and %d, got %d", MaxFleetTimeoutMS, ms)
+			return nil, fieldError("rate_limit.fleet.timeout_ms", "must be between 1 and "+strconv.Itoa(MaxFleetTimeoutMS)+", got "+strconv.Itoa(ms))
 		}
 		fl.Timeout = time.Duration(ms) * time.Millisecond
 	}
@@ -428,10 +465,10 @@ func compileFleet(f *RateLimitFile, hybrid bool) (*Fleet, error) {
 		fl.FailOpen = true
 	case "deny":
 	default:
-		return nil, fieldErrorf("rate_limit.fleet.on_failure", "must be allow or deny, got %q", ff.OnFailure)
+		return nil, fieldError("rate_limit.fleet.on_failure", "must be allow or deny, got "+strconv.Quote(ff.OnFailure))
 	}
 	if n := ff.BlockSlots; n != 0 && (n < 1 || n > fleet.MaxBlockSlots) {
-		return nil, fieldErrorf("rate_limit.fleet.block_slots", "must be between 1 and %d, got %d", fleet.MaxBlockSlots, n)
+		return nil, fieldError("rate_limit.fleet.block_slots", "must be between 1 and "+strconv.Itoa(fleet.MaxBlockSlots)+", got "+strconv.Itoa(n))
 	}
 	return fl, nil
 }
@@ -446,11 +483,11 @@ func compileKeySource(s string) (KeySource, error) {
 	case strings.HasPrefix(s, "header:"):
 		name := strings.ToLower(strings.TrimPrefix(s, "header:"))
 		if !isToken(name) {
-			return KeySource{}, fieldErrorf("rate_limit.public_key", "not a header name: %q", strings.TrimPrefix(s, "header:"))
+			return KeySource{}, fieldError("rate_limit.public_key", "not a header name: "+strconv.Quote(strings.TrimPrefix(s, "header:")))
 		}
 		return KeySource{Kind: KeyHeader, Header: name}, nil
 	}
-	return KeySource{}, fieldErrorf("rate_limit.public_key", `must be "client_address" or "header:<name>", got %q`, s)
+	return KeySource{}, fieldError("rate_limit.public_key", `must be "client_address" or "header:<name>", got `+strconv.Quote(s))
 }
 
 func validPolicyName(name string) bool {
@@ -466,7 +503,7 @@ func compileUTCOffset(f *RateLimitFile, routes []RouteFile) (time.Duration, erro
 		return 0, nil
 	}
 	if *m < MinUTCOffsetMinutes || *m > MaxUTCOffsetMinutes {
-		return 0, fieldErrorf("rate_limit.utc_offset_minutes", "must be between %d and %d, got %d", MinUTCOffsetMinutes, MaxUTCOffsetMinutes, *m)
+		return 0, fieldError("rate_limit.utc_offset_minutes", "must be between "+strconv.Itoa(MinUTCOffsetMinutes)+" and "+strconv.Itoa(MaxUTCOffsetMinutes)+", got "+strconv.Itoa(*m))
 	}
 	lists := [][]LimitFile{f.Default}
 	if f.Plans != nil {
@@ -482,7 +519,7 @@ func compileUTCOffset(f *RateLimitFile, routes []RouteFile) (time.Duration, erro
 			return time.Duration(*m) * time.Minute, nil
 		}
 	}
-	return 0, fieldErrorf("rate_limit.utc_offset_minutes", "only for limits with a calendar window, and no limit has one")
+	return 0, fieldError("rate_limit.utc_offset_minutes", "only for limits with a calendar window, and no limit has one")
 }
 
 // compilePolicy validates limits (at field) and compiles them into a policy;
@@ -497,35 +534,36 @@ func compilePolicy(field, name string, limits []LimitFile, offset time.Duration)
 		case "strict":
 			algorithm = ratelimit.AlgorithmStrict
 		default:
-			return nil, fieldErrorf(indexed(field, i)+".algorithm", "must be gcra or strict, got %q", l.Algorithm)
+			return nil, fieldError(indexed(field, i)+".algorithm", "must be gcra or strict, got "+strconv.Quote(l.Algorithm))
 		}
 		if l.Calendar != "" {
 			c, ok := ratelimit.ParseCalendar(l.Calendar)
 			switch {
 			case !ok:
-				return nil, fieldErrorf(indexed(field, i)+".calendar", "must be day, week or month, got %q", l.Calendar)
+				return nil, fieldError(indexed(field, i)+".calendar", "must be day, week or month, got "+strconv.Quote(l.Calendar))
 			case l.WindowSeconds != 0:
-				return nil, fieldErrorf(indexed(field, i)+".window_seconds", "not with calendar: a calendar window has its own length")
+				return nil, fieldError(indexed(field, i)+".window_seconds", "not with calendar: a calendar window has its own length")
 			case l.Algorithm != "":
-				return nil, fieldErrorf(indexed(field, i)+".algorithm", "not with calendar: a calendar quota counts its whole window")
+				return nil, fieldError(indexed(field, i)+".algorithm", "not with calendar: a calendar quota counts its whole window")
 			}
 			out[i] = ratelimit.Limit{Requests: l.Requests, Calendar: c, UTCOffset: offset}
 			continue
 		}
 		if l.WindowSeconds < 1 || l.WindowSeconds > maxSeconds {
-			return nil, fieldErrorf(indexed(field, i)+".window_seconds", "must be between 1 and %d, got %d", maxSeconds, l.WindowSeconds)
+			return nil, fieldError(indexed(field, i)+".window_seconds", "must be between 1 and "+strconv.FormatInt(maxSeconds, 10)+", got "+strconv.FormatInt(l.WindowSeconds, 10))
 		}
 		out[i] = ratelimit.Limit{Requests: l.Requests, Window: time.Duration(l.WindowSeconds) * time.Second, Algorithm: algorithm}
 	}
 	p, err := ratelimit.NewPolicy(name, out)
-	// NewPolicy returns its errors unwrapped (see decodeError for why not errors.As).
+	// NewPolicy returns its errors unwrapped, so type assertions find them;
+	// errors.As would link reflectlite's assignability code for nothing.
 	le, isLE := err.(*ratelimit.LimitError)
 	ne, isNE := err.(*ratelimit.NameError)
 	switch {
 	case err == nil:
 		return p, nil
 	case isLE && le.Index < 0:
-		return nil, fieldErrorf(field, "%s", le.Problem)
+		return nil, fieldError(field, le.Problem)
 	case isLE:
 		sub := le.Field
 		switch sub {
@@ -535,9 +573,9 @@ func compilePolicy(field, name string, limits []LimitFile, offset time.Duration)
 				sub = "calendar"
 			}
 		}
-		return nil, fieldErrorf(indexed(field, le.Index)+"."+sub, "%s", le.Problem)
+		return nil, fieldError(indexed(field, le.Index)+"."+sub, le.Problem)
 	case isNE:
-		return nil, fieldErrorf(field, "name %q %s", strings.TrimPrefix(name, "plan-"), ne.Problem)
+		return nil, fieldError(field, "name "+strconv.Quote(strings.TrimPrefix(name, "plan-"))+" "+ne.Problem)
 	}
-	return nil, fieldErrorf(field, "%v", err)
+	return nil, fieldError(field, err.Error())
 }

@@ -9,7 +9,7 @@ func compileJWTEnforce(field string, r RouteFile) (shadow bool, err error) {
 		return false, nil
 	}
 	if r.Public {
-		return false, fieldErrorf(field+".enforce.jwt", "a public route verifies no token")
+		return false, fieldError(field+".enforce.jwt", "a public route verifies no token")
 	}
 	return !*r.Enforce.JWT, nil
 }

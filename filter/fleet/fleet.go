@@ -18,11 +18,11 @@ package fleet
 
 import (
 	"errors"
-	"fmt"
 	"strconv"
 	"time"
 
-	"github.com/tidwall/gjson"
+	"github.com/portcullis/portcullis/filter/jsonread"
+	"github.com/portcullis/portcullis/filter/wrap"
 
 	"github.com/portcullis/portcullis/filter/jsonobj"
 )
@@ -73,55 +73,61 @@ type Answer struct {
 // then applies its failure mode.
 var ErrBadAnswer = errors.New("ratelimit service answer not understood")
 
+func badAnswer(detail string) error { return wrap.Detail(ErrBadAnswer, detail) }
+
 // ParseAnswer reads the service's answer: HTTP status and JSON body
 // (RateLimitResponse). The service answers 200 with overallCode OK, 429
 // with OVER_LIMIT, and anything else on errors.
 func ParseAnswer(status int, body []byte) (Answer, error) {
-	if !gjson.ValidBytes(body) {
-		return Answer{}, fmt.Errorf("%w: status %d, body is not JSON", ErrBadAnswer, status)
+	root, ok := jsonread.Parse(string(body))
+	if !ok {
+		return Answer{}, badAnswer("status " + strconv.Itoa(status) + ", body is not JSON")
 	}
-	root := gjson.ParseBytes(body)
-	code := root.Get("overallCode").String()
+	code := root.Get("overallCode").Str()
 	switch {
 	case status == 200 && code == "OK":
 	case status == 429 && code == "OVER_LIMIT":
 	default:
-		return Answer{}, fmt.Errorf("%w: status %d with overallCode %q", ErrBadAnswer, status, code)
+		return Answer{}, badAnswer("status " + strconv.Itoa(status) + " with overallCode " + strconv.Quote(code))
 	}
 	a := Answer{Over: code == "OVER_LIMIT"}
-	st := root.Get("statuses.0")
+	var st jsonread.Value
+	for first := range root.Get("statuses").Elements() {
+		st = first
+		break
+	}
 	if !st.Exists() {
 		if a.Over {
-			return Answer{}, fmt.Errorf("%w: OVER_LIMIT without a status", ErrBadAnswer)
+			return Answer{}, badAnswer("OVER_LIMIT without a status")
 		}
 		return a, nil
 	}
-	if stCode := st.Get("code").String(); stCode != code {
-		return Answer{}, fmt.Errorf("%w: status code %q under overallCode %q", ErrBadAnswer, stCode, code)
+	if stCode := st.Get("code").Str(); stCode != code {
+		return Answer{}, badAnswer("status code " + strconv.Quote(stCode) + " under overallCode " + strconv.Quote(code))
 	}
 	lim := st.Get("currentLimit")
 	if !lim.Exists() {
 		if a.Over {
-			return Answer{}, fmt.Errorf("%w: OVER_LIMIT without currentLimit", ErrBadAnswer)
+			return Answer{}, badAnswer("OVER_LIMIT without currentLimit")
 		}
 		return a, nil
 	}
 	var err error
 	a.Limited = true
 	if a.Limit, err = protoInt(lim.Get("requestsPerUnit")); err != nil {
-		return Answer{}, fmt.Errorf("%w: requestsPerUnit: %v", ErrBadAnswer, err)
+		return Answer{}, badAnswer("requestsPerUnit: " + err.Error())
 	}
-	if a.Window = unitWindow[lim.Get("unit").String()]; a.Window == 0 {
-		return Answer{}, fmt.Errorf("%w: unknown unit %q", ErrBadAnswer, lim.Get("unit").String())
+	if a.Window = unitWindow[lim.Get("unit").Str()]; a.Window == 0 {
+		return Answer{}, badAnswer("unknown unit " + strconv.Quote(lim.Get("unit").Str()))
 	}
 	if a.Remaining, err = protoInt(st.Get("limitRemaining")); err != nil {
-		return Answer{}, fmt.Errorf("%w: limitRemaining: %v", ErrBadAnswer, err)
+		return Answer{}, badAnswer("limitRemaining: " + err.Error())
 	}
 	if a.Reset, err = protoDuration(st.Get("durationUntilReset")); err != nil {
-		return Answer{}, fmt.Errorf("%w: durationUntilReset: %v", ErrBadAnswer, err)
+		return Answer{}, badAnswer("durationUntilReset: " + err.Error())
 	}
 	if a.Reset > a.Window {
-		return Answer{}, fmt.Errorf("%w: reset %v is longer than the %v window", ErrBadAnswer, a.Reset, a.Window)
+		return Answer{}, badAnswer("reset " + a.Reset.String() + " is longer than the " + a.Window.String() + " window")
 	}
 	return a, nil
 }
@@ -140,35 +146,38 @@ var unitWindow = map[string]time.Duration{
 
 // protoInt reads a uint32 field: protojson omits zero values and writes
 // numbers (uint64 would be strings, which are accepted too).
-func protoInt(r gjson.Result) (int64, error) {
-	switch r.Type {
-	case gjson.Null:
+func protoInt(r jsonread.Value) (int64, error) {
+	var n int64
+	var err error
+	ok := false
+	switch r.Kind() {
+	case jsonread.Absent, jsonread.Null:
 		return 0, nil // omitted: zero
-	case gjson.Number:
-		if n := r.Int(); n >= 0 && float64(n) == r.Num && n <= 1<<32 {
-			return n, nil
-		}
-	case gjson.String:
-		if n, err := strconv.ParseInt(r.Str, 10, 64); err == nil && n >= 0 && n <= 1<<32 {
-			return n, nil
-		}
+	case jsonread.Number:
+		n, ok = r.Int()
+	case jsonread.String:
+		n, err = strconv.ParseInt(r.Str(), 10, 64)
+		ok = err == nil
 	}
-	return 0, fmt.Errorf("not a count: %s", r.Raw)
+	if !ok || n < 0 || n > 1<<32 {
+		return 0, errors.New("not a count: " + r.Raw)
+	}
+	return n, nil
 }
 
 // protoDuration reads a google.protobuf.Duration in protojson form: a
 // decimal number of seconds with the suffix "s" ("59s", "0.250s").
-func protoDuration(r gjson.Result) (time.Duration, error) {
-	if r.Type == gjson.Null {
+func protoDuration(r jsonread.Value) (time.Duration, error) {
+	if k := r.Kind(); k == jsonread.Absent || k == jsonread.Null {
 		return 0, nil
 	}
-	s := r.Str
-	if r.Type != gjson.String || len(s) < 2 || s[len(s)-1] != 's' || s[0] == '-' || s[0] == '+' {
-		return 0, fmt.Errorf("not a duration: %s", r.Raw)
+	s := r.Str()
+	if len(s) < 2 || s[len(s)-1] != 's' || s[0] == '-' || s[0] == '+' {
+		return 0, errors.New("not a duration: " + r.Raw)
 	}
 	secs, err := strconv.ParseFloat(s[:len(s)-1], 64)
 	if err != nil || !(secs >= 0 && secs <= 366*24*3600) { // NaN fails both
-		return 0, fmt.Errorf("not a duration: %s", r.Raw)
+		return 0, errors.New("not a duration: " + r.Raw)
 	}
 	return time.Duration(secs * float64(time.Second)), nil
 }

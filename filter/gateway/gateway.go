@@ -12,11 +12,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tidwall/gjson"
-
 	"github.com/portcullis/portcullis/filter/config"
 	"github.com/portcullis/portcullis/filter/fleet"
 	"github.com/portcullis/portcullis/filter/httperr"
+	"github.com/portcullis/portcullis/filter/jsonread"
 	"github.com/portcullis/portcullis/filter/jwt"
 	"github.com/portcullis/portcullis/filter/ratelimit"
 	"github.com/portcullis/portcullis/filter/route"
@@ -270,8 +269,8 @@ func (g *Gateway) rateLimit(dec *Decision, caller *jwt.Verified, entry, key stri
 	if policy == nil {
 		policy = rl.Default
 		if caller != nil {
-			if plan := caller.Claims.Get(rl.PlanClaim); plan.Type == gjson.String {
-				if p, ok := rl.Plans[plan.Str]; ok {
+			if plan := caller.Claims.Get(rl.PlanClaim); plan.Kind() == jsonread.String {
+				if p, ok := rl.Plans[plan.Str()]; ok {
 					policy = p
 				}
 			}

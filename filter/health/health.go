@@ -3,11 +3,12 @@
 package health
 
 import (
-	"net/netip"
 	"time"
 
 	"github.com/portcullis/portcullis/filter/jsonobj"
+	"github.com/portcullis/portcullis/filter/netaddr"
 	"github.com/portcullis/portcullis/filter/route"
+	"github.com/portcullis/portcullis/filter/timestamp"
 )
 
 // Report is the /health body.
@@ -25,7 +26,7 @@ func NewReport(node, region, version string, now time.Time) Report {
 	if region == "" {
 		region = "unknown"
 	}
-	return Report{Status: "ok", Node: node, Region: region, Version: version, Timestamp: now.UTC().Format(time.RFC3339)}
+	return Report{Status: "ok", Node: node, Region: region, Version: version, Timestamp: timestamp.Seconds(now)}
 }
 
 // JSON renders the report.
@@ -36,7 +37,7 @@ func (r Report) JSON() []byte {
 }
 
 // Allowlist holds the client networks allowed to read /health; empty allows all.
-type Allowlist []netip.Prefix
+type Allowlist []netaddr.Prefix
 
 // Allows reports whether the client at address ("ip:port", "[ip]:port" or a
 // bare IP, as Envoy's source.address property gives it) may read /health.

@@ -2,19 +2,19 @@ package health_test
 
 import (
 	"encoding/json"
-	"net/netip"
 	"testing"
 	"time"
 
 	"github.com/portcullis/portcullis/filter/health"
+	"github.com/portcullis/portcullis/filter/netaddr"
 )
 
 func TestAllows(t *testing.T) {
 	list := health.Allowlist{
-		netip.MustParsePrefix("10.0.0.0/8"),
-		netip.MustParsePrefix("192.0.2.7/32"),
-		netip.MustParsePrefix("2001:db8::/32"),
-		netip.MustParsePrefix("::1/128"),
+		netaddr.MustParsePrefix("10.0.0.0/8"),
+		netaddr.MustParsePrefix("192.0.2.7/32"),
+		netaddr.MustParsePrefix("2001:db8::/32"),
+		netaddr.MustParsePrefix("::1/128"),
 	}
 	for _, tc := range []struct {
 		address string
@@ -65,7 +65,7 @@ func TestAllowsEmptyListAllowsAll(t *testing.T) {
 }
 
 func TestAllowsIPv4OnlyList(t *testing.T) {
-	all4 := health.Allowlist{netip.MustParsePrefix("0.0.0.0/0")}
+	all4 := health.Allowlist{netaddr.MustParsePrefix("0.0.0.0/0")}
 	for address, want := range map[string]bool{
 		"203.0.113.5:1":          true,
 		"[::ffff:203.0.113.5]:1": true,

@@ -49,12 +49,3 @@ func Log(level Level, msg string) {
 		proxywasm.LogCritical(msg)
 	}
 }
-
-// Counter is a proxy-wide counter; Envoy shows it in /stats as wasmcustom.<name>.
-type Counter struct{ c proxywasm.MetricCounter }
-
-// NewCounter defines (or finds) the counter called name.
-func NewCounter(name string) Counter { return Counter{c: proxywasm.DefineCounterMetric(name)} }
-
-// Add adds n.
-func (c Counter) Add(n uint64) { c.c.Increment(n) }

@@ -2,7 +2,8 @@ package host
 
 import (
 	"errors"
-	"fmt"
+	"github.com/portcullis/portcullis/filter/wrap"
+	"strconv"
 
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm"
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/types"
@@ -17,7 +18,8 @@ type SharedData struct{}
 
 var _ shared.Store = SharedData{}
 
-var errCasMismatch = fmt.Errorf("shared data set: %w (%w)", shared.ErrCasMismatch, types.ErrorStatusCasMismatch)
+var errCasMismatch = wrap.New("shared data set: "+shared.ErrCasMismatch.Error()+" ("+types.ErrorStatusCasMismatch.Error()+")",
+	shared.ErrCasMismatch, types.ErrorStatusCasMismatch)
 
 // Get reads key; a key never written is found=false with no error.
 func (SharedData) Get(key string) ([]byte, uint32, bool, error) {
@@ -28,7 +30,7 @@ func (SharedData) Get(key string) ([]byte, uint32, bool, error) {
 	case errors.Is(err, types.ErrorStatusNotFound):
 		return nil, 0, false, nil
 	}
-	return nil, 0, false, fmt.Errorf("shared data get %q: %w", key, err)
+	return nil, 0, false, wrap.With("shared data get "+strconv.Quote(key), err)
 }
 
 // Set writes key with cas; a concurrent write since the read is an error
@@ -41,5 +43,5 @@ func (SharedData) Set(key string, value []byte, cas uint32) error {
 	case errors.Is(err, types.ErrorStatusCasMismatch):
 		return errCasMismatch // no allocation on the contended path
 	}
-	return fmt.Errorf("shared data set %q: %w", key, err)
+	return wrap.With("shared data set "+strconv.Quote(key), err)
 }

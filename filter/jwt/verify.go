@@ -21,7 +21,7 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/tidwall/gjson"
+	"github.com/portcullis/portcullis/filter/jsonread"
 )
 
 // Key is one HS256 secret, optionally named by a key id ("kid").
@@ -42,11 +42,11 @@ type Options struct {
 }
 
 // Claims gives read access to a verified token's payload.
-type Claims struct{ payload string }
+type Claims struct{ payload jsonread.Value }
 
 // Get returns the claim named name (a top-level member, no path syntax).
-func (c Claims) Get(name string) gjson.Result {
-	return gjson.Get(c.payload, gjson.Escape(name))
+func (c Claims) Get(name string) jsonread.Value {
+	return c.payload.Get(name)
 }
 
 // Verified is the outcome of a successful verification.
@@ -117,7 +117,7 @@ func (v *Verifier) Verify(token string, now time.Time) (Verified, error) {
 		return Verified{}, fail(ReasonMalformed)
 	}
 	signingInput, sigText := token[:last], token[last+1:]
-	var header [len(headerMembers)]gjson.Result
+	var header [len(headerMembers)]jsonread.Value
 	if _, err := decodeObject(token[:first], headerMembers[:], header[:]); err != nil {
 		return Verified{}, err
 	}
@@ -125,7 +125,7 @@ func (v *Verifier) Verify(token string, now time.Time) (Verified, error) {
 	if err != nil {
 		return Verified{}, err
 	}
-	var claims [len(claimMembers) + 1]gjson.Result
+	var claims [len(claimMembers) + 1]jsonread.Value
 	payload, err := decodeObject(token[first+1:last], v.claimNames, claims[:])
 	if err != nil {
 		return Verified{}, err
@@ -172,8 +172,8 @@ const (
 // configured without one, in order; a token without kid (or with an empty one,
 // which names no key) against every key. Only a kid that no key can verify —
 // every key has a kid, none equal — is refused as unknown, before any MAC.
-func (v *Verifier) checkHeader(header *[len(headerMembers)]gjson.Result) (string, error) {
-	if alg := header[hdrAlg]; alg.Type != gjson.String || alg.Str != "HS256" {
+func (v *Verifier) checkHeader(header *[len(headerMembers)]jsonread.Value) (string, error) {
+	if alg := header[hdrAlg]; alg.Str() != "HS256" {
 		return "", fail(ReasonUnsupportedAlg)
 	}
 	if header[hdrCrit].Exists() {
@@ -183,12 +183,13 @@ func (v *Verifier) checkHeader(header *[len(headerMembers)]gjson.Result) (string
 	if !kid.Exists() {
 		return "", nil
 	}
-	if kid.Type != gjson.String {
+	if kid.Kind() != jsonread.String {
 		return "", fail(ReasonMalformed)
 	}
+	name := kid.Str()
 	for i := range v.keys {
-		if v.keys[i].mayVerify(kid.Str) {
-			return kid.Str, nil
+		if v.keys[i].mayVerify(name) {
+			return name, nil
 		}
 	}
 	return "", fail(ReasonUnknownKey)
@@ -216,7 +217,7 @@ func (v *Verifier) signedByAny(kid, signingInput string) bool {
 	return false
 }
 
-func (v *Verifier) checkClaims(payload string, claims *[len(claimMembers) + 1]gjson.Result, now time.Time) (Verified, error) {
+func (v *Verifier) checkClaims(payload jsonread.Value, claims *[len(claimMembers) + 1]jsonread.Value, now time.Time) (Verified, error) {
 	nowSec := float64(now.UnixNano()) / 1e9
 	leeway := v.opts.Leeway.Seconds()
 	notBefore, notAfter := math.Inf(-1), math.Inf(1)
@@ -226,7 +227,7 @@ func (v *Verifier) checkClaims(payload string, claims *[len(claimMembers) + 1]gj
 		if v.opts.RequireExp {
 			return Verified{}, fail(ReasonMissingExp)
 		}
-	case exp.Type != gjson.Number:
+	case exp.Kind() != jsonread.Number:
 		return Verified{}, fail(ReasonMalformed)
 	default:
 		if notAfter = numericDate(exp) + leeway; nowSec >= notAfter {
@@ -234,45 +235,46 @@ func (v *Verifier) checkClaims(payload string, claims *[len(claimMembers) + 1]gj
 		}
 	}
 	if nbf := claims[clmNbf]; nbf.Exists() {
-		if nbf.Type != gjson.Number {
+		if nbf.Kind() != jsonread.Number {
 			return Verified{}, fail(ReasonMalformed)
 		}
 		if notBefore = numericDate(nbf) - leeway; nowSec < notBefore {
 			return Verified{}, fail(ReasonNotYetValid)
 		}
 	}
-	if iat := claims[clmIat]; iat.Exists() && iat.Type != gjson.Number {
+	if iat := claims[clmIat]; iat.Exists() && iat.Kind() != jsonread.Number {
 		return Verified{}, fail(ReasonMalformed)
 	}
 	if v.opts.Issuer != "" {
-		if iss := claims[clmIss]; iss.Type != gjson.String || iss.Str != v.opts.Issuer {
+		if iss := claims[clmIss]; iss.Kind() != jsonread.String || iss.Str() != v.opts.Issuer {
 			return Verified{}, fail(ReasonWrongIssuer)
 		}
 	}
 	if len(v.opts.Audiences) > 0 && !v.audienceMatches(claims[clmAud]) {
 		return Verified{}, fail(ReasonWrongAudience)
 	}
-	sub := claims[clmKey]
-	if sub.Type != gjson.String || sub.Str == "" {
+	sub := claims[clmKey].Str()
+	if sub == "" {
 		return Verified{}, fail(ReasonMissingKeyClaim)
 	}
-	return Verified{Subject: sub.Str, Claims: Claims{payload: payload}, notBefore: notBefore, notAfter: notAfter}, nil
+	return Verified{Subject: sub, Claims: Claims{payload: payload}, notBefore: notBefore, notAfter: notAfter}, nil
 }
 
 // audienceMatches accepts "aud" as a string or an array of strings (RFC 7519 §4.1.3).
-func (v *Verifier) audienceMatches(aud gjson.Result) bool {
+func (v *Verifier) audienceMatches(aud jsonread.Value) bool {
 	switch {
-	case aud.Type == gjson.String:
-		return v.wantsAudience(aud.Str)
-	case aud.IsArray():
+	case aud.Kind() == jsonread.String:
+		return v.wantsAudience(aud.Str())
+	case aud.Kind() == jsonread.Array:
 		// RFC 7519 §4.1.3: an array of strings; any other element refuses the token.
-		found, wellFormed := false, true
-		aud.ForEach(func(_, el gjson.Result) bool {
-			wellFormed = el.Type == gjson.String
-			found = found || (wellFormed && v.wantsAudience(el.Str))
-			return wellFormed
-		})
-		return found && wellFormed
+		found := false
+		for el := range aud.Elements() {
+			if el.Kind() != jsonread.String {
+				return false
+			}
+			found = found || v.wantsAudience(el.Str())
+		}
+		return found
 	}
 	return false
 }
@@ -288,12 +290,12 @@ func (v *Verifier) wantsAudience(aud string) bool {
 
 // decodeObject decodes one base64url segment that must hold a JSON object
 // without duplicate top-level member names, stores the members named in names
-// into out (same index; absent members stay zero), and returns the decoded
-// JSON. The string aliases a fresh buffer nothing else holds, so gjson slices
-// it without copying.
-func decodeObject(segment string, names []string, out []gjson.Result) (string, error) {
+// into out (same index; absent members stay Absent), and returns the object.
+// Its text aliases a fresh buffer nothing else holds, so values slice it
+// without copying.
+func decodeObject(segment string, names []string, out []jsonread.Value) (jsonread.Value, error) {
 	if segment == "" {
-		return "", fail(ReasonMalformed)
+		return jsonread.Value{}, fail(ReasonMalformed)
 	}
 	raw := make([]byte, b64.DecodedLen(len(segment)))
 	n, err := b64.Decode(raw, []byte(segment))
@@ -301,14 +303,11 @@ func decodeObject(segment string, names []string, out []gjson.Result) (string, e
 	// serialization forbids (RFC 7515 §2, §7.1); a skipped byte shows as a
 	// short result.
 	if err != nil || n == 0 || n != len(raw) {
-		return "", fail(ReasonMalformed)
+		return jsonread.Value{}, fail(ReasonMalformed)
 	}
-	doc := unsafe.String(&raw[0], n)
-	if !gjson.Valid(doc) {
-		return "", fail(ReasonMalformed)
+	obj, ok := jsonread.Parse(unsafe.String(&raw[0], n))
+	if !ok || obj.Kind() != jsonread.Object || !collectMembers(obj, names, out) {
+		return jsonread.Value{}, fail(ReasonMalformed)
 	}
-	if !collectMembers(doc, names, out) {
-		return "", fail(ReasonMalformed)
-	}
-	return doc, nil
+	return obj, nil
 }

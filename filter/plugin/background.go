@@ -38,7 +38,7 @@ type backgroundCall struct {
 type waiter interface {
 	// poll is called on each tick, with the stream's context made the
 	// effective one, and returns true when the waiter is done.
-	poll(now time.Time) bool
+	poll(now int64) bool
 	// streamID is the waiting stream's context id.
 	streamID() uint32
 }
@@ -104,13 +104,13 @@ func (p *Plugin) OnTick() {
 			}
 		}
 	}
-	now := p.now()
+	now := clockNow()
 	p.logs.Overdue(now, func(reason string, n int) { host.Log(host.Info, gateway.SuppressedLine(reason, n)) })
 	polled := len(p.bg.waiters) > 0
 	kept := p.bg.waiters[:0]
 	for _, w := range p.bg.waiters {
 		// A stream that is gone cannot be made effective: drop its waiter.
-		if proxywasm.SetEffectiveContext(w.streamID()) != nil || w.poll(now) {
+		if proxywasm.SetEffectiveContext(w.streamID()) != nil || w.poll(now.UnixNano()) {
 			continue
 		}
 		kept = append(kept, w)

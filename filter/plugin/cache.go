@@ -85,7 +85,7 @@ func (h *httpContext) lookUp() types.Action {
 	p := h.plugin
 	c := p.cfg.Cache
 	l := h.cache.lookup
-	switch ok, known := l.UseLocalIndex(p.localIndex, p.now()); {
+	switch ok, known := l.UseLocalIndex(p.localIndex, clockNow()); {
 	case ok:
 		return h.lookUpEntry()
 	case known: // invalidated on this Envoy, or a refresh
@@ -96,7 +96,7 @@ func (h *httpContext) lookUp() types.Action {
 			return h.cacheUnavailable()
 		}
 		_, ok := l.UseIndex(a.body, a.status == 200)
-		if err := p.localIndex.Remember(l, p.now()); err != nil {
+		if err := p.localIndex.Remember(l, clockNow()); err != nil {
 			host.Log(host.Warn, "portcullis: cannot copy a cache index record to shared data: "+err.Error())
 		}
 		if !ok {
@@ -112,7 +112,7 @@ func (h *httpContext) lookUpEntry() types.Action {
 	p := h.plugin
 	c := p.cfg.Cache
 	l := h.cache.lookup
-	if hit, ok := l.AnswerHot(p.hot, p.now()); ok {
+	if hit, ok := l.AnswerHot(p.hot, clockNow()); ok {
 		p.metrics.cacheLocalHit.Inc()
 		return h.answerHit(hit)
 	}
@@ -124,7 +124,7 @@ func (h *httpContext) lookUpEntry() types.Action {
 		default:
 			return h.cacheUnavailable()
 		}
-		hit, reason := l.Answer(a.body, p.now())
+		hit, reason := l.Answer(a.body, clockNow())
 		if reason != "" {
 			return h.miss()
 		}
@@ -171,14 +171,14 @@ func (h *httpContext) miss() types.Action {
 		if p.fills >= maxFillsPerVM {
 			break
 		}
-		acq := p.fillLocks.TryAcquire(l.FillKey(), p.now(), p.cfg.Cache.FillWait)
+		acq := p.fillLocks.TryAcquire(l.FillKey(), clockNow(), p.cfg.Cache.FillWait)
 		switch {
 		case acq.State == cache.Acquired:
 			h.cache.lock, h.cache.fillAllowed = &acq.Lock, true
 		case acq.State == cache.Busy && !h.cache.waited:
 			h.cache.waited = true
 			p.metrics.cacheWaits.Inc()
-			p.wait(&fillWaiter{h: h, key: l.FillKey(), until: acq.Until})
+			p.wait(&fillWaiter{h: h, key: l.FillKey(), until: acq.Until.UnixNano()})
 			h.stage = stageAwaiting
 			return types.ActionPause
 		}
@@ -191,19 +191,19 @@ func (h *httpContext) miss() types.Action {
 type fillWaiter struct {
 	h     *httpContext
 	key   string
-	until time.Time
+	until int64 // the fill lock's deadline, Unix nanoseconds
 }
 
 func (w *fillWaiter) streamID() uint32 { return w.h.id }
 
 // poll looks the request up again once the fill lock is free (the fill was
 // stored, or abandoned) or its deadline passed.
-func (w *fillWaiter) poll(now time.Time) bool {
+func (w *fillWaiter) poll(now int64) bool {
 	h := w.h
 	if h.stage != stageAwaiting {
 		return true
 	}
-	if _, held := h.plugin.fillLocks.Held(w.key, now); held && now.Before(w.until) {
+	if _, held := h.plugin.fillLocks.Held(w.key, time.Unix(0, now)); held && now < w.until {
 		return false
 	}
 	if h.lookUp() == types.ActionContinue {
@@ -223,7 +223,7 @@ func (h *httpContext) cacheResponseHeaders(status int, endOfStream bool) {
 	if cs.invalidate != nil {
 		if cache.Invalidates(status) {
 			// This Envoy first, at once; then the cache cluster, from the tick.
-			if err := p.localIndex.Invalidate(cs.invalidate, p.now()); err != nil {
+			if err := p.localIndex.Invalidate(cs.invalidate, clockNow()); err != nil {
 				host.Log(host.Warn, "portcullis: "+err.Error())
 			}
 			for _, key := range cs.invalidate {
@@ -237,7 +237,7 @@ func (h *httpContext) cacheResponseHeaders(status int, endOfStream bool) {
 		headers, err := proxywasm.GetHttpResponseHeaders()
 		if err == nil {
 			epoch, _ := randomUint64()
-			fill, _ := cs.lookup.Fill(&cache.Response{Status: status, Headers: headers}, p.now(), epoch)
+			fill, _ := cs.lookup.Fill(&cache.Response{Status: status, Headers: headers}, clockNow(), epoch)
 			if fill != nil {
 				cs.fill = fill
 				p.fills++
@@ -294,7 +294,7 @@ func (h *httpContext) finishFill() {
 	}
 	p := h.plugin
 	if fill.Index != nil {
-		if err := p.localIndex.Fill(fill, p.now()); err != nil {
+		if err := p.localIndex.Fill(fill, clockNow()); err != nil {
 			host.Log(host.Warn, "portcullis: cannot copy a cache index record to shared data: "+err.Error())
 		}
 		h.store("PUT", fill.IndexKey, fill.Index, &fill.IndexTTL, nil)

@@ -31,6 +31,6 @@ func (h *httpContext) callFleet(call *gateway.FleetCall) types.Action {
 		if a.status == 0 {
 			p.metrics.fleetNoAnswer.Inc() // a timeout, a reset or a missing cluster: the host does not say which
 		}
-		return h.apply(p.gw.FleetAnswer(call, a.status, a.body, p.now()))
+		return h.apply(p.gw.FleetAnswer(call, a.status, a.body, clockNow()))
 	})
 }

@@ -1,7 +1,7 @@
 package plugin
 
 import (
-	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm"
@@ -33,7 +33,7 @@ type httpContext struct {
 	plugin    *Plugin
 	stage     stage
 	requestID string
-	at        time.Time // when the request headers arrived
+	at        int64 // when the request headers arrived, Unix nanoseconds
 	// request is the request as it was decided on: its headers (after the
 	// identity edits, once they are made) are what the cache reads.
 	request *gateway.Request
@@ -76,8 +76,9 @@ func (h *httpContext) OnHttpRequestHeaders(_ int, endOfStream bool) (action type
 	req := &h.req
 	h.requestID, h.method, h.path = req.ID, req.Method, gateway.PathForLog(req.Path)
 	h.request = req
-	h.at = p.now()
-	dec := p.gw.Decide(*req, h.at)
+	now := clockNow()
+	h.at = now.UnixNano()
+	dec := p.gw.Decide(*req, now)
 	if dec.Rule != nil {
 		h.rule, h.cachePolicy = dec.Rule.Name, dec.Rule.Cache
 		h.routeCounters = &p.metrics.routes[dec.Rule.Index]
@@ -181,7 +182,7 @@ func (h *httpContext) answerHealth() types.Action {
 	p.metrics.health.Inc()
 	h.access.Reply = "health"
 	h.publishAccess()
-	report := health.NewReport(host.Property("xds", "node", "id"), host.Property("xds", "node", "locality", "region"), Version, h.at)
+	report := health.NewReport(host.Property("xds", "node", "id"), host.Property("xds", "node", "locality", "region"), Version, time.Unix(0, h.at))
 	h.stage = stageReplied
 	if err := proxywasm.SendHttpResponse(200, jsonReplyHeaders, report.JSON(), -1); err != nil {
 		host.Log(host.Error, "portcullis: cannot send health response: "+err.Error())
@@ -234,7 +235,7 @@ func (h *httpContext) publishAccess() {
 // lines for this second (then it is counted and reported later). shadow
 // marks a refusal that was not enforced (the request went on).
 func (h *httpContext) logError(kind httperr.Kind, reason string, shadow bool) {
-	ok, suppressed := h.plugin.logs.Admit(reason, h.at)
+	ok, suppressed := h.plugin.logs.Admit(reason, time.Unix(0, h.at))
 	if suppressed > 0 {
 		host.Log(host.Info, gateway.SuppressedLine(reason, suppressed))
 	}
@@ -251,6 +252,18 @@ func (h *httpContext) logError(kind httperr.Kind, reason string, shadow bool) {
 	}.Line())
 }
 
+// panicText is a recovered value as text; Go's own panics are runtime.Error
+// values, the plugin's are strings or errors.
+func panicText(rec any) string {
+	switch v := rec.(type) {
+	case string:
+		return v
+	case error:
+		return v.Error()
+	}
+	return "a panic value that is neither a string nor an error"
+}
+
 // recoverPanic turns a panic in a callback into a 500 (when the request can
 // still be answered) instead of letting it kill the VM.
 func (h *httpContext) recoverPanic(action *types.Action) {
@@ -258,7 +271,7 @@ func (h *httpContext) recoverPanic(action *types.Action) {
 	if rec == nil {
 		return
 	}
-	host.Log(host.Error, fmt.Sprintf("portcullis: recovered from panic (request_id %q): %v", h.requestID, rec))
+	host.Log(host.Error, "portcullis: recovered from panic (request_id "+strconv.Quote(h.requestID)+"): "+panicText(rec))
 	if h.stage == stageReceived || h.stage == stageAwaiting {
 		*action = h.reply(gateway.InternalError("internal error"))
 		return

@@ -185,6 +185,11 @@ func routeSegment(name string) string {
 
 // define defines the proxy counter portcullis.<name> and returns its
 // VM-side counter.
+//
+// It is not inlined: inlined, with host.NewCounter in it, each of the
+// thirty-odd calls in newMetrics was a copy (26 KB of the module).
+//
+//go:noinline
 func (m *metrics) define(name string) *counter {
 	c := &counter{proxy: host.NewCounter(metricPrefix + name)}
 	m.all = append(m.all, c)

@@ -12,16 +12,6 @@ import (
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/types"
 )
 
-// clockVM is the real plugin reading an injected clock.
-type clockVM struct {
-	VM
-	now func() time.Time
-}
-
-func (v *clockVM) NewPluginContext(id uint32) types.PluginContext {
-	return &Plugin{id: id, now: v.now}
-}
-
 // monthlyQuotaConfig counts a public route by a header against 3 requests
 // per calendar month in UTC+01:00.
 const monthlyQuotaConfig = `{
@@ -35,7 +25,9 @@ const monthlyQuotaConfig = `{
 // in e2e/quota_test.go, on the wazero host with an injected wall clock.)
 func TestMonthlyQuotaCrossesAMonthBoundary(t *testing.T) {
 	now := time.Date(2026, 1, 31, 22, 59, 58, 0, time.UTC) // 23:59:58 in UTC+01:00
-	opt := proxytest.NewEmulatorOption().WithVMContext(&clockVM{now: func() time.Time { return now }}).
+	t.Cleanup(func() { clockNow = time.Now })
+	clockNow = func() time.Time { return now }
+	opt := proxytest.NewEmulatorOption().WithVMContext(&VM{}).
 		WithPluginConfiguration([]byte(monthlyQuotaConfig))
 	host, reset := proxytest.NewHostEmulator(opt)
 	defer reset()

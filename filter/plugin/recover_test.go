@@ -11,21 +11,21 @@ import (
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/types"
 )
 
-// brokenClockVM is the real plugin with a clock that panics, standing in for
-// any bug inside a request callback.
-type brokenClockVM struct{ VM }
-
-func (*brokenClockVM) NewPluginContext(uint32) types.PluginContext {
-	return &Plugin{now: func() time.Time { panic("clock broke") }}
+// breakClock makes the plugin's clock panic once the plugin has started,
+// standing in for any bug inside a request callback.
+func breakClock(t *testing.T) {
+	t.Cleanup(func() { clockNow = time.Now })
+	clockNow = func() time.Time { panic("clock broke") }
 }
 
 func TestPanicInCallbackBecomes500(t *testing.T) {
-	opt := proxytest.NewEmulatorOption().WithVMContext(&brokenClockVM{}).WithPluginConfiguration([]byte(publicConfig))
+	opt := proxytest.NewEmulatorOption().WithVMContext(&VM{}).WithPluginConfiguration([]byte(publicConfig))
 	host, reset := proxytest.NewHostEmulator(opt)
 	defer reset()
 	if host.StartPlugin() != types.OnPluginStartStatusOK {
 		t.Fatalf("start: %v", host.GetCriticalLogs())
 	}
+	breakClock(t)
 	id, action := request{method: "GET", path: "/api/public/x"}.send(host)
 	resp := host.GetSentLocalResponse(id)
 	if action != types.ActionPause || resp == nil || resp.StatusCode != 500 {

@@ -80,7 +80,7 @@ func (h *httpContext) OnHttpResponseBody(bodySize int, endOfStream bool) (action
 // request's call sees the service's counter).
 func (h *httpContext) chargeCost() {
 	p := h.plugin
-	rc := p.gw.ChargeResponse(h.costReport, responseHeader(h.costReport.Header), p.now())
+	rc := p.gw.ChargeResponse(h.costReport, responseHeader(h.costReport.Header), clockNow())
 	switch {
 	case rc.Invalid:
 		p.metrics.costInvalid.Inc()

@@ -3,8 +3,7 @@
 package plugin
 
 import (
-	"crypto/rand"
-	"encoding/binary"
+	"math/rand/v2"
 	"time"
 
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm"
@@ -30,7 +29,7 @@ type VM struct {
 
 // NewPluginContext implements types.VMContext.
 func (*VM) NewPluginContext(id uint32) types.PluginContext {
-	return &Plugin{id: id, now: time.Now}
+	return &Plugin{id: id}
 }
 
 // Plugin is one configured instance of the gateway inside a VM.
@@ -41,7 +40,6 @@ type Plugin struct {
 	gw      *gateway.Gateway
 	logs    *gateway.LogLimiter // bounds the error lines
 	metrics *metrics
-	now     func() time.Time
 	bg      background
 	// fillLocks coordinate concurrent cache misses across workers (nil when
 	// caching is off).
@@ -126,13 +124,13 @@ func (p *Plugin) NewHttpContext(id uint32) types.HttpContext {
 	return &httpContext{id: id, plugin: p}
 }
 
-// randomUint64 is a random number from crypto/rand, whose Read never fails
-// (Go 1.24+); the error result is the shape ratelimit.SharedSeed takes.
-func randomUint64() (uint64, error) {
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	return binary.LittleEndian.Uint64(b[:]), nil
-}
+// randomUint64 is a random number from the runtime's ChaCha8 generator,
+// which Go seeds per VM from the host's WASI random_get, as it seeds map
+// hashing: unpredictable enough for a bucket seed and unique cache epochs.
+// crypto/rand would add its FIPS DRBG and its AES, SHA-3 and SHA-512 to the
+// module (31 KB, README "Performance"). The error result is the shape
+// ratelimit.SharedSeed takes.
+func randomUint64() (uint64, error) { return rand.Uint64(), nil }
 
 // clientAddress is the downstream client's IP without its port ("" when
 // the proxy does not say).
@@ -142,3 +140,9 @@ func clientAddress() string {
 	}
 	return ""
 }
+
+// clockNow is the plugin's clock, a variable so that tests can break it. It
+// is not a field: a func() time.Time in Plugin, which the SDK holds as an
+// interface, would make the linker keep time.Time's String, GoString and
+// formatting for reflection (README "Performance", module footprint).
+var clockNow = time.Now

@@ -1,7 +1,7 @@
 package ratelimit
 
 import (
-	"fmt"
+	"strconv"
 	"time"
 )
 
@@ -55,7 +55,7 @@ func (c Calendar) String() string {
 	case CalendarNone:
 		return "none"
 	}
-	return fmt.Sprintf("Calendar(%d)", uint8(c))
+	return "Calendar(" + strconv.Itoa(int(c)) + ")"
 }
 
 // ParseCalendar reads a calendar window's name: day, week or month.

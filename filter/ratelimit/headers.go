@@ -4,6 +4,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/portcullis/portcullis/filter/timestamp"
 )
 
 // Response header names, lower case as the plugin sets them.
@@ -50,9 +52,7 @@ func (d *Decision) RetryAfterSeconds() int64 {
 }
 
 // FormatTimestamp writes t the way JavaScript's Date.toISOString does.
-func FormatTimestamp(t time.Time) string {
-	return t.UTC().Truncate(time.Millisecond).Format("2006-01-02T15:04:05.000Z")
-}
+func FormatTimestamp(t time.Time) string { return timestamp.Millis(t) }
 
 // policyItem is one item of RateLimit-Policy: `"name";q=100;w=60`.
 func policyItem(l Limit) string {

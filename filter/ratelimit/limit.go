@@ -1,7 +1,6 @@
 package ratelimit
 
 import (
-	"fmt"
 	"strconv"
 	"strings"
 	"time"
@@ -71,8 +70,8 @@ type NameError struct {
 
 func (e *NameError) Error() string { return "policy name " + strconv.Quote(e.Name) + ": " + e.Problem }
 
-func limitErrorf(index int, field, format string, args ...any) error {
-	return &LimitError{Index: index, Field: field, Problem: fmt.Sprintf(format, args...)}
+func limitError(index int, field, problem string) error {
+	return &LimitError{Index: index, Field: field, Problem: problem}
 }
 
 // ValidateLimits checks a policy's list of limits: 1 to MaxLimits entries,
@@ -82,35 +81,35 @@ func limitErrorf(index int, field, format string, args ...any) error {
 func ValidateLimits(limits []Limit) error {
 	switch {
 	case len(limits) == 0:
-		return limitErrorf(-1, "", "required: at least one limit")
+		return limitError(-1, "", "required: at least one limit")
 	case len(limits) > MaxLimits:
-		return limitErrorf(-1, "", "at most %d limits per policy, got %d", MaxLimits, len(limits))
+		return limitError(-1, "", "at most "+strconv.Itoa(MaxLimits)+" limits per policy, got "+strconv.Itoa(len(limits)))
 	}
 	width := 0
 	for _, l := range limits {
 		width += l.width()
 	}
 	if width > MaxLimits {
-		return limitErrorf(-1, "", "the limits need %d values per key, at most %d (a strict limit takes %d)", width, MaxLimits, strictValues)
+		return limitError(-1, "", "the limits need "+strconv.Itoa(width)+" values per key, at most "+strconv.Itoa(MaxLimits)+" (a strict limit takes "+strconv.Itoa(strictValues)+")")
 	}
 	for i, l := range limits {
 		if l.Requests < 1 || l.Requests > MaxRequests {
-			return limitErrorf(i, "requests", "must be between 1 and %d, got %d", MaxRequests, l.Requests)
+			return limitError(i, "requests", "must be between 1 and "+strconv.Itoa(MaxRequests)+", got "+strconv.FormatInt(l.Requests, 10))
 		}
 		if err := validateWindow(i, l); err != nil {
 			return err
 		}
 		if l.Name != "" {
 			if err := checkName(l.Name); err != "" {
-				return limitErrorf(i, "name", "%s", err)
+				return limitError(i, "name", err)
 			}
 		}
 		for j := range i {
 			if limits[j].Window == l.Window && limits[j].Calendar == l.Calendar && limits[j].Algorithm == l.Algorithm {
-				return limitErrorf(i, "window", "duplicate window %s (also limits[%d]); keep the stricter one", windowLength(l), j)
+				return limitError(i, "window", "duplicate window "+windowLength(l)+" (also limits["+strconv.Itoa(j)+"]); keep the stricter one")
 			}
 			if l.Name != "" && limits[j].Name == l.Name {
-				return limitErrorf(i, "name", "duplicate name %q (also limits[%d])", l.Name, j)
+				return limitError(i, "name", "duplicate name "+strconv.Quote(l.Name)+" (also limits["+strconv.Itoa(j)+"])")
 			}
 		}
 	}
@@ -122,28 +121,28 @@ func ValidateLimits(limits []Limit) error {
 // and a UTCOffset of whole minutes within MaxUTCOffset.
 func validateWindow(i int, l Limit) error {
 	if l.Algorithm > AlgorithmStrict {
-		return limitErrorf(i, "algorithm", "unknown algorithm %d", l.Algorithm)
+		return limitError(i, "algorithm", "unknown algorithm "+strconv.Itoa(int(l.Algorithm)))
 	}
 	if l.Calendar == CalendarNone {
 		switch {
 		case l.UTCOffset != 0:
-			return limitErrorf(i, "utc_offset", "only for calendar windows")
+			return limitError(i, "utc_offset", "only for calendar windows")
 		case l.Window < MinWindow || l.Window > MaxWindow:
-			return limitErrorf(i, "window", "must be between %s and %s, got %s", MinWindow, MaxWindow, l.Window)
+			return limitError(i, "window", "must be between "+MinWindow.String()+" and "+MaxWindow.String()+", got "+l.Window.String())
 		case l.Window%time.Second != 0:
-			return limitErrorf(i, "window", "must be a whole number of seconds, got %s", l.Window)
+			return limitError(i, "window", "must be a whole number of seconds, got "+l.Window.String())
 		}
 		return nil
 	}
 	switch {
 	case l.Calendar > CalendarMonth:
-		return limitErrorf(i, "calendar", "unknown calendar window %d", l.Calendar)
+		return limitError(i, "calendar", "unknown calendar window "+strconv.Itoa(int(l.Calendar)))
 	case l.Algorithm != AlgorithmGCRA:
-		return limitErrorf(i, "algorithm", "a calendar quota counts its whole window; %s is for limits over a window", l.Algorithm)
+		return limitError(i, "algorithm", "a calendar quota counts its whole window; "+l.Algorithm.String()+" is for limits over a window")
 	case l.Window != 0 && l.Window != l.Calendar.nominal():
-		return limitErrorf(i, "window", "a calendar %s has no window of its own, got %s", l.Calendar, l.Window)
+		return limitError(i, "window", "a calendar "+l.Calendar.String()+" has no window of its own, got "+l.Window.String())
 	case l.UTCOffset < -MaxUTCOffset || l.UTCOffset > MaxUTCOffset || l.UTCOffset%time.Minute != 0:
-		return limitErrorf(i, "utc_offset", "must be whole minutes between -%s and %s, got %s", MaxUTCOffset, MaxUTCOffset, l.UTCOffset)
+		return limitError(i, "utc_offset", "must be whole minutes between -"+MaxUTCOffset.String()+" and "+MaxUTCOffset.String()+", got "+l.UTCOffset.String())
 	}
 	return nil
 }
@@ -171,11 +170,11 @@ func windowLength(l Limit) string {
 // field string unescaped.
 func checkName(s string) string {
 	if s == "" || len(s) > MaxNameLength {
-		return fmt.Sprintf("must be 1 to %d characters, got %d", MaxNameLength, len(s))
+		return "must be 1 to " + strconv.Itoa(MaxNameLength) + " characters, got " + strconv.Itoa(len(s))
 	}
 	for i := 0; i < len(s); i++ {
 		if c := s[i]; c <= ' ' || c >= 0x7f || c == '"' || c == '\\' {
-			return fmt.Sprintf("must be visible ASCII without quotes or backslashes: %q", s)
+			return "must be visible ASCII without quotes or backslashes: " + strconv.Quote(s)
 		}
 	}
 	return ""
@@ -252,7 +251,7 @@ func NewPolicy(name string, limits []Limit) (*Policy, error) {
 	for i := range p.rules {
 		for j := range i {
 			if p.rules[i].Name == p.rules[j].Name {
-				return nil, limitErrorf(i, "name", "name %q is also the derived or given name of limits[%d]", p.rules[i].Name, j)
+				return nil, limitError(i, "name", "name "+strconv.Quote(p.rules[i].Name)+" is also the derived or given name of limits["+strconv.Itoa(j)+"]")
 			}
 		}
 	}

@@ -2,7 +2,6 @@ package ratelimit
 
 import (
 	"errors"
-	"fmt"
 	"strconv"
 	"time"
 
@@ -88,22 +87,22 @@ func New(opts Options) (*Limiter, error) {
 	}
 	ways := cmpOr(opts.Ways, DefaultWays)
 	if ways < 1 || ways > maxWays {
-		return nil, fmt.Errorf("ways: must be between 1 and %d, got %d", maxWays, ways)
+		return nil, errors.New("ways: must be between 1 and " + strconv.Itoa(maxWays) + ", got " + strconv.Itoa(ways))
 	}
 	slots := cmpOr(opts.Slots, DefaultSlots)
 	if slots < ways || slots > MaxSlots || slots%ways != 0 {
-		return nil, fmt.Errorf("slots: must be a multiple of ways (%d) between %d and %d, got %d", ways, ways, MaxSlots, slots)
+		return nil, errors.New("slots: must be a multiple of ways (" + strconv.Itoa(ways) + ") between " + strconv.Itoa(ways) + " and " + strconv.Itoa(MaxSlots) + ", got " + strconv.Itoa(slots))
 	}
 	width := cmpOr(opts.Width, DefaultWidth)
 	if width < 1 || width > MaxLimits {
-		return nil, fmt.Errorf("width: must be between 1 and %d, got %d", MaxLimits, width)
+		return nil, errors.New("width: must be between 1 and " + strconv.Itoa(MaxLimits) + ", got " + strconv.Itoa(width))
 	}
 	retries := cmpOr(opts.CASRetries, DefaultCASRetries)
 	if retries < 1 || retries > MaxCASRetries {
-		return nil, fmt.Errorf("cas_retries: must be between 1 and %d, got %d", MaxCASRetries, retries)
+		return nil, errors.New("cas_retries: must be between 1 and " + strconv.Itoa(MaxCASRetries) + ", got " + strconv.Itoa(retries))
 	}
 	if opts.FailMode > FailClosed {
-		return nil, fmt.Errorf("fail_mode: unknown value %d", opts.FailMode)
+		return nil, errors.New("fail_mode: unknown value " + strconv.Itoa(int(opts.FailMode)))
 	}
 	prefix := opts.Prefix
 	if prefix == "" {

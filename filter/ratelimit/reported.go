@@ -1,7 +1,8 @@
 package ratelimit
 
 import (
-	"fmt"
+	"errors"
+	"strconv"
 	"time"
 )
 
@@ -14,7 +15,7 @@ func ReportedPolicy(name string, requests int64, window time.Duration) (*Policy,
 		return nil, &NameError{Name: name, Problem: problem}
 	}
 	if requests < 0 || window < time.Second {
-		return nil, fmt.Errorf("reported limit %d per %v: want requests ≥ 0 and a window of at least 1s", requests, window)
+		return nil, errors.New("reported limit " + strconv.FormatInt(requests, 10) + " per " + window.String() + ": want requests ≥ 0 and a window of at least 1s")
 	}
 	l := Limit{Name: name, Requests: requests, Window: window}
 	return &Policy{name: name, rules: []rule{{Limit: l}}, width: 1, field: policyItem(l), reported: true}, nil

@@ -3,7 +3,8 @@ package ratelimit
 import (
 	"encoding/binary"
 	"errors"
-	"fmt"
+	"github.com/portcullis/portcullis/filter/wrap"
+	"strconv"
 
 	"github.com/portcullis/portcullis/filter/shared"
 )
@@ -21,17 +22,17 @@ func SharedSeed(store shared.Store, random func() (uint64, error)) (uint64, erro
 	for range 3 {
 		val, _, found, err := store.Get(SeedKey)
 		if err != nil {
-			return 0, fmt.Errorf("read seed: %w", err)
+			return 0, wrap.With("read seed", err)
 		}
 		if found {
 			if len(val) != 8 {
-				return 0, fmt.Errorf("seed record has %d bytes, want 8", len(val))
+				return 0, errors.New("seed record has " + strconv.Itoa(len(val)) + " bytes, want 8")
 			}
 			return binary.LittleEndian.Uint64(val), nil
 		}
 		seed, err := random()
 		if err != nil {
-			return 0, fmt.Errorf("random seed: %w", err)
+			return 0, wrap.With("random seed", err)
 		}
 		var buf [8]byte
 		binary.LittleEndian.PutUint64(buf[:], seed)
@@ -41,7 +42,7 @@ func SharedSeed(store shared.Store, random func() (uint64, error)) (uint64, erro
 		case err == nil:
 			return seed, nil
 		case !errors.Is(err, shared.ErrCasMismatch):
-			return 0, fmt.Errorf("store seed: %w", err)
+			return 0, wrap.With("store seed", err)
 		}
 	}
 	return 0, errors.New("seed: every attempt met a concurrent write")

@@ -3,7 +3,7 @@ package route
 import (
 	"strings"
 
-	"github.com/tidwall/gjson"
+	"github.com/portcullis/portcullis/filter/jsonread"
 )
 
 // ClaimHeader copies one verified claim into one upstream request header.
@@ -37,25 +37,22 @@ const maxClaimHeaderBytes = 1024
 // numbers and booleans as their JSON text, non-empty arrays of scalars joined
 // by ",". ok is false for objects, nulls, empty arrays, oversized values and
 // values holding control characters, which are not forwarded.
-func ClaimHeaderValue(claim gjson.Result) (value string, ok bool) {
-	switch claim.Type {
-	case gjson.String:
-		value = claim.Str
-	case gjson.Number, gjson.True, gjson.False:
+func ClaimHeaderValue(claim jsonread.Value) (value string, ok bool) {
+	switch claim.Kind() {
+	case jsonread.String:
+		value = claim.Str()
+	case jsonread.Number, jsonread.True, jsonread.False:
 		value = claim.Raw
-	case gjson.JSON:
-		if !claim.IsArray() {
-			return "", false
-		}
+	case jsonread.Array:
 		var parts []string
-		scalar := true
-		claim.ForEach(func(_, el gjson.Result) bool {
+		for el := range claim.Elements() {
 			v, good := ClaimHeaderValue(el)
-			scalar = good && !el.IsArray()
+			if !good || el.Kind() == jsonread.Array {
+				return "", false
+			}
 			parts = append(parts, v)
-			return scalar
-		})
-		if !scalar || len(parts) == 0 {
+		}
+		if len(parts) == 0 {
 			return "", false
 		}
 		value = strings.Join(parts, ",")
