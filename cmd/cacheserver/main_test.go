@@ -22,7 +22,8 @@ func TestParseFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := config{listen: "127.0.0.1:10002", backend: "memory", memoryBytes: 64 << 20, maxEntry: 2 << 20,
-		defaultTTL: time.Hour, redisAddr: "127.0.0.1:6379", redisPrefix: "portcullis:cache:", redisTimeout: 100 * time.Millisecond}
+		defaultTTL: time.Hour, redisAddr: "127.0.0.1:6379", redisPrefix: "portcullis:cache:", redisMode: "standalone",
+		redisTimeout: 100 * time.Millisecond}
 	if c != want {
 		t.Errorf("defaults %+v, want %+v", c, want)
 	}
@@ -32,6 +33,12 @@ func TestParseFlags(t *testing.T) {
 		{"-default-ttl", "25h"},
 		{"-max-entry-bytes", "0"},
 		{"-redis-timeout", "0s"},
+		{"-backend", "redis", "-redis-mode", "ring"},
+		{"-backend", "redis", "-redis-addr", "a:1,b:2"},
+		{"-backend", "redis", "-redis-addr", " , "},
+		{"-backend", "redis", "-redis-mode", "sentinel", "-redis-addr", "a:26379"},
+		{"-redis-mode", "cluster"},
+		{"-redis-master", "cache"},
 		{"-nonsense"},
 		{"extra"},
 	} {
@@ -157,7 +164,7 @@ func TestRedisBackend(t *testing.T) {
 	if status, body := send(t, "GET", url+entry, ""); status != 200 || body != "v" {
 		t.Fatalf("GET: %d %q", status, body)
 	}
-	if !strings.Contains(logs.String(), `redis store at `+redis.Addr+`, prefix "maintest:";`) {
+	if !strings.Contains(logs.String(), `redis store (standalone) at `+redis.Addr+`, prefix "maintest:";`) {
 		t.Errorf("start line:\n%s", logs)
 	}
 }
