@@ -14,6 +14,7 @@
 //	x-upstream-cache-control: V → Cache-Control: V
 //	x-upstream-vary: V          → Vary: V
 //	x-upstream-set-cookie: V    → Set-Cookie: V
+//	x-upstream-surrogate-key: V → Surrogate-Key: V
 package upstream
 
 import (
@@ -103,6 +104,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	for _, h := range [...]struct{ request, response string }{
 		{"X-Upstream-Cache-Control", "Cache-Control"}, {"X-Upstream-Vary", "Vary"}, {"X-Upstream-Set-Cookie", "Set-Cookie"},
+		{"X-Upstream-Surrogate-Key", "Surrogate-Key"},
 	} {
 		if v := r.Header.Get(h.request); v != "" {
 			w.Header().Set(h.response, v)

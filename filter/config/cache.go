@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bytes"
 	"cmp"
 	"slices"
 	"strconv"
@@ -30,6 +31,67 @@ type CacheFile struct {
 	LocalEntries       *int `json:"local_entries"`
 	LocalMaxEntryBytes *int `json:"local_max_entry_bytes"`
 	LocalBytes         *int `json:"local_bytes"`
+	// Purge turns on surrogate keys and the purge endpoint (README
+	// "Caching", purge).
+	Purge *PurgeFile `json:"purge"`
+}
+
+// PurgeFile is the cache.purge block.
+type PurgeFile struct {
+	Path      string      `json:"path"`
+	Secret    *SecretFile `json:"secret"`
+	TagHeader string      `json:"tag_header"`
+}
+
+// DefaultTagHeader is where surrogate keys are read from by default
+// (Fastly's field; Cloudflare's is cache-tag).
+const DefaultTagHeader = "surrogate-key"
+
+// compilePurge compiles cache.purge. The admin secret must be none of the
+// JWT secrets: a token signer must not be able to purge, nor a purge
+// secret's holder sign tokens.
+func compilePurge(f *PurgeFile, env Env, healthPath string, jwtSecrets [][]byte) (*cache.PurgeConfig, error) {
+	if f == nil {
+		return nil, nil
+	}
+	if f.Path == "" || f.Path[0] != '/' {
+		return nil, fieldErrorf("cache.purge.path", "required: a path starting with \"/\"")
+	}
+	if _, ok := route.SplitPath(f.Path); !ok || strings.ContainsAny(f.Path, "?#") {
+		return nil, fieldErrorf("cache.purge.path", "must be a plain path without dot segments, query or escapes: %q", f.Path)
+	}
+	if f.Path == healthPath {
+		return nil, fieldErrorf("cache.purge.path", "is the health path %q", f.Path)
+	}
+	tagHeader := strings.ToLower(cmp.Or(f.TagHeader, DefaultTagHeader))
+	if !isToken(tagHeader) || !validTagHeader(tagHeader) {
+		return nil, fieldErrorf("cache.purge.tag_header", "not a response field the gateway may consume: %q", f.TagHeader)
+	}
+	if f.Secret == nil {
+		return nil, fieldErrorf("cache.purge.secret", "required: {\"env\": <variable holding the admin secret>}")
+	}
+	if f.Secret.KID != "" {
+		return nil, fieldErrorf("cache.purge.secret.kid", "the admin secret has no key id")
+	}
+	key, err := loadSecret("cache.purge.secret", *f.Secret, env)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range jwtSecrets {
+		if bytes.Equal(s, key.Secret) {
+			return nil, fieldErrorf("cache.purge.secret.env", "the admin secret must not be a JWT secret")
+		}
+	}
+	return cache.NewPurgeConfig(f.Path, tagHeader, key.Secret), nil
+}
+
+// validTagHeader refuses fields the cache or the proxy read for themselves.
+func validTagHeader(name string) bool {
+	switch name {
+	case "cache-control", "vary", "expires", "date", "age", "content-length", "content-type", "set-cookie", "connection", "x-cache":
+		return false
+	}
+	return !strings.HasPrefix(name, ":")
 }
 
 // RouteCacheFile is a route rule's cache policy.

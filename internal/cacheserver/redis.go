@@ -188,3 +188,75 @@ func infoField(info, name string) int64 {
 	}
 	return 0
 }
+
+// tagKey is where tag's set lives: one Redis key per set, so each command
+// on it names one key and never crosses a cluster's hash slots.
+func (r *Redis) tagKey(tag string) string { return r.prefix + "tag:" + tag }
+
+// AddToTags implements Store: per tag, SADD, then EXPIRE NX (a new set) and
+// EXPIRE GT (never shorten), and SCARD for the bound, pipelined (a cluster
+// client splits the pipeline by slot; every command names one key).
+func (r *Redis) AddToTags(ctx context.Context, member string, tags []string, ttl time.Duration) error {
+	cards := make([]*redis.IntCmd, len(tags))
+	_, err := r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, tag := range tags {
+			k := r.tagKey(tag)
+			p.SAdd(ctx, k, member)
+			p.ExpireNX(ctx, k, ttl)
+			p.ExpireGT(ctx, k, ttl)
+			cards[i] = p.SCard(ctx, k)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("redis tag: %w", err)
+	}
+	for i, c := range cards {
+		if c.Val() > MaxTagMembers {
+			if err := r.c.SRem(ctx, r.tagKey(tags[i]), member).Err(); err != nil {
+				return fmt.Errorf("redis tag: %w", err)
+			}
+			return ErrTooLarge
+		}
+	}
+	return nil
+}
+
+// PurgeTag implements Store: SMEMBERS, DEL of each key the scope's members
+// name, then SREM of exactly the members taken (one filed meanwhile stays).
+func (r *Redis) PurgeTag(ctx context.Context, tag, scope string) ([]string, error) {
+	k := r.tagKey(tag)
+	members, err := r.c.SMembers(ctx, k).Result()
+	if err != nil {
+		return nil, fmt.Errorf("redis purge: %w", err)
+	}
+	var taken []any
+	var keys []string
+	for _, m := range members {
+		if len(m) != MemberLen {
+			continue // not ours
+		}
+		key, sc := memberScope(m)
+		if scope == "" || sc == scope {
+			taken = append(taken, m)
+			keys = append(keys, key)
+		}
+	}
+	if len(taken) == 0 {
+		return nil, nil
+	}
+	// The keys first: should that fail, the members stay for a retry.
+	_, err = r.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, key := range keys {
+			p.Del(ctx, r.prefix+key)
+		}
+		return nil
+	})
+	if err == nil {
+		err = r.c.SRem(ctx, k, taken...).Err()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("redis purge: %w", err)
+	}
+	return keys, nil
+}
