@@ -169,6 +169,29 @@ func TestRedisBackend(t *testing.T) {
 	}
 }
 
+// The cluster and Sentinel modes, from the flags to a stored entry.
+func TestRedisClusterAndSentinelFlags(t *testing.T) {
+	cluster := redistest.StartCluster(t, 3)
+	sentinel := redistest.StartSentinel(t)
+	for name, args := range map[string][]string{
+		"cluster":  {"-redis-mode", "cluster", "-redis-addr", strings.Join(cluster.Addrs(), ",")},
+		"sentinel": {"-redis-mode", "sentinel", "-redis-master", sentinel.Name, "-redis-addr", sentinel.Sentinel.Addr},
+	} {
+		t.Run(name, func(t *testing.T) {
+			url, logs, _ := start(t, append([]string{"-backend", "redis", "-redis-timeout", "1s"}, args...)...)
+			if status, _ := send(t, "PUT", url+entry, "v"); status != 204 {
+				t.Fatalf("PUT: %d", status)
+			}
+			if status, body := send(t, "GET", url+entry, ""); status != 200 || body != "v" {
+				t.Fatalf("GET: %d %q", status, body)
+			}
+			if !strings.Contains(logs.String(), "redis store ("+name+")") {
+				t.Errorf("start line:\n%s", logs)
+			}
+		})
+	}
+}
+
 // A Redis that is down at start does not stop the server: it says so once,
 // answers 503 and logs one line per failed request.
 func TestRedisDownAtStart(t *testing.T) {
