@@ -26,11 +26,11 @@ type Fill struct {
 	EntryKey string
 	TTL      time.Duration
 	// TagMember and Tags, when Config.Purge is set: file TagMember (the
-	// index key and its scope) under the tag sets Tags (their keys, one per
-	// line) before the entry is PUT, so that no entry is stored that a
-	// purge cannot reach.
+	// index key and its scope) under each of the tag sets Tags (their keys)
+	// before the entry is PUT, so that no entry is stored that a purge
+	// cannot reach.
 	TagMember string
-	Tags      []byte
+	Tags      []string
 
 	k0   digest
 	idx  Index // the record in Index, for LocalIndex.Fill
@@ -177,12 +177,12 @@ func (f *Fill) Envelope() []byte {
 
 // tags are the fill's tag member (its index key and scope) and the tag sets
 // to file it under: the path's, and each surrogate key's.
-func (l *Lookup) tags(surrogate []string) (member string, tags []byte) {
+func (l *Lookup) tags(surrogate []string) (member string, tags []string) {
 	member = l.IndexKey + TagMemberSeparator + scopeID(l.tenant, l.shared)
-	tags = make([]byte, 0, (1+len(surrogate))*(2*len(l.k0)+1))
-	tags = append(append(tags, hexKey(pathTagDigest(l.host, l.path))...), '\n')
+	tags = make([]string, 0, 1+len(surrogate))
+	tags = append(tags, hexKey(pathTagDigest(l.host, l.path)))
 	for _, k := range surrogate {
-		tags = append(append(tags, hexKey(surrogateTagDigest(l.host, k))...), '\n')
+		tags = append(tags, hexKey(surrogateTagDigest(l.host, k)))
 	}
 	return member, tags
 }

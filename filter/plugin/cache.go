@@ -335,20 +335,29 @@ func (h *httpContext) finishFill() {
 			release()
 		})
 	}
-	if fill.TagMember == "" {
+	if len(fill.Tags) == 0 {
 		storeEntry()
 		return
 	}
 	// The index key is filed under its tag sets first, and the entry stored
-	// only once they have it: no entry is stored that a purge cannot reach.
-	p.storeAt("PUT", "/v1/tags/"+fill.TagMember, fill.TagMember, fill.Tags, &fill.IndexTTL, func(status int) {
-		if !stored(status) {
-			p.metrics.cacheUnavailable.Inc()
-			release()
-			return
-		}
-		storeEntry()
-	})
+	// only once every one has it: no entry is stored that a purge cannot
+	// reach. One call per set, hashed on the set's key, so that with
+	// in-memory replicas each set lives on the replica a purge of it asks.
+	pending, failed := len(fill.Tags), false
+	for _, tag := range fill.Tags {
+		p.storeAt("PUT", "/v1/tags/"+fill.TagMember, tag, []byte(tag), &fill.IndexTTL, func(status int) {
+			failed = failed || !stored(status)
+			if pending--; pending > 0 {
+				return
+			}
+			if failed {
+				p.metrics.cacheUnavailable.Inc()
+				release()
+				return
+			}
+			storeEntry()
+		})
+	}
 }
 
 // stored reports whether a store write's answer status is a success.
