@@ -121,17 +121,30 @@ func purge(t *testing.T, gw *harness.Gateway, q url.Values) purgeAnswer {
 	return a
 }
 
-// stays checks that a GET keeps being a HIT with the body kept.
-func stays(t *testing.T, gw *harness.Gateway, sub, path, tags string, kept []byte) {
+// stays checks that a GET after a purge of something else is still a HIT:
+// a purge of it would have made it a MISS here at once (a tombstone), and
+// on another gateway once its index copy expired (the record gone). The
+// body is not compared: under load two fills of one key can race (the
+// package documentation of filter/cache), and VMs may hold either.
+func stays(t *testing.T, gw *harness.Gateway, sub, path, tags string) {
 	t.Helper()
-	resp := purgeGet(t, gw, sub, path, tags)
-	if resp.Header.Get("X-Cache") != "HIT" || !bytes.Equal(resp.Body, kept) {
-		t.Errorf("GET %s by %s after a purge of something else: want its HIT, got:\n%s", path, sub, resp)
+	if resp := purgeGet(t, gw, sub, path, tags); resp.Header.Get("X-Cache") != "HIT" {
+		t.Errorf("GET %s by %s after a purge of something else: want a HIT, got:\n%s", path, sub, resp)
 	}
 }
 
-// gone checks that a GET is not answered with any of the old bodies (a HIT
-// of a fill made after the purge is fine: the upstream's count differs).
+// goneHere checks, on the gateway that took the purge, that the very next
+// GET is a MISS (its index copy is tombstoned).
+func goneHere(t *testing.T, gw *harness.Gateway, sub, path, tags string) {
+	t.Helper()
+	if resp := purgeGet(t, gw, sub, path, tags); resp.Header.Get("X-Cache") != "MISS" {
+		t.Fatalf("GET %s by %s right after its purge on this gateway: want a MISS, got:\n%s", path, sub, resp)
+	}
+}
+
+// gone checks, on another gateway, that a GET is not answered with any of
+// the old bodies (a HIT of a fill made after the purge is fine: the
+// upstream's count differs).
 func gone(t *testing.T, gw *harness.Gateway, sub, path, tags string, old ...[]byte) {
 	t.Helper()
 	resp := purgeGet(t, gw, sub, path, tags)
@@ -157,14 +170,14 @@ func purgeByPath(t *testing.T, a, b *harness.Gateway) {
 	path := uniquePath("/api/cache")
 	old := append(filledOnBoth(t, a, b, "alice", path+"?v=1", ""), filledOnBoth(t, a, b, "bob", path+"?v=2", "")...)
 	other := uniquePath("/api/cache")
-	kept := purgeHit(t, a, "alice", other, "")
+	purgeHit(t, a, "alice", other, "")
 	got := purge(t, a, url.Values{"path": {path}, "all": {"true"}})
 	if got.By != "path" || got.Path != path || got.Scope != "all" || got.Host != purgeOrigin || got.IndexRecords != 2 {
 		t.Errorf("answer %+v, want 2 index records (alice's and bob's)", got)
 	}
-	gone(t, a, "alice", path+"?v=1", "", old...) // this gateway: at once
-	gone(t, a, "bob", path+"?v=2", "", old...)
-	stays(t, a, "alice", other, "", kept)
+	goneHere(t, a, "alice", path+"?v=1", "") // this gateway: at once
+	goneHere(t, a, "bob", path+"?v=2", "")
+	stays(t, a, "alice", other, "")
 	time.Sleep(purgeIndexTTL + time.Second)
 	gone(t, b, "alice", path+"?v=1", "", old...) // the other: once its copy expired
 	gone(t, b, "bob", path+"?v=2", "", old...)
@@ -176,19 +189,20 @@ func purgeByTag(t *testing.T, a, b *harness.Gateway) {
 	old := append(filledOnBoth(t, a, b, "alice", p1, tag+" list"), filledOnBoth(t, a, b, "alice", p2+"?page=2", "list, "+tag)...)
 	old = append(old, filledOnBoth(t, a, b, "bob", p3, tag)...)
 	untagged := uniquePath("/api/cache")
-	keptA, keptB := purgeHit(t, a, "alice", untagged, "list"), purgeHit(t, b, "alice", untagged, "list")
+	purgeHit(t, a, "alice", untagged, "list")
+	purgeHit(t, b, "alice", untagged, "list")
 	got := purge(t, b, url.Values{"tag": {tag}, "all": {"true"}})
 	if got.By != "tag" || got.Tag != tag || got.Scope != "all" || got.IndexRecords != 3 {
 		t.Errorf("answer %+v, want 3 index records", got)
 	}
-	gone(t, b, "alice", p1, tag, old...)
-	gone(t, b, "alice", p2+"?page=2", tag, old...)
-	gone(t, b, "bob", p3, tag, old...)
-	stays(t, b, "alice", untagged, "list", keptB)
+	goneHere(t, b, "alice", p1, tag)
+	goneHere(t, b, "alice", p2+"?page=2", tag)
+	goneHere(t, b, "bob", p3, tag)
+	stays(t, b, "alice", untagged, "list")
 	time.Sleep(purgeIndexTTL + time.Second)
 	gone(t, a, "alice", p1, tag, old...)
 	gone(t, a, "alice", p2+"?page=2", tag, old...)
-	stays(t, a, "alice", untagged, "list", keptA)
+	stays(t, a, "alice", untagged, "list")
 }
 
 // purgeTenantIsolation: a purge for one tenant leaves every other tenant's
@@ -196,21 +210,21 @@ func purgeByTag(t *testing.T, a, b *harness.Gateway) {
 func purgeTenantIsolation(t *testing.T, a, b *harness.Gateway) {
 	tag := freshKey("t")
 	path := uniquePath("/api/cache")
-	alice := purgeHit(t, a, "alice", path, tag)
-	bob := purgeHit(t, a, "bob", path, tag)
+	purgeHit(t, a, "alice", path, tag)
+	purgeHit(t, a, "bob", path, tag)
 	got := purge(t, a, url.Values{"path": {path}, "tenant": {"alice"}})
 	if got.Scope != "tenant" || got.IndexRecords != 1 {
 		t.Errorf("answer %+v, want alice's one index record", got)
 	}
-	gone(t, a, "alice", path, tag, alice)
-	stays(t, a, "bob", path, tag, bob)
+	goneHere(t, a, "alice", path, tag)
+	stays(t, a, "bob", path, tag)
 
-	alice = purgeHit(t, a, "alice", path, tag)
+	purgeHit(t, a, "alice", path, tag)
 	if got := purge(t, a, url.Values{"tag": {tag}, "tenant": {"bob"}}); got.IndexRecords != 1 {
 		t.Errorf("bob's tag purge: %+v, want his one index record", got)
 	}
-	gone(t, a, "bob", path, tag, bob)
-	stays(t, a, "alice", path, tag, alice)
+	goneHere(t, a, "bob", path, tag)
+	stays(t, a, "alice", path, tag)
 
 	// Alice's own token, on either gateway, is not the admin secret.
 	for _, gw := range []*harness.Gateway{a, b} {
@@ -218,7 +232,7 @@ func purgeTenantIsolation(t *testing.T, a, b *harness.Gateway) {
 			Header: With(Bearer(Token(harness.TestSecret, "alice", nil)), "Host", purgeOrigin)})
 		ExpectError(t, gw, resp, http.StatusForbidden, "forbidden")
 	}
-	stays(t, a, "alice", path, tag, alice)
+	stays(t, a, "alice", path, tag)
 }
 
 // purgeRefusals: every bad purge gets its JSON error, and neither a wrong
