@@ -194,7 +194,7 @@ TEST_ENV = PORTCULLIS_WASM="$(CURDIR)/$(WASM)" PORTCULLIS_GO_WASM="$(CURDIR)/$(G
 MATRIX   = PORTCULLIS_CACHE="$(TOOLS_CACHE)" PYTHON="$(PYTHON)" GO="$(GO)" $(TEST_ENV) scripts/envoy-matrix.sh
 
 test: check build envoy ratelimit redis prometheus istioctl
-	ENVOY_BIN="$(ENVOY)" $(TEST_ENV) ISTIOCTL_BIN="$(ISTIOCTL_BIN)" $(GO) test -count=1 ./...
+	ENVOY_BIN="$(ENVOY)" $(TEST_ENV) ISTIOCTL_BIN="$(ISTIOCTL_BIN)" $(GO) test -count=1 -timeout 30m ./...
 	@$(MATRIX) test $(ENVOY_OLDEST)
 
 # The Envoy e2e suite on each Envoy of ENVOY_VERSIONS (about a minute each):

@@ -60,6 +60,7 @@ func BenchmarkCompare(b *testing.B) {
 	}
 	native := nativeFilters(b)
 	bare := start("bare", harness.Options{EditConfig: func(root map[string]any) error { return harness.ReplacePlugin(root) }})
+	noop := start("noop-wasm", harness.Options{Wasm: noopModule(b)})
 	jwtAuthn := start("jwt_authn", harness.Options{EditConfig: native(compareLimit, false)})
 	jwtAuthnCached := start("jwt_authn-cached", harness.Options{EditConfig: native(compareLimit, true)})
 	plugin := start("portcullis", harness.Options{PluginConfig: withRateLimit(b, map[string]any{"default": generousLimit}, false)})
@@ -72,6 +73,7 @@ func BenchmarkCompare(b *testing.B) {
 	// Each configuration does its job before it is measured.
 	client := &http.Client{Timeout: 5 * time.Second}
 	expect(b, client, bare, valid[0], http.StatusOK, "")
+	expect(b, client, noop, valid[0], http.StatusOK, "")
 	for _, gw := range []*harness.Gateway{jwtAuthn, jwtAuthnCached, plugin} {
 		expect(b, client, gw, valid[0], http.StatusOK, valid[0].sub)
 		expect(b, client, gw, refused[0], http.StatusUnauthorized, "")
@@ -90,6 +92,7 @@ func BenchmarkCompare(b *testing.B) {
 
 	configs := []*compareConfig{
 		{name: "bare Envoy: CORS + router (envoy.yaml without the plugin)", gw: bare, script: validScript, status: http.StatusOK},
+		{name: "floor: a proxy-wasm module that does nothing (e2e/testdata/noop.wat)", gw: noop, script: validScript, status: http.StatusOK},
 		{name: "Envoy: jwt_authn + local_ratelimit per key", gw: jwtAuthn, script: validScript, status: http.StatusOK},
 		{name: "Envoy: jwt_authn with jwt_cache_config + local_ratelimit per key", gw: jwtAuthnCached, script: validScript, status: http.StatusOK},
 		{name: "Portcullis: JWT + local rate limit, no cache", gw: plugin, script: validScript, status: http.StatusOK},
@@ -97,7 +100,8 @@ func BenchmarkCompare(b *testing.B) {
 		{name: "refused (bad signature): jwt_authn", gw: jwtAuthn, script: refusedScript, status: http.StatusUnauthorized},
 		{name: "refused (bad signature): Portcullis", gw: plugin, script: refusedScript, status: http.StatusUnauthorized},
 	}
-	nativeRefused, pluginRefused := configs[5], configs[6]
+	floor, pluginLimited := configs[1], configs[4]
+	nativeRefused, pluginRefused := configs[6], configs[7]
 
 	// The machine's load frames the figures: 2 cores shared with other work
 	// shift every configuration, the ratios less.
@@ -141,8 +145,25 @@ func BenchmarkCompare(b *testing.B) {
 		}
 		fmt.Println(row + " |")
 	}
-	fmt.Printf("\nrefused, Portcullis vs jwt_authn: requests/s %s×, Envoy CPU/request %s× (medians of per-round ratios; the floor is ≥ 0.9× requests/s)\n\n",
+	fmt.Printf("\nthe wasm filter's floor (a module that does nothing) is %s× bare's Envoy CPU/request and %s× its requests/s; "+
+		"Portcullis JWT + rate limit is %s× the floor's CPU/request\n",
+		ratio(floor, configs[0], columns[3].value), ratio(floor, configs[0], columns[0].value), ratio(pluginLimited, floor, columns[3].value))
+	fmt.Printf("refused, Portcullis vs jwt_authn: requests/s %s×, Envoy CPU/request %s× (medians of per-round ratios; the floor is ≥ 0.9× requests/s)\n\n",
 		ratio(pluginRefused, nativeRefused, columns[0].value), ratio(pluginRefused, nativeRefused, columns[3].value))
+}
+
+// noopModule assembles e2e/testdata/noop.wat with binaryen's wasm-as (the
+// build's wasm-opt comes with it) and returns the module's path.
+func noopModule(b *testing.B) string {
+	wasmAs, err := exec.LookPath("wasm-as")
+	if err != nil {
+		harness.Unavailable(b, "wasm-as is not on PATH (Debian: apt-get install binaryen)")
+	}
+	out := filepath.Join(b.TempDir(), "noop.wasm")
+	if msg, err := exec.Command(wasmAs, filepath.Join(harness.RepoRoot(b), "e2e", "testdata", "noop.wat"), "-o", out).CombinedOutput(); err != nil {
+		b.Fatalf("wasm-as noop.wat: %v: %s", err, msg)
+	}
+	return out
 }
 
 const (

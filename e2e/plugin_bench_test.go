@@ -193,6 +193,28 @@ func BenchmarkPluginFleetAllowed(b *testing.B) {
 	b.ReportMetric(float64(calls.Load())/float64(b.N), "callouts/op")
 }
 
+// BenchmarkPluginHybridLocallyRefused: hybrid mode, a key over its local
+// limit of 1 per hour (the fleet admits everything): every request is
+// refused by the local limit with no callout (the benchmark fails if one
+// is made), and within the local mode's host-call budget.
+func BenchmarkPluginHybridLocallyRefused(b *testing.B) {
+	url, calls := fakeRateLimitService(b, http.StatusOK,
+		`{"overallCode":"OK","statuses":[{"code":"OK","currentLimit":{"requestsPerUnit":100,"unit":"HOUR"},"limitRemaining":99,"durationUntilReset":"3599s"}]}`)
+	h := benchHost(b, func(cfg map[string]any) {
+		cfg["rate_limit"] = map[string]any{"mode": "hybrid", "fleet": map[string]any{},
+			"default": []any{map[string]any{"requests": 1, "window_seconds": 3600}}}
+	}, map[string]string{harness.RateLimitCluster: url})
+	handler := h.Handler()
+	req := firstCall(b, handler, calls, http.StatusNotFound) // forwarded: the host answers 404
+	before := h.HostCalls()
+	benchRequests(b, handler, req, http.StatusTooManyRequests)
+	perRequest := reportHostCalls(b, before, h.HostCalls())
+	noCallouts(b, calls, "locally refused requests")
+	if perRequest > maxHostCallsLimited {
+		b.Fatalf("%.1f host calls per request, more than the budget of %d", perRequest, maxHostCallsLimited)
+	}
+}
+
 // BenchmarkPluginFleetBlocked: fleet mode, a key the service refused once:
 // every later request is refused from the shared-data blocklist with no
 // callout (the benchmark fails if one is made).
@@ -200,17 +222,31 @@ func BenchmarkPluginFleetBlocked(b *testing.B) {
 	url, calls := fakeRateLimitService(b, http.StatusTooManyRequests,
 		`{"overallCode":"OVER_LIMIT","statuses":[{"code":"OVER_LIMIT","currentLimit":{"requestsPerUnit":100,"unit":"HOUR"},"durationUntilReset":"3599s"}]}`)
 	handler := benchPluginHost(b, fleetMode, map[string]string{harness.RateLimitCluster: url})
+	req := firstCall(b, handler, calls, http.StatusTooManyRequests)
+	benchRequests(b, handler, req, http.StatusTooManyRequests)
+	noCallouts(b, calls, "a blocked key")
+}
+
+// firstCall sends alice's first request, which must answer status after
+// exactly one callout, resets the count of calls and returns the request
+// for the benchmark to repeat.
+func firstCall(b *testing.B, handler http.Handler, calls *atomic.Int64, status int) *http.Request {
 	req := httptest.NewRequest(http.MethodGet, "/api/orders", nil)
 	req.Header.Set("Authorization", benchToken("alice"))
 	first := httptest.NewRecorder()
 	handler.ServeHTTP(first, req)
-	if first.Code != http.StatusTooManyRequests || calls.Load() != 1 {
-		b.Fatalf("first request: status %d after %d calls, want 429 after 1", first.Code, calls.Load())
+	if first.Code != status || calls.Load() != 1 {
+		b.Fatalf("first request: status %d after %d calls, want %d after 1", first.Code, calls.Load(), status)
 	}
 	calls.Store(0)
-	benchRequests(b, handler, req, http.StatusTooManyRequests)
+	return req
+}
+
+// noCallouts reports the callouts per request since firstCall and fails if
+// there was one.
+func noCallouts(b *testing.B, calls *atomic.Int64, what string) {
 	b.ReportMetric(float64(calls.Load())/float64(b.N), "callouts/op")
 	if n := calls.Load(); n != 0 {
-		b.Fatalf("%d callouts for a blocked key, want 0", n)
+		b.Fatalf("%d callouts for %s, want 0", n, what)
 	}
 }

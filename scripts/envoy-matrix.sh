@@ -13,7 +13,7 @@ mode=${1:?usage: scripts/envoy-matrix.sh test|soak VERSION...}
 shift
 [[ $# -gt 0 ]] || { echo "matrix: no Envoy versions given" >&2; exit 2; }
 case $mode in
-  test) go_args=(-count=1 -run '^TestEnvoy' ./e2e/) ;;
+  test) go_args=(-count=1 -timeout 30m -run '^TestEnvoy' ./e2e/) ;;
   soak) go_args=(-run '^$' -bench '^BenchmarkSoak$' -benchtime 1x -timeout 3h ./e2e/) ;;
   *) echo "matrix: unknown mode $mode (test or soak)" >&2; exit 2 ;;
 esac

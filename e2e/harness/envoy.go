@@ -144,6 +144,9 @@ var errExited = errors.New("envoy exited")
 
 func (e *Envoy) launch(t testing.TB, opts Options) *envoyInstance {
 	t.Helper()
+	if opts.Walltime != nil {
+		t.Fatalf("harness: Envoy's clock cannot be injected; Walltime is for the wazero host")
+	}
 	inst := &envoyInstance{t: t, dir: t.TempDir(), exited: make(chan struct{})}
 	inst.logPath = filepath.Join(inst.dir, "envoy.log")
 	inst.adminPath = filepath.Join(inst.dir, "admin.address")

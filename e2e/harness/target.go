@@ -73,6 +73,9 @@ type Options struct {
 	// WithoutPlugin starts Envoy without the wasm filter (Envoy only; the
 	// plugin options are then ignored).
 	WithoutPlugin bool
+	// Walltime (wazero host only) is the plugin's wall clock in place of the
+	// machine's (wasmhost.Options.Walltime).
+	Walltime func() time.Time
 }
 
 // VMEnv returns the VM environment the options ask for.

@@ -131,6 +131,7 @@ func (w *WasmHost) newHost(t testing.TB, opts Options, up *UpstreamServer) (*was
 		UpstreamTimeout:  opts.RouteTimeout,
 		FailStatus:       503, // Envoy's answer for a request whose VM failed
 		PollOneoffENOSYS: w.PollOneoffENOSYS,
+		Walltime:         opts.Walltime,
 	}
 	if opts.FailurePolicy == "FAIL_CLOSED" {
 		hostOpts.FailurePolicy = wasmhost.FailClosed

@@ -5,8 +5,12 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -60,20 +64,23 @@ func fleetScenarios(t *testing.T, target harness.Target, redisAddr string) {
 	}
 	svc := harness.StartRateLimitService(t, redisAddr, harness.WriteDescriptorConfig(t, fleetDescriptors))
 	clusters := map[string]string{harness.RateLimitCluster: svc.Addr}
-	gateways := make([]*harness.Gateway, 3)
+	counted := countCalls(t, svc.Addr)
+	configs := []string{FleetConfig(t, "allow"), FleetConfig(t, "allow"), FleetConfig(t, "deny"), HybridConfig(t)}
+	gateways := make([]*harness.Gateway, len(configs))
 	var wg sync.WaitGroup
-	for i, mode := range []string{"allow", "allow", "deny"} {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			gateways[i] = target.Start(t, harness.Options{PluginConfig: FleetConfig(t, mode), Clusters: clusters})
-		}()
+	for i, config := range configs {
+		opts := harness.Options{PluginConfig: config, Clusters: clusters}
+		if i == 3 {
+			opts.Clusters = map[string]string{harness.RateLimitCluster: counted.addr}
+		}
+		wg.Go(func() { gateways[i] = target.Start(t, opts) })
 	}
 	wg.Wait()
 	if t.Failed() {
 		return
 	}
-	a, b, closed := gateways[0], gateways[1], gateways[2]
+	a, b, closed, hybrid := gateways[0], gateways[1], gateways[2], gateways[3]
+	t.Run("hybrid_local_refusals_make_no_call", func(t *testing.T) { hybridLocalFirst(t, hybrid, counted) })
 	var key string
 	t.Run("two_gateways_share_one_limit", func(t *testing.T) { key = fleetBurst(t, a, b) })
 	t.Run("blocked_key_makes_no_call", func(t *testing.T) { blockedKeyNoCall(t, a, key) })
@@ -88,6 +95,76 @@ func fleetScenarios(t *testing.T, target harness.Target, redisAddr string) {
 	t.Run("service_killed_follows_failure_mode", func(t *testing.T) { serviceKilled(t, a, closed) })
 	for _, gw := range gateways {
 		t.Run("every_error_logged_once", func(t *testing.T) { AssertErrorsLogged(t, gw) })
+	}
+}
+
+// HybridLocalLimit is the hybrid gateway's local limit per hour, tighter
+// than the service's FleetLimit.
+const HybridLocalLimit = 3
+
+// HybridConfig is the shipped plugin configuration in hybrid mode: a local
+// limit of HybridLocalLimit per hour in front of the service's.
+func HybridConfig(t *testing.T) string {
+	return patchConfig(t, harness.ShippedPluginConfig(t), func(cfg map[string]any) {
+		delete(cfg, "cache")
+		cfg["rate_limit"] = map[string]any{
+			"mode":    "hybrid",
+			"default": []any{map[string]any{"requests": HybridLocalLimit, "window_seconds": 3600}},
+			"fleet":   map[string]any{"on_failure": "deny", "timeout_ms": 500},
+		}
+		cfg["log"] = everyErrorLogged
+	})
+}
+
+// callCounter is an HTTP proxy in front of the ratelimit service that
+// counts the calls reaching it.
+type callCounter struct {
+	addr  string
+	calls atomic.Int64
+}
+
+func countCalls(t *testing.T, service string) *callCounter {
+	c := &callCounter{}
+	target, err := url.Parse("http://" + service)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c.calls.Add(1)
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	c.addr = srv.Listener.Addr().String()
+	return c
+}
+
+// hybridLocalFirst: a fresh key on the hybrid gateway is admitted
+// HybridLocalLimit times, each after one call to the service, with the
+// local limit reported (it is the tighter); then refused by the local
+// limit, and the service sees no call for those.
+func hybridLocalFirst(t *testing.T, gw *harness.Gateway, service *callCounter) {
+	waitAwayFromHourEdge(30 * time.Second)
+	tok := Token(harness.TestSecret, freshKey("hybrid"), nil)
+	before, upstream := service.calls.Load(), gw.Upstream.Count()
+	for i := range HybridLocalLimit + 5 {
+		resp := Send(t, gw, Request{Path: "/api/hybrid", Header: Bearer(tok)})
+		if i >= HybridLocalLimit {
+			checkTooMany(t, gw, resp, HybridLocalLimit, 3600, 1)
+			continue
+		}
+		if resp.Status != http.StatusOK {
+			t.Fatalf("request %d: want 200, got:\n%s", i+1, resp)
+		}
+		if got := withoutPK(t, resp.Header.Get("RateLimit-Policy")); got != `"default";q=3;w=3600` {
+			t.Errorf("request %d: RateLimit-Policy %q, want the local limit (the tighter)", i+1, got)
+		}
+	}
+	if got := service.calls.Load() - before; got != HybridLocalLimit {
+		t.Errorf("the service saw %d calls, want %d: one per locally admitted request, none for the %d refused locally", got, HybridLocalLimit, 5)
+	}
+	if got := gw.Upstream.Count() - upstream; got != HybridLocalLimit {
+		t.Errorf("the upstream received %d requests, want %d", got, HybridLocalLimit)
 	}
 }
 

@@ -190,14 +190,22 @@ const (
 )
 
 // SlideConfig is the shipped configuration limited to SlideLimit per
-// SlideWindow on the "slide" route rule.
+// SlideWindow on the "slide" route rule (GCRA) and on the "strict" rule
+// (the strict algorithm).
 func SlideConfig(t *testing.T) string {
 	return patchConfig(t, harness.ShippedPluginConfig(t), func(cfg map[string]any) {
 		delete(cfg, "cache")
 		routes := cfg["routes"].([]any)
-		slide := map[string]any{"name": "slide", "prefix": "/api/slide",
-			"rate_limit": []any{map[string]any{"requests": SlideLimit, "window_seconds": int(SlideWindow / time.Second)}}}
-		cfg["routes"] = append([]any{slide}, routes...)
+		limit := func(algorithm string) []any {
+			l := map[string]any{"requests": SlideLimit, "window_seconds": int(SlideWindow / time.Second)}
+			if algorithm != "" {
+				l["algorithm"] = algorithm
+			}
+			return []any{l}
+		}
+		slide := map[string]any{"name": "slide", "prefix": "/api/slide", "rate_limit": limit("")}
+		strict := map[string]any{"name": "strict", "prefix": "/api/strict", "rate_limit": limit("strict")}
+		cfg["routes"] = append([]any{slide, strict}, routes...)
 		cfg["rate_limit"] = map[string]any{}
 	})
 }
@@ -206,25 +214,18 @@ func SlideConfig(t *testing.T) string {
 // arrived. The gateway decided somewhere in between.
 type admission struct{ sent, answered time.Time }
 
-// noWindowAdmitsTooMany hammers one key for several windows and checks the
-// algorithm's documented bound end to end: any span of one window holds at
-// most 2N−1 admissions (GCRA: N + ⌈T/I⌉ − 1). An admission counts in a
-// window only when it was both sent and answered inside it, so its decision
-// certainly was: the check can miss an excess but never invents one.
-func noWindowAdmitsTooMany(t *testing.T, gw *harness.Gateway) {
+// hammerOneKey sends one fresh key's requests to path from SlideClients
+// clients for SlideFor and returns the admissions and the refusals.
+func hammerOneKey(t *testing.T, gw *harness.Gateway, path string) (admitted []admission, refused int) {
 	tok := Token(harness.TestSecret, freshKey("slide"), nil)
 	var mu sync.Mutex
-	var admitted []admission
-	refused := 0
 	deadline := time.Now().Add(SlideFor)
 	var wg sync.WaitGroup
 	for range SlideClients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			for time.Now().Before(deadline) {
 				sent := time.Now()
-				resp, err := Do(gw, Request{Path: "/api/slide", Header: Bearer(tok)})
+				resp, err := Do(gw, Request{Path: path, Header: Bearer(tok)})
 				answered := time.Now()
 				if err != nil {
 					t.Errorf("request: %v", err)
@@ -241,10 +242,17 @@ func noWindowAdmitsTooMany(t *testing.T, gw *harness.Gateway) {
 				}
 				mu.Unlock()
 			}
-		}()
+		})
 	}
 	wg.Wait()
-	const bound = 2*SlideLimit - 1
+	return admitted, refused
+}
+
+// mostInOneWindow is the largest number of admissions that certainly fell
+// in one window of SlideWindow: an admission counts in a window only when
+// it was both sent and answered inside it, so its decision certainly was.
+// The count can miss an excess but never invents one.
+func mostInOneWindow(admitted []admission) int {
 	worst := 0
 	for _, start := range admitted {
 		end := start.sent.Add(SlideWindow)
@@ -256,6 +264,16 @@ func noWindowAdmitsTooMany(t *testing.T, gw *harness.Gateway) {
 		}
 		worst = max(worst, n)
 	}
+	return worst
+}
+
+// noWindowAdmitsTooMany hammers one key for several windows and checks the
+// algorithm's documented bound end to end: any span of one window holds at
+// most 2N−1 admissions (GCRA: N + ⌈T/I⌉ − 1).
+func noWindowAdmitsTooMany(t *testing.T, gw *harness.Gateway) {
+	admitted, refused := hammerOneKey(t, gw, "/api/slide")
+	const bound = 2*SlideLimit - 1
+	worst := mostInOneWindow(admitted)
 	t.Logf("%d admitted, %d refused in %v; at most %d admissions inside one %v window (bound %d)", len(admitted), refused, SlideFor, worst, SlideWindow, bound)
 	if worst > bound {
 		t.Errorf("a window of %v held %d admissions; the bound is 2N−1 = %d", SlideWindow, worst, bound)
@@ -263,6 +281,22 @@ func noWindowAdmitsTooMany(t *testing.T, gw *harness.Gateway) {
 	// The limit still admits at its rate: the cold burst plus one per
 	// emission interval (N/T), give or take the run's edges.
 	if minimum := SlideLimit + int(SlideFor/SlideWindow)*SlideLimit - SlideLimit; len(admitted) < minimum || refused == 0 {
+		t.Errorf("%d admitted, %d refused; want at least %d admitted and some refused", len(admitted), refused, minimum)
+	}
+}
+
+// strictNoWindowAdmitsMoreThanN is the same hammer on the strict rule: no
+// window of T holds more than N admissions, where GCRA's may hold 2N − 1
+// (the scenario above sees them), and the strict limit still admits its N
+// per 6/5·T (filter/ratelimit, strict.go).
+func strictNoWindowAdmitsMoreThanN(t *testing.T, gw *harness.Gateway) {
+	admitted, refused := hammerOneKey(t, gw, "/api/strict")
+	worst := mostInOneWindow(admitted)
+	t.Logf("%d admitted, %d refused in %v; at most %d admissions inside one %v window (strict bound %d)", len(admitted), refused, SlideFor, worst, SlideWindow, SlideLimit)
+	if worst > SlideLimit {
+		t.Errorf("a window of %v held %d admissions; the strict bound is N = %d", SlideWindow, worst, SlideLimit)
+	}
+	if minimum := 2 * SlideLimit; len(admitted) < minimum || refused == 0 {
 		t.Errorf("%d admitted, %d refused; want at least %d admitted and some refused", len(admitted), refused, minimum)
 	}
 }

@@ -119,6 +119,7 @@ func Run(t *testing.T, target harness.Target, extras Extras) {
 		gw := target.Start(t, harness.Options{PluginConfig: ShadowCostConfig(t), Concurrency: BurstWorkers})
 		t.Run("shadow_forwards_all_and_counts_the_would_be_refusals", func(t *testing.T) { shadowForwardsAll(t, gw) })
 		t.Run("cost_admits_N_over_cost", func(t *testing.T) { costAdmitsNOverCost(t, gw) })
+		t.Run("cost_header_admits_N_over_cost", func(t *testing.T) { costFromResponseHeader(t, gw) })
 		t.Run("waiting_retry_after_is_enough", func(t *testing.T) { retryAfterIsEnough(t, gw) })
 		t.Run("jwt_shadow_forwards_without_identity", func(t *testing.T) { jwtShadowForwardsAnonymously(t, gw) })
 		t.Run("every_error_logged_once", func(t *testing.T) { AssertErrorsLogged(t, gw) })
@@ -127,6 +128,7 @@ func Run(t *testing.T, target harness.Target, extras Extras) {
 		t.Parallel()
 		gw := target.Start(t, harness.Options{PluginConfig: SlideConfig(t), Concurrency: BurstWorkers})
 		t.Run("no_window_admits_more_than_2N-1", func(t *testing.T) { noWindowAdmitsTooMany(t, gw) })
+		t.Run("strict_no_window_admits_more_than_N", func(t *testing.T) { strictNoWindowAdmitsMoreThanN(t, gw) })
 	})
 
 	// Fleet mode: two gateways (and a fail-closed third) in front of one
@@ -420,6 +422,15 @@ func invalidTokens(t *testing.T, gw *harness.Gateway, s *seen) {
 			} else if !strings.Contains(challenge, `error="invalid_token"`) || !strings.Contains(challenge, `error_description="`) {
 				t.Errorf("WWW-Authenticate %q, want error=\"invalid_token\" and an error_description", challenge)
 			}
+			// Again, three times: with two workers at least one repeat meets
+			// the VM that refused it, whose refused-token cache may answer;
+			// the answer is the same.
+			for range 3 {
+				again := Send(t, gw, Request{Path: "/api/things?page=2", Header: h})
+				if again.Status != resp.Status || again.Header.Get("Www-Authenticate") != challenge || ExpectError(t, gw, again, http.StatusUnauthorized, "unauthorized").Message != e.Message {
+					t.Errorf("the same token again: %d %q %q, first %d %q %q", again.Status, again.Header.Get("Www-Authenticate"), again.Body, resp.Status, challenge, resp.Body)
+				}
+			}
 			if tok := strings.TrimPrefix(tc.authorization, "Bearer "); tok != "" {
 				var headers strings.Builder
 				_ = resp.Header.Write(&headers)
@@ -432,6 +443,9 @@ func invalidTokens(t *testing.T, gw *harness.Gateway, s *seen) {
 		})
 	}
 	s.assertAbsent(t, gw.HostLogs())
+	if n, ok := gw.Counter("portcullis.jwt.cache_refused"); !ok || n == 0 {
+		t.Errorf("portcullis.jwt.cache_refused = %d (found: %v) after repeated bad signatures, want some refused from the cache", n, ok)
+	}
 }
 
 // Health is the /health body.

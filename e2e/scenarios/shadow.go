@@ -17,8 +17,9 @@ const RuleCost = 3
 // ShadowCostConfig is RateLimitConfig with four rules in front of /api:
 // "shadow" does not enforce its limit (and sends its headers anyway),
 // "retry" allows 1 per RetryWindowSeconds,
-// "costly" charges RuleCost per request, and "trial" does not enforce its
-// token check.
+// "costly" charges RuleCost per request, "metered" charges what its
+// response's X-Tokens-Used says, and "trial" does not enforce its token
+// check.
 func ShadowCostConfig(t *testing.T) string {
 	return patchConfig(t, RateLimitConfig(t), func(cfg map[string]any) {
 		cfg["rate_limit"].(map[string]any)["shadow_headers"] = true
@@ -26,6 +27,7 @@ func ShadowCostConfig(t *testing.T) string {
 			map[string]any{"name": "shadow", "prefix": "/api/shadow", "enforce": map[string]any{"rate_limit": false}},
 			map[string]any{"name": "retry", "prefix": "/api/retry", "rate_limit": []any{map[string]any{"requests": 1, "window_seconds": RetryWindowSeconds}}},
 			map[string]any{"name": "costly", "prefix": "/api/costly", "cost": RuleCost},
+			map[string]any{"name": "metered", "prefix": "/api/metered", "cost_header": "X-Tokens-Used"},
 			map[string]any{"name": "trial", "prefix": "/api/trial", "enforce": map[string]any{"jwt": false}},
 		}
 		cfg["routes"] = append(rules, cfg["routes"].([]any)...)
@@ -101,6 +103,48 @@ func costAdmitsNOverCost(t *testing.T, gw *harness.Gateway) {
 		}
 	}
 	checkTooMany(t, gw, Send(t, gw, Request{Path: "/api/x", Header: Bearer(tok)}), BurstLimit, BurstWindowSeconds, 1)
+}
+
+// MeteredCost is what the upstream reports each "metered" request cost.
+const MeteredCost = 5
+
+// costFromResponseHeader: a cold key on the "metered" rule, whose upstream
+// reports each request cost MeteredCost tokens, is admitted N/MeteredCost
+// requests: each pays 1 when admitted and the rest after its response, a
+// debt the next requests find. A value that is not a number is ignored and
+// counted, and the request is answered as usual.
+func costFromResponseHeader(t *testing.T, gw *harness.Gateway) {
+	if BurstLimit%MeteredCost != 0 {
+		t.Fatal("the scenario needs a cost dividing the limit (else ⌈N/cost⌉ are admitted, the last one overspending)")
+	}
+	tok := Token(harness.TestSecret, freshKey("metered"), nil)
+	header := With(Bearer(tok), "X-Upstream-Tokens-Used", strconv.Itoa(MeteredCost))
+	before := gw.Upstream.Count()
+	admitted := 0
+	for range BurstLimit {
+		resp := Send(t, gw, Request{Path: "/api/metered", Header: header})
+		if resp.Status == http.StatusOK {
+			admitted++
+			if got := resp.Header.Get("X-Tokens-Used"); got != strconv.Itoa(MeteredCost) {
+				t.Errorf("the upstream's X-Tokens-Used %q did not reach the client", got)
+			}
+			continue
+		}
+		checkTooMany(t, gw, resp, BurstLimit, BurstWindowSeconds, 1)
+	}
+	if want := BurstLimit / MeteredCost; admitted != want || gw.Upstream.Count()-before != int64(want) {
+		t.Errorf("%d admitted (upstream saw %d), want N/cost = %d/%d = %d", admitted, gw.Upstream.Count()-before, BurstLimit, MeteredCost, want)
+	}
+	bad := With(Bearer(Token(harness.TestSecret, freshKey("metered"), nil)), "X-Upstream-Tokens-Used", "lots")
+	for i := range 2 {
+		if resp := Send(t, gw, Request{Path: "/api/metered", Header: bad}); resp.Status != http.StatusOK {
+			t.Errorf("request %d with an unreadable cost: want 200, got:\n%s", i+1, resp)
+		}
+	}
+	expectCounters(t, gw, map[string]int64{
+		"portcullis.ratelimit.charged":                   int64(admitted),
+		"portcullis.ratelimit.fault.cost_header_invalid": 2,
+	})
 }
 
 // RetryWindowSeconds is the window of the "retry" rule's one request.

@@ -131,6 +131,12 @@ type Options struct {
 	// which a module does without an old Envoy. PollOneoffCalls counts the calls.
 	PollOneoffENOSYS bool
 
+	// Walltime, when set, is the VMs' wall clock (WASI's realtime clock,
+	// which Go's time.Now reads) in place of the machine's, so a test can
+	// put the plugin at any date, e.g. just before a month ends. Envoy has
+	// no such switch: tests using it run on this host only.
+	Walltime func() time.Time
+
 	// LogOutput, when set, receives every log line as it is captured.
 	LogOutput io.Writer
 	// Cache is the compilation cache; nil means one cache per process, so a

@@ -10,6 +10,7 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/sys"
 )
 
 // vm is one simulated Envoy worker: a slot holding the current instance of
@@ -75,6 +76,12 @@ func (h *Host) instantiate(v *vm) (*instance, error) {
 		WithSysWalltime().WithSysNanotime().WithSysNanosleep().
 		WithRandSource(randSource).
 		WithStdout(stdout).WithStderr(in.stderr)
+	if now := h.opts.Walltime; now != nil {
+		cfg = cfg.WithWalltime(func() (int64, int32) {
+			t := now()
+			return t.Unix(), int32(t.Nanosecond())
+		}, sys.ClockResolution(time.Microsecond))
+	}
 	for _, k := range sortedEnv(h.opts.Env) {
 		cfg = cfg.WithEnv(k, h.opts.Env[k])
 	}

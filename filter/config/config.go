@@ -75,6 +75,10 @@ type RouteFile struct {
 	// Cost is how many requests each request of this rule is charged as
 	// (default 1; needs the top-level rate_limit block).
 	Cost *int64 `json:"cost"`
+	// CostHeader names a response header whose value (a whole number) is
+	// what the request really cost: the part beyond Cost is charged after
+	// the response, so it weighs on the next requests.
+	CostHeader string `json:"cost_header"`
 	// Enforce says what the rule enforces; a check that is not enforced is
 	// decided, counted and logged, and the request goes on (shadow mode).
 	Enforce *EnforceFile `json:"enforce"`

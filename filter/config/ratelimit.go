@@ -14,9 +14,10 @@ import (
 )
 
 // RateLimitFile configures rate limiting: local (one Envoy, every worker,
-// limits set here) or fleet (envoyproxy/ratelimit, limits set in its
-// descriptor config). Protected routes are keyed by the verified key claim;
-// public routes only when PublicKey says how.
+// limits set here), fleet (envoyproxy/ratelimit, limits set in its
+// descriptor config) or hybrid (both: the local limits first, then the
+// fleet's). Protected routes are keyed by the verified key claim; public
+// routes only when PublicKey says how.
 type RateLimitFile struct {
 	Mode         string      `json:"mode"`
 	Fleet        *FleetFile  `json:"fleet"`
@@ -34,6 +35,9 @@ type RateLimitFile struct {
 	// in shadow mode too (they are left out by default, so clients see no
 	// change while the limits are tried out).
 	ShadowHeaders bool `json:"shadow_headers"`
+	// UTCOffsetMinutes is the zone calendar quotas (limits with a
+	// calendar window) start their days, weeks and months in; default UTC.
+	UTCOffsetMinutes *int `json:"utc_offset_minutes"`
 }
 
 // FleetFile configures the calls to envoyproxy/ratelimit's /json endpoint.
@@ -46,10 +50,14 @@ type FleetFile struct {
 	BlockSlots int    `json:"block_slots"`
 }
 
-// LimitFile is one limit: Requests per WindowSeconds.
+// LimitFile is one limit: Requests per WindowSeconds, counted by
+// Algorithm (gcra, the default, or strict), or per calendar window
+// (Calendar: day, week or month) as a quota.
 type LimitFile struct {
-	Requests      int64 `json:"requests"`
-	WindowSeconds int64 `json:"window_seconds"`
+	Requests      int64  `json:"requests"`
+	WindowSeconds int64  `json:"window_seconds"`
+	Calendar      string `json:"calendar"`
+	Algorithm     string `json:"algorithm"`
 }
 
 // PlansFile chooses the limits by a claim of the verified token.
@@ -72,19 +80,28 @@ type RateLimit struct {
 	// PublicKey is what public routes are counted by; KeyNone leaves them
 	// unlimited.
 	PublicKey KeySource
-	// Fleet is set in fleet mode: the service decides, and Default, Plans,
-	// Options and route overrides are unused.
+	// Fleet is set in fleet and hybrid mode: the service decides (in hybrid
+	// mode, on the requests the local limits admitted). In fleet mode
+	// Default, Plans, Options and route overrides are unused (Local false).
 	Fleet *Fleet
 	// ShadowHeaders: responses of rules in shadow mode carry the rate-limit
 	// headers (without Retry-After, since they are forwarded).
 	ShadowHeaders bool
+
+	// calendarOffset is the zone of calendar quotas (utc_offset_minutes).
+	calendarOffset time.Duration
 }
+
+// Local reports whether this Envoy's limiter decides (local and hybrid
+// mode): Default, Plans, Options and route overrides are set.
+func (rl *RateLimit) Local() bool { return rl.Default != nil }
 
 // ruleLimit is what rate limiting compiles for one route rule.
 type ruleLimit struct {
-	policy *ratelimit.Policy // the rule's override; nil when it has none
-	cost   int64             // 1 unless the rule says more
-	shadow bool              // not enforced: counted and forwarded
+	policy     *ratelimit.Policy // the rule's override; nil when it has none
+	cost       int64             // 1 unless the rule says more
+	costHeader string            // lower case; "" when the rule has none
+	shadow     bool              // not enforced: counted and forwarded
 }
 
 // KeySource is what a public route's requests are counted by.
@@ -128,6 +145,13 @@ var DefaultRateLimit = []LimitFile{{Requests: 100, WindowSeconds: 60}}
 // DefaultPlanClaim is the claim naming the caller's plan.
 const DefaultPlanClaim = "plan"
 
+// Bounds of rate_limit.utc_offset_minutes: the zones in use, UTC−12:00 to
+// UTC+14:00.
+const (
+	MinUTCOffsetMinutes = -12 * 60
+	MaxUTCOffsetMinutes = 14 * 60
+)
+
 // compileRateLimit compiles the top-level block and returns it with what
 // each route rule is charged: its override policy (nil for rules without
 // one), its cost and whether it is enforced.
@@ -139,7 +163,7 @@ func compileRateLimit(f *RateLimitFile, routes []RouteFile) (*RateLimit, []ruleL
 	}
 	enforce := f.Enforce == nil || *f.Enforce
 	for i, r := range routes {
-		rules[i] = ruleLimit{cost: 1, shadow: !enforce}
+		rules[i] = ruleLimit{cost: 1, shadow: !enforce, costHeader: strings.ToLower(r.CostHeader)}
 		if r.Cost != nil {
 			rules[i].cost = *r.Cost
 		}
@@ -147,10 +171,10 @@ func compileRateLimit(f *RateLimitFile, routes []RouteFile) (*RateLimit, []ruleL
 			rules[i].shadow = !*r.Enforce.RateLimit
 		}
 	}
-	if rl.Fleet != nil {
+	if !rl.Local() {
 		return rl, rules, nil
 	}
-	overrides, err := compileOverrides(routes)
+	overrides, err := compileOverrides(routes, rl.calendarOffset)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -224,21 +248,28 @@ func compileRateLimitBlock(f *RateLimitFile, routes []RouteFile) (*RateLimit, er
 	switch f.Mode {
 	case "", "local":
 		if f.Fleet != nil {
-			return nil, fieldErrorf("rate_limit.fleet", `only in fleet mode (rate_limit.mode "fleet")`)
+			return nil, fieldErrorf("rate_limit.fleet", `only in fleet or hybrid mode (rate_limit.mode "fleet" or "hybrid")`)
 		}
 	case "fleet":
-		if rl.Fleet, err = compileFleet(f); err != nil {
+		if rl.Fleet, err = compileFleet(f, false); err != nil {
 			return nil, err
 		}
 		return rl, nil
+	case "hybrid":
+		if rl.Fleet, err = compileFleet(f, true); err != nil {
+			return nil, err
+		}
 	default:
-		return nil, fieldErrorf("rate_limit.mode", "must be local or fleet, got %q", f.Mode)
+		return nil, fieldErrorf("rate_limit.mode", "must be local, fleet or hybrid, got %q", f.Mode)
+	}
+	if rl.calendarOffset, err = compileUTCOffset(f, routes); err != nil {
+		return nil, err
 	}
 	defaults := f.Default
 	if defaults == nil {
 		defaults = DefaultRateLimit
 	}
-	if rl.Default, err = compilePolicy("rate_limit.default", "default", defaults); err != nil {
+	if rl.Default, err = compilePolicy("rate_limit.default", "default", defaults, rl.calendarOffset); err != nil {
 		return nil, err
 	}
 	if f.Plans != nil {
@@ -261,7 +292,7 @@ func compileRateLimitBlock(f *RateLimitFile, routes []RouteFile) (*RateLimit, er
 			if plan == "" {
 				return nil, fieldErrorf("rate_limit.plans.by_plan", "plan names must not be empty")
 			}
-			p, err := compilePolicy(field, "plan-"+plan, f.Plans.ByPlan[plan])
+			p, err := compilePolicy(field, "plan-"+plan, f.Plans.ByPlan[plan], rl.calendarOffset)
 			if err != nil {
 				return nil, err
 			}
@@ -289,16 +320,17 @@ func compileRateLimitBlock(f *RateLimitFile, routes []RouteFile) (*RateLimit, er
 }
 
 // checkRuleLimitFields refuses the rate-limit fields of rule i that cannot
-// apply: rate_limit, cost and enforce.rate_limit need the top-level block,
-// and on a public rule a public_key to count by; overrides are local only;
-// a cost is 1 to MaxRequests.
+// apply: rate_limit, cost, cost_header and enforce.rate_limit need the
+// top-level block, and on a public rule a public_key to count by; overrides
+// are local only; a cost is 1 to MaxRequests; a cost_header is a header
+// name the gateway does not set itself.
 func checkRuleLimitFields(f *RateLimitFile, i int, r RouteFile) error {
 	field := indexed("routes", i)
 	for _, set := range []struct {
 		name string
 		set  bool
 	}{
-		{"rate_limit", r.RateLimit != nil}, {"cost", r.Cost != nil},
+		{"rate_limit", r.RateLimit != nil}, {"cost", r.Cost != nil}, {"cost_header", r.CostHeader != ""},
 		{"enforce.rate_limit", r.Enforce != nil && r.Enforce.RateLimit != nil},
 	} {
 		switch {
@@ -315,13 +347,21 @@ func checkRuleLimitFields(f *RateLimitFile, i int, r RouteFile) error {
 	if c := r.Cost; c != nil && (*c < 1 || *c > ratelimit.MaxRequests) {
 		return fieldErrorf(field+".cost", "must be between 1 and %d, got %d", ratelimit.MaxRequests, *c)
 	}
+	if h := strings.ToLower(r.CostHeader); h != "" && (!isToken(h) || slices.Contains(rateLimitHeaders, h)) {
+		return fieldErrorf(field+".cost_header", "not a response header the upstream can set: %q", r.CostHeader)
+	}
 	return nil
 }
+
+// rateLimitHeaders are the response headers the gateway sets itself, which
+// a cost_header cannot be.
+var rateLimitHeaders = []string{ratelimit.HeaderLimit, ratelimit.HeaderRemaining, ratelimit.HeaderReset,
+	ratelimit.HeaderPolicy, ratelimit.HeaderRateLimit, ratelimit.HeaderRetryAfter}
 
 // compileOverrides compiles the routes' rate_limit overrides: one policy
 // per rule, nil where the rule has none. Each is named after its rule
 // ("route-<name>"), or its index where the name is taken or unusable.
-func compileOverrides(routes []RouteFile) ([]*ratelimit.Policy, error) {
+func compileOverrides(routes []RouteFile, offset time.Duration) ([]*ratelimit.Policy, error) {
 	out := make([]*ratelimit.Policy, len(routes))
 	names := map[string]bool{}
 	for i, r := range routes {
@@ -333,7 +373,7 @@ func compileOverrides(routes []RouteFile) ([]*ratelimit.Policy, error) {
 			name = "route-" + strconv.Itoa(i)
 		}
 		names[name] = true
-		p, err := compilePolicy(indexed("routes", i)+".rate_limit", name, r.RateLimit)
+		p, err := compilePolicy(indexed("routes", i)+".rate_limit", name, r.RateLimit, offset)
 		if err != nil {
 			return nil, err
 		}
@@ -342,21 +382,23 @@ func compileOverrides(routes []RouteFile) ([]*ratelimit.Policy, error) {
 	return out, nil
 }
 
-// compileFleet compiles the fleet block; the local-mode fields must be absent.
-func compileFleet(f *RateLimitFile) (*Fleet, error) {
+// compileFleet compiles the fleet block; in fleet mode (not hybrid) the
+// local-mode fields must be absent.
+func compileFleet(f *RateLimitFile, hybrid bool) (*Fleet, error) {
 	for _, local := range []struct {
 		name string
 		set  bool
 	}{
 		{"default", f.Default != nil}, {"plans", f.Plans != nil}, {"slots", f.Slots != 0},
 		{"cas_retries", f.CASRetries != 0}, {"on_contention", f.OnContention != ""},
+		{"utc_offset_minutes", f.UTCOffsetMinutes != nil},
 	} {
-		if local.set {
-			return nil, fieldErrorf("rate_limit."+local.name, "only in local mode: in fleet mode the limits are set in the ratelimit service's descriptor config")
+		if local.set && !hybrid {
+			return nil, fieldErrorf("rate_limit."+local.name, `only in local or hybrid mode: in fleet mode the limits are set in the ratelimit service's descriptor config`)
 		}
 	}
 	if f.Fleet == nil {
-		return nil, fieldErrorf("rate_limit.fleet", "required in fleet mode")
+		return nil, fieldErrorf("rate_limit.fleet", "required in fleet and hybrid mode")
 	}
 	ff := f.Fleet
 	fl := &Fleet{
@@ -416,15 +458,64 @@ func validPolicyName(name string) bool {
 	return err == nil
 }
 
-// compilePolicy validates limits (at field) and compiles them into a policy.
-func compilePolicy(field, name string, limits []LimitFile) (*ratelimit.Policy, error) {
+// compileUTCOffset reads utc_offset_minutes, which only calendar quotas use:
+// set without one, it is refused (it would change nothing).
+func compileUTCOffset(f *RateLimitFile, routes []RouteFile) (time.Duration, error) {
+	m := f.UTCOffsetMinutes
+	if m == nil {
+		return 0, nil
+	}
+	if *m < MinUTCOffsetMinutes || *m > MaxUTCOffsetMinutes {
+		return 0, fieldErrorf("rate_limit.utc_offset_minutes", "must be between %d and %d, got %d", MinUTCOffsetMinutes, MaxUTCOffsetMinutes, *m)
+	}
+	lists := [][]LimitFile{f.Default}
+	if f.Plans != nil {
+		for _, plan := range f.Plans.ByPlan {
+			lists = append(lists, plan)
+		}
+	}
+	for _, r := range routes {
+		lists = append(lists, r.RateLimit)
+	}
+	for _, list := range lists {
+		if slices.ContainsFunc(list, func(l LimitFile) bool { return l.Calendar != "" }) {
+			return time.Duration(*m) * time.Minute, nil
+		}
+	}
+	return 0, fieldErrorf("rate_limit.utc_offset_minutes", "only for limits with a calendar window, and no limit has one")
+}
+
+// compilePolicy validates limits (at field) and compiles them into a policy;
+// calendar quotas start their windows at offset from UTC.
+func compilePolicy(field, name string, limits []LimitFile, offset time.Duration) (*ratelimit.Policy, error) {
 	out := make([]ratelimit.Limit, len(limits))
 	maxSeconds := int64(ratelimit.MaxWindow / time.Second)
 	for i, l := range limits {
+		var algorithm ratelimit.Algorithm
+		switch l.Algorithm {
+		case "", "gcra":
+		case "strict":
+			algorithm = ratelimit.AlgorithmStrict
+		default:
+			return nil, fieldErrorf(indexed(field, i)+".algorithm", "must be gcra or strict, got %q", l.Algorithm)
+		}
+		if l.Calendar != "" {
+			c, ok := ratelimit.ParseCalendar(l.Calendar)
+			switch {
+			case !ok:
+				return nil, fieldErrorf(indexed(field, i)+".calendar", "must be day, week or month, got %q", l.Calendar)
+			case l.WindowSeconds != 0:
+				return nil, fieldErrorf(indexed(field, i)+".window_seconds", "not with calendar: a calendar window has its own length")
+			case l.Algorithm != "":
+				return nil, fieldErrorf(indexed(field, i)+".algorithm", "not with calendar: a calendar quota counts its whole window")
+			}
+			out[i] = ratelimit.Limit{Requests: l.Requests, Calendar: c, UTCOffset: offset}
+			continue
+		}
 		if l.WindowSeconds < 1 || l.WindowSeconds > maxSeconds {
 			return nil, fieldErrorf(indexed(field, i)+".window_seconds", "must be between 1 and %d, got %d", maxSeconds, l.WindowSeconds)
 		}
-		out[i] = ratelimit.Limit{Requests: l.Requests, Window: time.Duration(l.WindowSeconds) * time.Second}
+		out[i] = ratelimit.Limit{Requests: l.Requests, Window: time.Duration(l.WindowSeconds) * time.Second, Algorithm: algorithm}
 	}
 	p, err := ratelimit.NewPolicy(name, out)
 	// NewPolicy returns its errors unwrapped (see decodeError for why not errors.As).
@@ -437,8 +528,12 @@ func compilePolicy(field, name string, limits []LimitFile) (*ratelimit.Policy, e
 		return nil, fieldErrorf(field, "%s", le.Problem)
 	case isLE:
 		sub := le.Field
-		if sub == "window" {
+		switch sub {
+		case "window":
 			sub = "window_seconds"
+			if out[le.Index].Calendar != ratelimit.CalendarNone {
+				sub = "calendar"
+			}
 		}
 		return nil, fieldErrorf(indexed(field, le.Index)+"."+sub, "%s", le.Problem)
 	case isNE:

@@ -147,3 +147,167 @@ func TestShadowAndCostRefused(t *testing.T) {
 		})
 	}
 }
+
+// quotaDoc is a configuration with local rate limiting whose rate_limit
+// members are block and whose routes are routes.
+func quotaDoc(block, routes string) string {
+	return `{"jwt": {"secrets": [{"env": "JWT_SECRET"}]}, "routes": [` + routes + `], "rate_limit": {` + block + `}}`
+}
+
+func TestCalendarQuotasCompile(t *testing.T) {
+	c := mustParse(t, quotaDoc(`"default": [{"requests": 10, "window_seconds": 1}, {"requests": 5000, "calendar": "month"}],
+	  "plans": {"by_plan": {"pro": [{"requests": 900, "calendar": "day"}, {"requests": 4000, "calendar": "week"}]}},
+	  "utc_offset_minutes": -300`,
+		`{"prefix": "/a"}, {"prefix": "/b", "rate_limit": [{"requests": 7, "calendar": "month"}]}`))
+	rl := c.RateLimit
+	want := []ratelimit.Limit{
+		{Name: "default-1s", Requests: 10, Window: time.Second},
+		{Name: "default-month", Requests: 5000, Window: 30 * 24 * time.Hour, Calendar: ratelimit.CalendarMonth, UTCOffset: -5 * time.Hour},
+	}
+	if got := rl.Default.Limits(); len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
+		t.Errorf("default = %+v, want %+v", got, want)
+	}
+	if got := rl.Plans["pro"].Limits(); got[0].Calendar != ratelimit.CalendarDay || got[1].Calendar != ratelimit.CalendarWeek || got[1].UTCOffset != -5*time.Hour {
+		t.Errorf("plan pro = %+v", got)
+	}
+	if r, _ := c.Routes.Match("GET", "/b"); r.RateLimit == nil || r.RateLimit.Limits()[0].Calendar != ratelimit.CalendarMonth {
+		t.Errorf("/b override = %+v", r.RateLimit)
+	}
+	// Without utc_offset_minutes the windows are UTC's.
+	c = mustParse(t, quotaDoc(`"default": [{"requests": 3, "calendar": "day"}]`, `{"prefix": "/a"}`))
+	if l := c.RateLimit.Default.Limits()[0]; l.Calendar != ratelimit.CalendarDay || l.UTCOffset != 0 {
+		t.Errorf("default = %+v, want a UTC day", l)
+	}
+	// The offset may be set for quotas on route overrides only.
+	mustParse(t, quotaDoc(`"utc_offset_minutes": 60`, `{"prefix": "/b", "rate_limit": [{"requests": 7, "calendar": "week"}]}`))
+}
+
+func TestCalendarQuotasRefused(t *testing.T) {
+	for _, tc := range []struct {
+		name, doc, field, problem string
+	}{
+		{"unknown calendar", quotaDoc(`"default": [{"requests": 3, "calendar": "year"}]`, `{"prefix": "/a"}`), "rate_limit.default[0].calendar", `must be day, week or month, got "year"`},
+		{"calendar not a string", quotaDoc(`"default": [{"requests": 3, "calendar": 30}]`, `{"prefix": "/a"}`), "rate_limit.default[0].calendar", "must be a string"},
+		{"calendar and window", quotaDoc(`"default": [{"requests": 3, "calendar": "day", "window_seconds": 86400}]`, `{"prefix": "/a"}`), "rate_limit.default[0].window_seconds", "not with calendar"},
+		{"two monthly quotas", quotaDoc(`"plans": {"by_plan": {"x": [{"requests": 3, "calendar": "month"}, {"requests": 4, "calendar": "month"}]}}`, `{"prefix": "/a"}`), "rate_limit.plans.by_plan.x[1].calendar", "duplicate window month"},
+		{"quota of zero", quotaDoc(`"default": [{"requests": 0, "calendar": "week"}]`, `{"prefix": "/a"}`), "rate_limit.default[0].requests", "must be between 1"},
+		{"override quota bad", quotaDoc(``, `{"prefix": "/a", "rate_limit": [{"requests": 1, "calendar": "fortnight"}]}`), "routes[0].rate_limit[0].calendar", "must be day, week or month"},
+		{"offset too far east", quotaDoc(`"default": [{"requests": 3, "calendar": "day"}], "utc_offset_minutes": 841`, `{"prefix": "/a"}`), "rate_limit.utc_offset_minutes", "must be between -720 and 840, got 841"},
+		{"offset too far west", quotaDoc(`"default": [{"requests": 3, "calendar": "day"}], "utc_offset_minutes": -721`, `{"prefix": "/a"}`), "rate_limit.utc_offset_minutes", "got -721"},
+		{"offset not an integer", quotaDoc(`"default": [{"requests": 3, "calendar": "day"}], "utc_offset_minutes": 1.5`, `{"prefix": "/a"}`), "rate_limit.utc_offset_minutes", "must be an integer"},
+		{"offset without a quota", quotaDoc(`"utc_offset_minutes": 60`, `{"prefix": "/a"}`), "rate_limit.utc_offset_minutes", "only for limits with a calendar window"},
+		{"offset in fleet mode", quotaDoc(`"mode": "fleet", "fleet": {}, "utc_offset_minutes": 60`, `{"prefix": "/a"}`), "rate_limit.utc_offset_minutes", "only in local or hybrid mode"},
+		{"cost above a quota", quotaDoc(`"default": [{"requests": 3, "calendar": "month"}]`, `{"prefix": "/a", "cost": 4}`), "routes[0].cost", `4 is more than the 3 requests of limit "default"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := config.Parse([]byte(tc.doc), testEnv)
+			var fe *config.FieldError
+			if !errors.As(err, &fe) || fe.Field != tc.field || !strings.Contains(fe.Problem, tc.problem) {
+				t.Fatalf("error %v, want field %s saying %q", err, tc.field, tc.problem)
+			}
+		})
+	}
+}
+
+func TestStrictAlgorithmCompiles(t *testing.T) {
+	c := mustParse(t, quotaDoc(`"default": [{"requests": 10, "window_seconds": 60, "algorithm": "strict"}, {"requests": 100, "window_seconds": 3600, "algorithm": "gcra"}]`,
+		`{"prefix": "/a"}, {"prefix": "/b", "rate_limit": [{"requests": 5, "window_seconds": 1, "algorithm": "strict"}, {"requests": 50, "window_seconds": 60, "algorithm": "strict"}]}`))
+	if got := c.RateLimit.Default.Limits(); got[0].Algorithm != ratelimit.AlgorithmStrict || got[1].Algorithm != ratelimit.AlgorithmGCRA {
+		t.Errorf("default = %+v", got)
+	}
+	// Two strict limits need 8 values per key: the table's width follows.
+	if w := c.RateLimit.Options.Width; w != 8 {
+		t.Errorf("width %d, want 8 (two strict limits of 4 values)", w)
+	}
+}
+
+func TestStrictAlgorithmRefused(t *testing.T) {
+	for _, tc := range []struct {
+		name, doc, field, problem string
+	}{
+		{"unknown algorithm", quotaDoc(`"default": [{"requests": 3, "window_seconds": 1, "algorithm": "sliding"}]`, `{"prefix": "/a"}`), "rate_limit.default[0].algorithm", `must be gcra or strict, got "sliding"`},
+		{"algorithm not a string", quotaDoc(`"default": [{"requests": 3, "window_seconds": 1, "algorithm": true}]`, `{"prefix": "/a"}`), "rate_limit.default[0].algorithm", "must be a string"},
+		{"strict quota", quotaDoc(`"default": [{"requests": 3, "calendar": "day", "algorithm": "strict"}]`, `{"prefix": "/a"}`), "rate_limit.default[0].algorithm", "not with calendar"},
+		{"too many strict limits", quotaDoc(`"plans": {"by_plan": {"x": [{"requests": 3, "window_seconds": 1, "algorithm": "strict"}, {"requests": 30, "window_seconds": 60, "algorithm": "strict"}, {"requests": 300, "window_seconds": 3600}]}}`, `{"prefix": "/a"}`), "rate_limit.plans.by_plan.x", "the limits need 9 values per key, at most 8"},
+		{"strict window too long", quotaDoc(``, `{"prefix": "/a", "rate_limit": [{"requests": 3, "window_seconds": 86401, "algorithm": "strict"}]}`), "routes[0].rate_limit[0].window_seconds", "must be between 1 and 86400"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := config.Parse([]byte(tc.doc), testEnv)
+			var fe *config.FieldError
+			if !errors.As(err, &fe) || fe.Field != tc.field || !strings.Contains(fe.Problem, tc.problem) {
+				t.Fatalf("error %v, want field %s saying %q", err, tc.field, tc.problem)
+			}
+		})
+	}
+}
+
+func TestHybridCompiles(t *testing.T) {
+	c := mustParse(t, quotaDoc(`"mode": "hybrid", "default": [{"requests": 20, "window_seconds": 1}], "fleet": {"cluster": "rl", "on_failure": "deny"}, "on_contention": "deny"`,
+		`{"prefix": "/a", "cost": 5, "rate_limit": [{"requests": 5, "window_seconds": 1, "algorithm": "strict"}]}, {"prefix": "/b"}`))
+	rl := c.RateLimit
+	if !rl.Local() || rl.Fleet == nil || rl.Fleet.Cluster != "rl" || rl.Fleet.FailOpen || rl.Options.FailMode != ratelimit.FailClosed {
+		t.Fatalf("hybrid: local %v fleet %+v options %+v", rl.Local(), rl.Fleet, rl.Options)
+	}
+	if r, _ := c.Routes.Match("GET", "/a"); r.RateLimit == nil || r.Cost != 5 {
+		t.Errorf("/a: %+v, want the local override and cost 5", r)
+	}
+	// Without default, the tutorial's 100 per minute is the local limit.
+	c = mustParse(t, quotaDoc(`"mode": "hybrid", "fleet": {}`, `{"prefix": "/a"}`))
+	if got := c.RateLimit.Default.Limits(); got[0].Requests != 100 {
+		t.Errorf("default %+v", got)
+	}
+	if c := mustParse(t, quotaDoc(`"mode": "fleet", "fleet": {}`, `{"prefix": "/a"}`)); c.RateLimit.Local() {
+		t.Error("fleet mode has local limits")
+	}
+}
+
+func TestHybridRefused(t *testing.T) {
+	for _, tc := range []struct {
+		name, doc, field, problem string
+	}{
+		{"no fleet block", quotaDoc(`"mode": "hybrid"`, `{"prefix": "/a"}`), "rate_limit.fleet", "required in fleet and hybrid mode"},
+		{"bad fleet field", quotaDoc(`"mode": "hybrid", "fleet": {"timeout_ms": 0.5}`, `{"prefix": "/a"}`), "rate_limit.fleet.timeout_ms", "must be an integer"},
+		{"bad local field", quotaDoc(`"mode": "hybrid", "fleet": {}, "slots": 3`, `{"prefix": "/a"}`), "rate_limit.slots", "must be a multiple of 4"},
+		{"cost above the local limit", quotaDoc(`"mode": "hybrid", "fleet": {}, "default": [{"requests": 2, "window_seconds": 1}]`, `{"prefix": "/a", "cost": 3}`), "routes[0].cost", "3 is more than the 2 requests"},
+		{"unknown mode", quotaDoc(`"mode": "both"`, `{"prefix": "/a"}`), "rate_limit.mode", `must be local, fleet or hybrid, got "both"`},
+		{"fleet block in local mode", quotaDoc(`"fleet": {}`, `{"prefix": "/a"}`), "rate_limit.fleet", "only in fleet or hybrid mode"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := config.Parse([]byte(tc.doc), testEnv)
+			var fe *config.FieldError
+			if !errors.As(err, &fe) || fe.Field != tc.field || !strings.Contains(fe.Problem, tc.problem) {
+				t.Fatalf("error %v, want field %s saying %q", err, tc.field, tc.problem)
+			}
+		})
+	}
+}
+
+func TestCostHeader(t *testing.T) {
+	c := mustParse(t, shadowDoc(``, `{"prefix": "/a", "cost_header": "X-Tokens-Used", "cost": 2}, {"prefix": "/b"}`))
+	if r, _ := c.Routes.Match("GET", "/a"); r.CostHeader != "x-tokens-used" || r.Cost != 2 {
+		t.Errorf("/a: cost header %q cost %d, want x-tokens-used and 2", r.CostHeader, r.Cost)
+	}
+	if r, _ := c.Routes.Match("GET", "/b"); r.CostHeader != "" {
+		t.Errorf("/b has a cost header %q", r.CostHeader)
+	}
+	mustParse(t, `{"jwt": {"secrets": [{"env": "JWT_SECRET"}]}, "routes": [{"prefix": "/a", "cost_header": "x-rows"}], "rate_limit": {"mode": "fleet", "fleet": {}}}`)
+	noLimits := `{"jwt": {"secrets": [{"env": "JWT_SECRET"}]}, "routes": [{"prefix": "/a", "cost_header": "x-tokens"}]}`
+	for _, tc := range []struct {
+		name, doc, field, problem string
+	}{
+		{"without rate_limit", noLimits, "routes[0].cost_header", "requires the top-level rate_limit block"},
+		{"on an uncounted public rule", shadowDoc(``, `{"prefix": "/a", "public": true, "cost_header": "x-tokens"}`), "routes[0].cost_header", "public_key"},
+		{"not a header name", shadowDoc(``, `{"prefix": "/a", "cost_header": "x tokens"}`), "routes[0].cost_header", `not a response header the upstream can set: "x tokens"`},
+		{"a header the gateway sets", shadowDoc(``, `{"prefix": "/a", "cost_header": "X-RateLimit-Remaining"}`), "routes[0].cost_header", "not a response header the upstream can set"},
+		{"Retry-After", shadowDoc(``, `{"prefix": "/a", "cost_header": "retry-after"}`), "routes[0].cost_header", "not a response header the upstream can set"},
+		{"not a string", shadowDoc(``, `{"prefix": "/a", "cost_header": 5}`), "routes[0].cost_header", "must be a string"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := config.Parse([]byte(tc.doc), testEnv)
+			var fe *config.FieldError
+			if !errors.As(err, &fe) || fe.Field != tc.field || !strings.Contains(fe.Problem, tc.problem) {
+				t.Fatalf("error %v, want field %s saying %q", err, tc.field, tc.problem)
+			}
+		})
+	}
+}

@@ -35,10 +35,11 @@ type Access struct {
 
 var rateSources = [...]string{RateLocal: "local", RateFleet: "fleet", RateBlocklist: "blocklist", RateFleetUnavailable: "fleet_unavailable"}
 
-// JSON is the published value: one flat JSON object, fields omitted when
+// AppendJSON builds the published value in buf's memory (see
+// jsonobj.Reuse) and returns it: one flat JSON object, fields omitted when
 // empty.
-func (a *Access) JSON() []byte {
-	var o jsonobj.Object
+func (a *Access) AppendJSON(buf []byte) []byte {
+	o := jsonobj.Reuse(buf)
 	str := func(k, v string) {
 		if v != "" {
 			o.String(k, v)

@@ -95,6 +95,10 @@ type Decision struct {
 	// false) did not send: the request is forwarded without identity, and
 	// the plugin counts and logs it as this refusal.
 	ShadowJWT *Rejection
+	// CostReport is set for a charged request of a rule with a cost_header
+	// that was not refused: the plugin hands the response's header to
+	// Gateway.ChargeResponse.
+	CostReport *CostReport
 }
 
 // TokenCacheUse is what the token cache did for a request.
@@ -108,8 +112,11 @@ const (
 	// checked against the clock again).
 	TokenCacheHit
 	// TokenCacheMiss: the token was verified (and, if it verified and is
-	// not too large, cached).
+	// not too large, cached; if it was refused for good, kept as refused).
 	TokenCacheMiss
+	// TokenCacheRefused: the token was refused from the refused-token
+	// cache, without a signature check.
+	TokenCacheRefused
 )
 
 // Rejection is a local reply the gateway makes instead of forwarding.
@@ -161,6 +168,9 @@ type FleetCall struct {
 	// partition and shadow are how the answer is charged (see charged).
 	partition string
 	shadow    bool
+	// local is the local limits' admission in hybrid mode, nil in fleet
+	// mode: merged with the answer (withLocal).
+	local *RateOutcome
 }
 
 // RateSource is who decided a rate-limit outcome.
@@ -190,6 +200,12 @@ type RateOutcome struct {
 	// also in its Rejection); none in shadow mode unless
 	// rate_limit.shadow_headers.
 	Headers [][2]string
+	// headers is where Headers are kept: the outcome is allocated anyway,
+	// and the pairs then cost no allocation of their own.
+	headers [6][2]string
+	// LocalFaults are the local limits' faults in hybrid mode when
+	// Decision is the fleet side's, so that they are counted too.
+	LocalFaults ratelimit.Fault
 }
 
 // ShadowDenied reports whether the request would have been refused had the

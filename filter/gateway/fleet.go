@@ -10,15 +10,22 @@ import (
 // askFleet turns dec into the ratelimit service call for (entry: key) on
 // the rule, unless the blocklist already knows the pair is over its limit:
 // then the request is refused here, with no call.
+//
+// In hybrid mode dec already holds the local limits' admission: it is kept
+// aside (in the call) and merged with the fleet's decision, which alone is
+// then in dec (see withLocal), so each request counts one outcome.
 func (g *Gateway) askFleet(dec *Decision, entry, key string, now time.Time) {
 	routeName := dec.Rule.Name
 	partition, shadow := localKey(entry, key), dec.Rule.ShadowRateLimit
+	local := dec.Rate
+	dec.Rate = nil
 	if blk, ok := g.blocklist.Blocked(key, routeName, now); ok {
 		rd := ratelimit.Unreported(false, blk.Until.Sub(now), now)
 		if p := g.reportedPolicy(reportedLimit{requests: blk.Limit, window: blk.Window}); p != nil {
 			rd = p.Reported(false, 0, blk.Until.Sub(now), now)
 		}
 		g.charge(dec, rd, charged{partition: partition, shadow: shadow, source: RateBlocklist}, "rate limit exceeded", ReasonRateLimited)
+		withLocal(dec, local)
 		return
 	}
 	dec.Kind = AskFleet
@@ -28,7 +35,35 @@ func (g *Gateway) askFleet(dec *Decision, entry, key string, now time.Time) {
 		Route:     routeName,
 		partition: partition,
 		shadow:    shadow,
+		local:     local,
 	}
+}
+
+// withLocal merges the local limits' admission (hybrid mode; nil in fleet
+// mode) into dec, which holds the fleet side's outcome: the response
+// reports the tighter of the two (the fleet's refusal; else the one with
+// fewer requests left, or the only one that knows its budget), and the
+// local side's faults are counted either way.
+func withLocal(dec *Decision, local *RateOutcome) {
+	switch fleetSide := dec.Rate; {
+	case local == nil:
+	case fleetSide == nil: // the service has no limit for the descriptor
+		dec.Rate = local
+	case fleetSide.Decision.Allowed && tighter(&local.Decision, &fleetSide.Decision):
+		out := *local
+		out.Source = fleetSide.Source // what the fleet side did, for its metrics and the access log
+		dec.Rate = &out
+	default:
+		fleetSide.LocalFaults = local.Decision.Faults
+	}
+}
+
+// tighter reports whether the admission a reports less budget than b.
+func tighter(a, b *ratelimit.Decision) bool {
+	if b.PolicyName() == "" { // b knows no budget (a failure mode decided)
+		return a.PolicyName() != ""
+	}
+	return a.PolicyName() != "" && a.Remaining < b.Remaining
 }
 
 // FleetAnswer decides a request from the service's answer to call (status
@@ -37,6 +72,13 @@ func (g *Gateway) askFleet(dec *Decision, entry, key string, now time.Time) {
 // the configured failure mode. The decision is Forward (with no header
 // edits: they were made before the call) or Reject.
 func (g *Gateway) FleetAnswer(call *FleetCall, status int, body []byte, now time.Time) Decision {
+	dec := g.fleetAnswer(call, status, body, now)
+	withLocal(&dec, call.local)
+	return dec
+}
+
+// fleetAnswer is FleetAnswer's decision on the fleet side alone.
+func (g *Gateway) fleetAnswer(call *FleetCall, status int, body []byte, now time.Time) Decision {
 	dec := Decision{Kind: Forward}
 	a, err := fleet.ParseAnswer(status, body)
 	switch {

@@ -27,10 +27,11 @@ import (
 // concurrent use: each VM owns one.
 type Gateway struct {
 	cfg       *config.Config
-	verifier  *jwt.Verifier      // nil when every route is public
-	tokens    *tokenCache        // nil when the token cache is off
-	limiter   *ratelimit.Limiter // nil unless rate limiting is local
-	blocklist *fleet.Blocklist   // nil unless rate limiting is fleet
+	verifier  *jwt.Verifier           // nil when every route is public
+	tokens    *tokenCache[verdict]    // verified tokens; nil when the token cache is off
+	refused   *tokenCache[jwt.Reason] // tokens refused for good; nil when the token cache is off
+	limiter   *ratelimit.Limiter      // nil unless rate limiting is local or hybrid
+	blocklist *fleet.Blocklist        // nil unless rate limiting is fleet or hybrid
 	// clientAddress reads the client's address; nil unless public routes
 	// are counted by it.
 	clientAddress func() string
@@ -43,9 +44,9 @@ type Gateway struct {
 
 // Tables are the shared-data state a Gateway decides with.
 type Tables struct {
-	// Limiter is required when rate limiting is local.
+	// Limiter is required when rate limiting is local or hybrid.
 	Limiter *ratelimit.Limiter
-	// Blocklist is required in fleet mode.
+	// Blocklist is required in fleet and hybrid mode.
 	Blocklist *fleet.Blocklist
 	// ClientAddress reads the client's IP address ("" when unknown), for
 	// rate_limit.public_key "client_address". It is only called for public
@@ -61,7 +62,8 @@ func New(cfg *config.Config, t Tables) *Gateway {
 	g := &Gateway{cfg: cfg, limiter: t.Limiter, blocklist: t.Blocklist, clientAddress: t.ClientAddress, partitions: t.Partitions}
 	if cfg.JWT != nil {
 		g.verifier = jwt.NewVerifier(*cfg.JWT)
-		g.tokens = newTokenCache(cfg.TokenCacheSize)
+		g.tokens = newTokenCache[verdict](cfg.TokenCacheSize)
+		g.refused = newTokenCache[jwt.Reason](cfg.TokenCacheSize)
 	}
 	return g
 }
@@ -108,17 +110,25 @@ func (g *Gateway) Decide(req Request, now time.Time) Decision {
 	dec.Edits.Remove = present(req.Headers, g.cfg.StripHeaders)
 	// Only requests that would go upstream are charged.
 	if entry, key, ok := g.rateKey(&req, caller); ok {
-		if g.blocklist != nil {
+		var policy *ratelimit.Policy
+		if g.limiter != nil {
+			policy = g.rateLimit(&dec, caller, entry, key, now)
+		}
+		// In hybrid mode only what the local limits admit goes on to the
+		// fleet: a local refusal, enforced or in shadow mode, makes no call.
+		if g.blocklist != nil && (dec.Rate == nil || dec.Rate.Decision.Allowed) {
 			g.askFleet(&dec, entry, key, now)
-		} else {
-			g.rateLimit(&dec, caller, entry, key, now)
+		}
+		if dec.Kind != Reject && dec.Rule.CostHeader != "" {
+			dec.CostReport = &CostReport{Header: dec.Rule.CostHeader, paid: max(dec.Rule.Cost, 1), policy: policy,
+				partition: localKey(entry, key), entry: entry, key: key, route: dec.Rule.Name}
 		}
 	}
 	return dec
 }
 
-// authenticate verifies the bearer token, or finds it in the token cache,
-// and returns the caller and the identity headers to set.
+// authenticate verifies the bearer token, or finds its verdict in the token
+// caches, and returns the caller and the identity headers to set.
 func (g *Gateway) authenticate(authorization string, now time.Time) (jwt.Verified, [][2]string, TokenCacheUse, *Rejection) {
 	token, ok := jwt.BearerToken(authorization)
 	if !ok || token == "" {
@@ -126,35 +136,44 @@ func (g *Gateway) authenticate(authorization string, now time.Time) (jwt.Verifie
 	}
 	use := TokenCacheUnused
 	if g.tokens != nil {
-		if s := g.tokens.get(token); s != nil {
-			if r := s.caller.ValidAt(now); r != jwt.ReasonNone {
+		if v := g.tokens.get(token); v != nil {
+			if r := v.caller.ValidAt(now); r != jwt.ReasonNone {
 				g.tokens.drop(token)
 				return jwt.Verified{}, nil, TokenCacheHit, unauthorized(r)
 			}
-			return s.caller, s.set, TokenCacheHit, nil
+			return v.caller, v.set, TokenCacheHit, nil
+		}
+		if r := g.refused.get(token); r != nil {
+			return jwt.Verified{}, nil, TokenCacheRefused, unauthorized(*r)
 		}
 		use = TokenCacheMiss
 	}
-	v, set, rej := g.verify(token, now)
-	if rej == nil && g.tokens != nil {
-		// A copy: token is a slice of the request's header block.
-		g.tokens.put(strings.Clone(token), v, set)
+	v, set, reason := g.verify(token, now)
+	if reason != jwt.ReasonNone {
+		if g.refused != nil && refusedForGood(reason) {
+			g.refused.put(strings.Clone(token), reason) // a copy: token is a slice of the request's header block
+		}
+		return jwt.Verified{}, nil, use, unauthorized(reason)
 	}
-	return v, set, use, rej
+	if g.tokens != nil {
+		g.tokens.put(strings.Clone(token), verdict{caller: v, set: set})
+	}
+	return v, set, use, nil
 }
 
-// verify checks token and builds the identity headers of its caller.
-func (g *Gateway) verify(token string, now time.Time) (jwt.Verified, [][2]string, *Rejection) {
+// verify checks token and builds the identity headers of its caller; the
+// reason is ReasonNone when the token is accepted.
+func (g *Gateway) verify(token string, now time.Time) (jwt.Verified, [][2]string, jwt.Reason) {
 	v, err := g.verifier.Verify(token, now)
 	if err != nil {
 		reason := jwt.ReasonMalformed
 		if e, ok := err.(*jwt.Error); ok {
 			reason = e.Reason
 		}
-		return jwt.Verified{}, nil, unauthorized(reason)
+		return jwt.Verified{}, nil, reason
 	}
 	if !route.SafeHeaderValue(v.Subject) {
-		return jwt.Verified{}, nil, unauthorized(jwt.ReasonMissingKeyClaim)
+		return jwt.Verified{}, nil, jwt.ReasonMissingKeyClaim
 	}
 	id := g.cfg.Identity
 	set := make([][2]string, 0, 1+len(id.ClaimHeaders))
@@ -164,7 +183,7 @@ func (g *Gateway) verify(token string, now time.Time) (jwt.Verified, [][2]string
 			set = append(set, [2]string{ch.Header, value})
 		}
 	}
-	return v, set, nil
+	return v, set, jwt.ReasonNone
 }
 
 const realm = `Bearer realm="portcullis"`
@@ -245,10 +264,10 @@ func localKey(entry, key string) string {
 	return "\x00" + entry + "\x00" + key
 }
 
-// rateLimit charges the key under the policy that applies: the rule's
-// override, else the plan's (by the plan claim of a verified caller), else
-// the default.
-func (g *Gateway) rateLimit(dec *Decision, caller *jwt.Verified, entry, key string, now time.Time) {
+// rateLimit charges the key under the policy that applies, and returns it:
+// the rule's override, else the plan's (by the plan claim of a verified
+// caller), else the default.
+func (g *Gateway) rateLimit(dec *Decision, caller *jwt.Verified, entry, key string, now time.Time) *ratelimit.Policy {
 	rl := g.cfg.RateLimit
 	policy := dec.Rule.RateLimit
 	if policy == nil {
@@ -264,6 +283,7 @@ func (g *Gateway) rateLimit(dec *Decision, caller *jwt.Verified, entry, key stri
 	partition := localKey(entry, key)
 	rd := g.limiter.Decide(policy, partition, dec.Rule.Cost, now)
 	g.charge(dec, rd, charged{partition: partition, shadow: dec.Rule.ShadowRateLimit, source: RateLocal}, "rate limit exceeded", ReasonRateLimited)
+	return policy
 }
 
 // charged is how a rate-limit decision was reached: for which partition
@@ -287,7 +307,7 @@ func (g *Gateway) charge(dec *Decision, rd ratelimit.Decision, c charged, messag
 		if g.partitions != nil && !rd.Degraded() {
 			opts.PartitionKey = g.partitions.Key(c.partition)
 		}
-		out.Headers = rd.AppendHeaders(make([][2]string, 0, 6), opts)
+		out.Headers = rd.AppendHeaders(out.headers[:0], opts)
 	}
 	dec.Rate = out
 	if rd.Allowed || c.shadow {

@@ -52,7 +52,8 @@ func newGatewayWith(t *testing.T, cfg string, env config.Env, clientAddress stri
 		}
 		if rl.Fleet != nil {
 			tables.Blocklist = fleet.NewBlocklist(store, rl.Fleet.BlockSlots)
-		} else {
+		}
+		if rl.Local() {
 			opts := rl.Options
 			opts.Store = store
 			if tables.Limiter, err = ratelimit.New(opts); err != nil {

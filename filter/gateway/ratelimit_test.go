@@ -226,3 +226,25 @@ func TestFleetRefusalIsRememberedUntilTheReset(t *testing.T) {
 		t.Errorf("after the reset: kind %d, want a call", after.Kind)
 	}
 }
+
+// maxDecideAllocations bounds the allocations of deciding a request with a
+// cached token under a local limit, headers included: inside the wasm VM
+// an allocation costs about as much as a host call (README "Performance").
+// Today: the rate outcome (its header pairs inside it), the header values
+// (one string), the managed headers found (authorization), and the
+// record's read and write in the shared-data store (copies, as the host's
+// are).
+const maxDecideAllocations = 5
+
+func TestDecideAllocations(t *testing.T) {
+	g := newGateway(t, strings.Replace(limitedConfig, `"requests": 3,`, `"requests": 1000000,`, 1), "")
+	req := get("/api/x", bearer("alice", nil))
+	if d := g.Decide(req, now); d.Kind != gateway.Forward || len(d.Rate.Headers) == 0 {
+		t.Fatalf("decision %+v, want a forward with rate-limit headers", d)
+	}
+	if n := testing.AllocsPerRun(200, func() { g.Decide(req, now) }); n > maxDecideAllocations {
+		t.Errorf("Decide: %v allocations per request, want at most %d", n, maxDecideAllocations)
+	} else {
+		t.Logf("Decide: %v allocations per request", n)
+	}
+}

@@ -161,12 +161,12 @@ func TestShadowAccessRecord(t *testing.T) {
 		d = g.Decide(req, now)
 	}
 	a := gateway.Access{Route: "api", Key: d.Tenant, JWT: d.JWTOutcome(), Rate: d.Rate}
-	if got, want := string(a.JSON()), `{"route":"api","key":"alice","jwt":"cached","ratelimit":"shadow_denied","ratelimit_source":"local","ratelimit_policy":"default","ratelimit_remaining":0}`; got != want {
+	if got, want := string(a.AppendJSON(nil)), `{"route":"api","key":"alice","jwt":"cached","ratelimit":"shadow_denied","ratelimit_source":"local","ratelimit_policy":"default","ratelimit_remaining":0}`; got != want {
 		t.Errorf("access record\n got %s\nwant %s", got, want)
 	}
 	d = g.Decide(get("/try/x", ""), now)
 	a = gateway.Access{Route: "try", JWT: d.JWTOutcome(), JWTShadow: d.ShadowJWT != nil, Rate: d.Rate}
-	if got, want := string(a.JSON()), `{"route":"try","jwt":"jwt_missing","jwt_shadow":true}`; got != want {
+	if got, want := string(a.AppendJSON(nil)), `{"route":"try","jwt":"jwt_missing","jwt_shadow":true}`; got != want {
 		t.Errorf("access record\n got %s\nwant %s", got, want)
 	}
 }

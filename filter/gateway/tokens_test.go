@@ -36,9 +36,66 @@ func TestTokenCacheHitsOnlyTheSameVerifiedToken(t *testing.T) {
 	if d.TokenCache != gateway.TokenCacheMiss || d.Kind != gateway.Reject || d.Reject.Reason != gateway.JWTReason(jwt.ReasonBadSignature) {
 		t.Fatalf("forged signature: cache %d, %+v", d.TokenCache, d.Reject)
 	}
-	// Refused tokens are not cached: the forged one misses again.
-	if d := g.Decide(get("/api/x", forged), now); d.TokenCache != gateway.TokenCacheMiss {
-		t.Errorf("a refused token was cached")
+	// A bad signature is kept as refused, never as verified: the forged
+	// token is refused again without a signature check, and the real one
+	// still hits.
+	if d := g.Decide(get("/api/x", forged), now); d.TokenCache != gateway.TokenCacheRefused || d.Kind != gateway.Reject || d.Reject.Reason != gateway.JWTReason(jwt.ReasonBadSignature) {
+		t.Errorf("forged signature again: cache %d, %+v", d.TokenCache, d.Reject)
+	}
+	if d := g.Decide(get("/api/x", token), now); d.TokenCache != gateway.TokenCacheHit || d.Tenant != "alice" {
+		t.Errorf("the verified token after the forged one: cache %d, tenant %q", d.TokenCache, d.Tenant)
+	}
+}
+
+// TestRefusedTokenCacheKeepsOnlyRefusalsForGood: refusals decided by the
+// token and the secrets alone are kept; those from the claims, which are
+// checked starting with the clock, are decided again every time.
+func TestRefusedTokenCacheKeepsOnlyRefusalsForGood(t *testing.T) {
+	g := newGateway(t, baseConfig, "")
+	alg := jwttest.Sign([]byte("x"), jwttest.Header{"alg": "HS512", "typ": "JWT"}, jwttest.Claims{"sub": "a"})
+	tests := []struct {
+		name   string
+		token  string
+		reason jwt.Reason
+		kept   bool
+	}{
+		{"bad signature", "Bearer " + jwttest.HS256([]byte("not-the-secret-0123456789abcdefghij"), jwttest.Claims{"sub": "a", "iss": "test", "aud": "api", "exp": now.Add(time.Hour).Unix()}), jwt.ReasonBadSignature, true},
+		{"unsupported alg", "Bearer " + alg, jwt.ReasonUnsupportedAlg, true},
+		{"expired", bearer("e", jwttest.Claims{"exp": now.Add(-time.Hour).Unix()}), jwt.ReasonExpired, false},
+		{"wrong audience", bearer("w", jwttest.Claims{"aud": "other"}), jwt.ReasonWrongAudience, false},
+		{"malformed", "Bearer a.b", jwt.ReasonMalformed, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			want := gateway.TokenCacheMiss
+			if tt.kept {
+				want = gateway.TokenCacheRefused
+			}
+			for i, use := range []gateway.TokenCacheUse{gateway.TokenCacheMiss, want} {
+				d := g.Decide(get("/api/x", tt.token), now)
+				if d.Kind != gateway.Reject || d.Reject.Reason != gateway.JWTReason(tt.reason) || d.TokenCache != use {
+					t.Fatalf("request %d: kind %d cache %d %+v, want %v refused from cache use %d", i+1, d.Kind, d.TokenCache, d.Reject, tt.reason, use)
+				}
+			}
+		})
+	}
+}
+
+// TestRefusedTokenCacheDoesNotOutliveItsSecrets: a token refused under one
+// secret set is verified under a configuration with its secret.
+func TestRefusedTokenCacheDoesNotOutliveItsSecrets(t *testing.T) {
+	const other = "another-secret-0123456789abcdefghij"
+	token := "Bearer " + jwttest.HS256([]byte(other), jwttest.Claims{"sub": "alice", "iss": "test", "aud": "api", "exp": now.Add(time.Hour).Unix()})
+	old := newGateway(t, baseConfig, "")
+	for range 2 {
+		if d := old.Decide(get("/api/x", token), now); d.Kind != gateway.Reject {
+			t.Fatal("token accepted under another secret")
+		}
+	}
+	rotated := strings.Replace(baseConfig, `"env": "SECRET"`, `"env": "OTHER"`, 1)
+	g := newGatewayEnv(t, rotated, map[string]string{"OTHER": other})
+	if d := g.Decide(get("/api/x", token), now); d.Kind != gateway.Forward || d.Tenant != "alice" {
+		t.Fatalf("under its own secret: kind %d cache %d %+v", d.Kind, d.TokenCache, d.Reject)
 	}
 }
 

@@ -42,3 +42,16 @@ func TestEmptyObject(t *testing.T) {
 		t.Errorf("empty object = %s", got)
 	}
 }
+
+// BenchmarkAccessRecord builds an object like the access record of a
+// verified, rate-limited request: short ASCII strings, the common case.
+func BenchmarkAccessRecord(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		var o Object
+		o.String("route", "api").String("key", "user-1234").String("jwt", "cached").
+			String("ratelimit", "allowed").String("ratelimit_source", "local").
+			String("ratelimit_policy", "default").Int("ratelimit_remaining", 99)
+		_ = o.Bytes()
+	}
+}

@@ -123,4 +123,9 @@ func (p *Plugin) OnTick() {
 	if len(p.bg.calls) == 0 && len(p.bg.waiters) == 0 {
 		p.setBusy(false)
 	}
+	collected, inRequests := p.heap.onTick()
+	if collected {
+		p.metrics.gcOnTick.Inc()
+	}
+	p.metrics.gcInRequest.pending += inRequests
 }

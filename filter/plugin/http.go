@@ -37,15 +37,21 @@ type httpContext struct {
 	// request is the request as it was decided on: its headers (after the
 	// identity edits, once they are made) are what the cache reads.
 	request *gateway.Request
+	req     gateway.Request // request points here: no allocation of its own
 	method  string
 	path    string // without query, for logs
 	rule    string
+	// routeCounters are the matched rule's counters (nil: no rule matched).
+	routeCounters *routeCounters
 	// access is what the access log shows of the request (publishAccess).
 	access gateway.Access
 	// upstreamFailure is the Envoy-made upstream failure being rewritten.
 	upstreamFailure gateway.UpstreamFailure
 	// rateHeaders go on the response of a forwarded, rate-limited request.
 	rateHeaders [][2]string
+	// costReport charges what the response's cost header reports (rules
+	// with a cost_header); nil otherwise.
+	costReport *gateway.CostReport
 	// edits are the identity header changes, made on the proxy's request
 	// when it is forwarded: a request answered from the cache never pays
 	// their host calls.
@@ -66,13 +72,16 @@ func (h *httpContext) OnHttpRequestHeaders(_ int, endOfStream bool) (action type
 	if err != nil {
 		return h.reply(gateway.InternalError("cannot read the request headers"))
 	}
-	req := gateway.NewRequest(headers, endOfStream)
+	h.req = gateway.NewRequest(headers, endOfStream)
+	req := &h.req
 	h.requestID, h.method, h.path = req.ID, req.Method, gateway.PathForLog(req.Path)
-	h.request = &req
+	h.request = req
 	h.at = p.now()
-	dec := p.gw.Decide(req, h.at)
+	dec := p.gw.Decide(*req, h.at)
 	if dec.Rule != nil {
 		h.rule, h.cachePolicy = dec.Rule.Name, dec.Rule.Cache
+		h.routeCounters = &p.metrics.routes[dec.Rule.Index]
+		h.routeCounters.requests.Inc()
 	}
 	h.access = gateway.Access{Route: h.rule, Key: dec.Tenant, JWT: dec.JWTOutcome(), JWTShadow: dec.ShadowJWT != nil}
 	if h.tenant = dec.Tenant; h.tenant != "" {
@@ -83,6 +92,8 @@ func (h *httpContext) OnHttpRequestHeaders(_ int, endOfStream bool) (action type
 		p.metrics.tokenCacheHit.Inc()
 	case gateway.TokenCacheMiss:
 		p.metrics.tokenCacheMiss.Inc()
+	case gateway.TokenCacheRefused:
+		p.metrics.tokenCacheRefused.Inc()
 	}
 	if rej := dec.ShadowJWT; rej != nil {
 		p.metrics.jwtShadowRefused.Inc()
@@ -97,6 +108,9 @@ func (h *httpContext) apply(dec gateway.Decision) types.Action {
 	if dec.Rate != nil {
 		h.plugin.metrics.rateLimited(dec.Rate)
 		h.access.Rate = dec.Rate
+	}
+	if dec.CostReport != nil {
+		h.costReport = dec.CostReport
 	}
 	switch dec.Kind {
 	case gateway.Reject:
@@ -186,6 +200,9 @@ var jsonReplyHeaders = [][2]string{{"content-type", httperr.ContentType}, {"cach
 func (h *httpContext) reply(rej *gateway.Rejection) types.Action {
 	h.stage = stageReplied
 	h.plugin.metrics.reject(rej.Reason)
+	if rej.Reason == gateway.ReasonRateLimited && h.routeCounters != nil {
+		h.routeCounters.rateLimited.Inc()
+	}
 	h.access.Reply = rej.Reason.Metric()
 	h.publishAccess()
 	headers := append(jsonReplyHeaders[:len(jsonReplyHeaders):len(jsonReplyHeaders)], rej.Headers...)
@@ -200,12 +217,17 @@ func (h *httpContext) reply(rej *gateway.Rejection) types.Action {
 	return types.ActionPause
 }
 
+// accessPath is the property the access record is published as.
+var accessPath = []string{gateway.AccessProperty}
+
 // publishAccess hands the request's decisions to Envoy's access log (filter
 // state wasm.portcullis). It is called once, when the answer is known and
 // before the stream ends: Envoy writes its access log before it calls the
 // plugin's own end-of-stream callback.
 func (h *httpContext) publishAccess() {
-	if err := proxywasm.SetProperty([]string{gateway.AccessProperty}, h.access.JSON()); err != nil {
+	p := h.plugin
+	p.accessBuf = h.access.AppendJSON(p.accessBuf)
+	if err := proxywasm.SetProperty(accessPath, p.accessBuf); err != nil {
 		host.Log(host.Debug, "portcullis: cannot publish the access record: "+err.Error())
 	}
 }

@@ -1,11 +1,13 @@
 package plugin
 
 import (
+	"strings"
 	"time"
 
 	"github.com/portcullis/portcullis/filter/gateway"
 	"github.com/portcullis/portcullis/filter/host"
 	"github.com/portcullis/portcullis/filter/ratelimit"
+	"github.com/portcullis/portcullis/filter/route"
 )
 
 // metricPrefix namespaces every counter; Envoy adds "wasmcustom." in /stats.
@@ -34,9 +36,9 @@ type metrics struct {
 	forwarded *counter
 	health    *counter
 	verified  *counter
-	// tokenCacheHit and tokenCacheMiss count token lookups in the token
-	// cache (gateway.TokenCacheUse).
-	tokenCacheHit, tokenCacheMiss *counter
+	// tokenCacheHit, tokenCacheMiss and tokenCacheRefused count token
+	// lookups in the token caches (gateway.TokenCacheUse).
+	tokenCacheHit, tokenCacheMiss, tokenCacheRefused *counter
 	// jwtShadowRefused counts tokens refused on rules in JWT shadow mode
 	// (the requests were forwarded without identity).
 	jwtShadowRefused *counter
@@ -50,6 +52,9 @@ type metrics struct {
 	// each ratelimit.Fault (by bit index).
 	rateAllowed, rateDenied, rateShadowDenied *counter
 	rateFaults                                []*counter
+	// costCharged counts responses whose cost header's debt was charged;
+	// costInvalid those whose cost header was unreadable (ignored).
+	costCharged, costInvalid *counter
 	// Fleet mode: calls made to the ratelimit service, calls that failed
 	// (the failure mode decided), refusals answered from the blocklist.
 	fleetCalls, fleetUnavailable, fleetBlocklisted *counter
@@ -64,20 +69,43 @@ type metrics struct {
 	// VM's hot entries, with no callout.
 	cacheLocalHit                                                                                                                              *counter
 	cacheHit, cacheMiss, cacheBypass, cacheUnavailable, cacheStored, cacheNotStored, cacheDropped, cacheWaits, cacheInvalidations, cachePurges *counter
+	// gcOnTick and gcInRequest count the VM's garbage collections made on
+	// the tick and those the Go runtime started by itself, inside a
+	// request's callback (gc.go).
+	gcOnTick, gcInRequest *counter
+	// routes are the per-route counters, indexed by route.Rule.Index.
+	routes []routeCounters
 }
 
-func newMetrics() *metrics {
+// routeCounters count one route rule's requests and its 429s for a rate
+// limit (ReasonRateLimited): the plugin's 429 is a local reply made before
+// Envoy's router, so Envoy's own per-route stats never see it.
+type routeCounters struct {
+	requests, rateLimited *counter
+}
+
+func newMetrics(rules []route.Rule) *metrics {
 	m := &metrics{}
+	m.routes = make([]routeCounters, len(rules))
+	for i, r := range rules {
+		segment := routeSegment(r.Name)
+		m.routes[i] = routeCounters{requests: m.define("route." + segment + ".requests"), rateLimited: m.define("route." + segment + ".rate_limited")}
+	}
 	m.requests = m.define("requests")
+	m.gcOnTick = m.define("vm.gc_on_tick")
+	m.gcInRequest = m.define("vm.gc_in_request")
 	m.forwarded = m.define("forwarded")
 	m.health = m.define("health")
 	m.verified = m.define("jwt.verified")
 	m.tokenCacheHit = m.define("jwt.cache_hit")
 	m.tokenCacheMiss = m.define("jwt.cache_miss")
+	m.tokenCacheRefused = m.define("jwt.cache_refused")
 	m.jwtShadowRefused = m.define("jwt.shadow_refused")
 	m.rateAllowed = m.define("ratelimit.allowed")
 	m.rateDenied = m.define("ratelimit.denied")
 	m.rateShadowDenied = m.define("ratelimit.shadow_denied")
+	m.costCharged = m.define("ratelimit.charged")
+	m.costInvalid = m.define("ratelimit.fault.cost_header_invalid")
 	m.fleetCalls = m.define("ratelimit.fleet.calls")
 	m.fleetUnavailable = m.define("ratelimit.fleet.unavailable")
 	m.fleetNoAnswer = m.define("ratelimit.fleet.no_answer")
@@ -124,17 +152,37 @@ func (m *metrics) rateLimited(o *gateway.RateOutcome) {
 	default:
 		m.rateDenied.Inc()
 	}
-	if d.Faults == 0 {
+	m.faults(d.Faults | o.LocalFaults)
+}
+
+// faults counts each of the limiter's faults in f.
+func (m *metrics) faults(f ratelimit.Fault) {
+	if f == 0 {
 		return
 	}
-	for i, f := range ratelimit.Faults() {
-		if d.Faults.Has(f) {
+	for i, one := range ratelimit.Faults() {
+		if f.Has(one) {
 			m.rateFaults[i].Inc()
 		}
 	}
 }
 
 func (m *metrics) reject(reason gateway.Reason) { m.rejected[reason].Inc() }
+
+// routeSegment is a rule's name as one segment of a counter name: Envoy's
+// tag extraction (envoy.yaml stats_tags) splits names on dots, so a dot
+// becomes "_", as does anything outside letters, digits, "_", "-" and "/"
+// (a prefix used as the name keeps its slashes). Two rules whose names map
+// to the same segment share their counters.
+func routeSegment(name string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '_', r == '-', r == '/':
+			return r
+		}
+		return '_'
+	}, name)
+}
 
 // define defines the proxy counter portcullis.<name> and returns its
 // VM-side counter.

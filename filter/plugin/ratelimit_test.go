@@ -269,6 +269,11 @@ func TestRateLimitBadConfigNamesTheField(t *testing.T) {
 		"reset format":      {build(api, `{"reset_format": "iso"}`), "rate_limit.reset_format: must be seconds or timestamp"},
 		"wrong type":        {build(api, `{"default": {"requests": 1}}`), "rate_limit.default: must be an array"},
 		"requests a string": {build(api, `{"default": [{"requests": "10", "window_seconds": 60}]}`), "rate_limit.default[0].requests: must be an integer"},
+		"unknown calendar":  {build(api, `{"default": [{"requests": 10, "calendar": "year"}]}`), "rate_limit.default[0].calendar: must be day, week or month"},
+		"utc offset":        {build(api, `{"default": [{"requests": 10, "calendar": "day"}], "utc_offset_minutes": 900}`), "rate_limit.utc_offset_minutes: must be between -720 and 840"},
+		"unknown algorithm": {build(api, `{"default": [{"requests": 10, "window_seconds": 1, "algorithm": "leaky"}]}`), "rate_limit.default[0].algorithm: must be gcra or strict"},
+		"hybrid no fleet":   {build(api, `{"mode": "hybrid"}`), "rate_limit.fleet: required in fleet and hybrid mode"},
+		"cost header":       {build(`{"name": "a", "prefix": "/a", "cost_header": "retry-after"}`, `{}`), "routes[0].cost_header: not a response header the upstream can set"},
 	}
 	// rate_limit is checked before the JWT secrets, so these run in the
 	// compiled plugin too (whose VM has no environment).
@@ -349,4 +354,43 @@ func TestRateLimitCorruptRecordIsCounted(t *testing.T) {
 			t.Errorf("fault.corrupt_record = %d, want 1", n)
 		}
 	})
+}
+
+// TestRateLimitCountedPerRoute: every request is counted under its route
+// rule, and a 429 for a rate limit under the rule that refused it, so an
+// alert can compare routes; a request no rule covers has no route counter.
+func TestRateLimitCountedPerRoute(t *testing.T) {
+	t.Setenv(testSecretEnv, testSecret)
+	host := mustStart(t, runners[0], rateLimitConfig)
+	alice := rateToken(t, "alice", nil)
+	for range 3 { // tight admits 1 per minute
+		sendLimited(host, "/api/tight/x", alice)
+	}
+	sendLimited(host, "/api/items", alice)
+	sendLimited(host, "/api/public/x", "")
+	sendLimited(host, "/elsewhere", "")
+	for name, want := range map[string]uint64{
+		"route.tight.requests": 3, "route.tight.rate_limited": 2,
+		"route.api.requests": 1, "route.api.rate_limited": 0,
+		"route.public.requests": 1, "route.public.rate_limited": 0,
+		"requests": 6,
+	} {
+		if got := counterValue(t, host, name); got != want {
+			t.Errorf("%s = %d, want %d", name, got, want)
+		}
+	}
+}
+
+func TestRouteSegment(t *testing.T) {
+	for name, want := range map[string]string{
+		"orders":     "orders",
+		"/api/v1":    "/api/v1",
+		"api.v1":     "api_v1",
+		"a b:c":      "a_b_c",
+		"ünïcode-ok": "_n_code-ok",
+	} {
+		if got := routeSegment(name); got != want {
+			t.Errorf("routeSegment(%q) = %q, want %q", name, got, want)
+		}
+	}
 }

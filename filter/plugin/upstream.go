@@ -19,6 +19,9 @@ func (h *httpContext) OnHttpResponseHeaders(_ int, endOfStream bool) (action typ
 	if h.stage != stageForwarded {
 		return types.ActionContinue
 	}
+	if h.costReport != nil {
+		h.chargeCost() // before the rate-limit headers replace the upstream's
+	}
 	// The request was charged: its rate-limit state goes on whatever answer
 	// it gets, replacing any the upstream sent.
 	for _, kv := range h.rateHeaders {
@@ -69,6 +72,32 @@ func (h *httpContext) OnHttpResponseBody(bodySize int, endOfStream bool) (action
 		host.Log(host.Error, "portcullis: cannot rewrite upstream error body: "+err.Error())
 	}
 	return types.ActionContinue
+}
+
+// chargeCost charges what the response's cost header reports beyond the
+// request's cost, without delaying the response: locally at once, and to the
+// fleet by a call the tick makes (its answer is not waited for: the next
+// request's call sees the service's counter).
+func (h *httpContext) chargeCost() {
+	p := h.plugin
+	rc := p.gw.ChargeResponse(h.costReport, responseHeader(h.costReport.Header), p.now())
+	switch {
+	case rc.Invalid:
+		p.metrics.costInvalid.Inc()
+	case rc.Units > 0:
+		p.metrics.costCharged.Inc()
+	}
+	if rc.Local != nil {
+		p.metrics.faults(rc.Local.Faults)
+	}
+	if rc.FleetBody == nil {
+		return
+	}
+	fl := p.cfg.RateLimit.Fleet
+	call := backgroundCall{what: "ratelimit service", cluster: fl.Cluster, headers: fleetCallHeaders(fl, h.requestID), body: rc.FleetBody, timeout: fl.Timeout}
+	if p.enqueue(call) {
+		p.metrics.fleetCalls.Inc()
+	}
 }
 
 func responseHeader(name string) string {

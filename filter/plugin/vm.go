@@ -51,6 +51,11 @@ type Plugin struct {
 	// hot (this VM's recently hit entries) are the in-proxy cache tier.
 	localIndex *cache.LocalIndex
 	hot        *cache.HotEntries
+	heap       *heapPacer // collects the VM's garbage on the tick (gc.go)
+	// accessBuf is the memory every request's access record is built in:
+	// the host copies it when it is published, and a VM runs one callback
+	// at a time, so one buffer serves every stream without an allocation.
+	accessBuf []byte
 }
 
 // OnPluginStart parses the configuration; any problem refuses the plugin with
@@ -82,9 +87,12 @@ func (p *Plugin) OnPluginStart(int) types.OnPluginStartStatus {
 		tables.Partitions = ratelimit.NewPartitioner(seed)
 		if rl.Fleet != nil {
 			tables.Blocklist = fleet.NewBlocklist(host.SharedData{}, rl.Fleet.BlockSlots)
-		} else if tables.Limiter, err = newLimiter(rl, seed); err != nil {
-			host.Log(host.Critical, "portcullis: refusing to start: invalid plugin configuration: rate_limit."+err.Error())
-			return types.OnPluginStartStatusFailed
+		}
+		if rl.Local() {
+			if tables.Limiter, err = newLimiter(rl, seed); err != nil {
+				host.Log(host.Critical, "portcullis: refusing to start: invalid plugin configuration: rate_limit."+err.Error())
+				return types.OnPluginStartStatusFailed
+			}
 		}
 	}
 	p.gw = gateway.New(cfg, tables)
@@ -94,7 +102,8 @@ func (p *Plugin) OnPluginStart(int) types.OnPluginStartStatus {
 		p.localIndex = cache.NewLocalIndex(host.SharedData{}, cfg.Cache)
 		p.hot = cache.NewHotEntries(cfg.Cache)
 	}
-	p.metrics = newMetrics()
+	p.metrics = newMetrics(cfg.Routes.Rules())
+	p.heap = newHeapPacer()
 	// The tick flushes the counters (metrics.go); it runs for the plugin's life.
 	if err := proxywasm.SetTickPeriodMilliSeconds(uint32(flushPeriod / time.Millisecond)); err != nil {
 		host.Log(host.Critical, "portcullis: refusing to start: cannot set the tick: "+err.Error())
@@ -104,7 +113,8 @@ func (p *Plugin) OnPluginStart(int) types.OnPluginStartStatus {
 	return types.OnPluginStartStatusOK
 }
 
-// newLimiter is the local-mode limiter over this Envoy's shared data.
+// newLimiter is the local and hybrid modes' limiter over this Envoy's
+// shared data.
 func newLimiter(rl *config.RateLimit, seed uint64) (*ratelimit.Limiter, error) {
 	opts := rl.Options
 	opts.Store, opts.Seed = host.SharedData{}, seed

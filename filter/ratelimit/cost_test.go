@@ -161,3 +161,38 @@ func TestPartitionKeyCache(t *testing.T) {
 		}
 	}
 }
+
+// Charge adds a debt the next requests pay for, never refuses, and caps
+// each limit's debt at an exhausted budget.
+func TestChargeAddsADebt(t *testing.T) {
+	clock := newClock()
+	l := newLimiter(t, newMemStore(), func(o *ratelimit.Options) { o.Width = 6 })
+	p := policy(t, "p", per(10, time.Minute))
+	if d := l.Decide(p, "k", 1, clock.Now()); !d.Allowed || d.Remaining != 9 {
+		t.Fatalf("first: %+v", d)
+	}
+	if d := l.Charge(p, "k", 5, clock.Now()); !d.Allowed || d.Remaining != 4 {
+		t.Fatalf("charge 5: %+v, want 4 left", d)
+	}
+	if n, _ := spendAll(l, p, "k", clock.Now()); n != 4 {
+		t.Fatalf("admitted %d after the debt, want 4", n)
+	}
+	// An absurd report costs one exhausted budget, not more.
+	d := l.Charge(p, "k", ratelimit.MaxRequests, clock.Now())
+	if !d.Allowed || d.Remaining != 0 || d.Reset != time.Minute {
+		t.Fatalf("charge 10⁹: %+v, want an exhausted budget (full again in 1m)", d)
+	}
+	clock.Advance(6 * time.Second)
+	if d := l.Decide(p, "k", 1, clock.Now()); !d.Allowed || d.Faults != 0 {
+		t.Fatalf("one interval later: %+v, want admitted without a repair", d)
+	}
+
+	// A quota and a strict limit are capped at N too.
+	q := policy(t, "q", quota(10, ratelimit.CalendarMonth, 0), strict(3, time.Second))
+	if d := l.Charge(q, "k", 25, clock.Now()); !d.Allowed || d.Remaining != 0 || d.Faults != 0 {
+		t.Fatalf("charge 25 on a quota of 10 and a strict 3/s: %+v", d)
+	}
+	if d := l.Decide(q, "k", 1, clock.Now()); d.Allowed || d.Limit.Name != "q-month" {
+		t.Fatalf("after: %+v, want refused by the spent quota", d)
+	}
+}

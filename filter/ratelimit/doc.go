@@ -64,11 +64,64 @@
 // A cost above a limit's N could never be admitted; config refuses such a
 // rule, and Decide answers it with the fail mode (FaultPolicy).
 //
+// # Strict limits
+//
+// A limit with AlgorithmStrict admits at most N units in any half-open
+// window of length T, where GCRA admits up to 2N − 1. It counts the units
+// admitted in slices of L = ⌈T/5⌉ and admits a request at t, in slice c,
+// iff the units of slices c−5 … c plus its cost are at most N (strict.go).
+// Proof: slice c−6 ends at (c−5)·L ≤ t − 5L ≤ t − T, so slices c−5 … c hold
+// every admission in (t−T, t]. Take any window [s, s+T) and its last
+// admission, at t: every other admission in it lies in [s, t] ⊂ (t−T, t],
+// so they were all counted when t was admitted, and with t's own units
+// they are at most N. Denials change nothing. As for GCRA the decision time
+// is the CAS's, so the bound holds across VMs (strict_test.go checks it by
+// the adversarial simulation of window_test.go, which GCRA fails, and with
+// 16 racing workers). The price of slices: a unit counts until its slice
+// has left, up to 6L ≤ 6/5·T + 6 ns after its slice began, so a steady
+// client gets N per 6/5·T; RetryAfter is exact: the instant enough of the
+// oldest units have left. The state is strictValues (4)
+// values of the entry: the end of the newest slice's visibility, a time
+// (so the entry is active exactly while it matters), then the six slice
+// counts packed two per value as negative numbers, which the record's
+// repairs (clock steps, clamps) leave alone and every other limit reads as
+// foreign state: an exhausted budget on a shared entry.
+//
+// # Calendar quotas
+//
+// A limit with a Calendar (day, week from Monday, month; in the zone
+// UTC+UTCOffset) is a quota, not a GCRA limit: a request of cost c is
+// admitted iff spent + c ≤ N, where spent is what the key was admitted in
+// the calendar window [start, end) holding the decision time, and the window
+// is forgotten at end. Its state is one int64 of the entry, the value
+// end + spent (calendar.go): as a time it lies in the future exactly while
+// the spend matters, so the table keeps the entry until the window ends
+// (and at most MaxRequests ns, under a second, more) and reuses it after,
+// like a paid-off debt; as a count, it survives a change of N. A value that
+// is no window's (another key's state in a shared entry) counts as an
+// exhausted quota; one of an earlier window counts nothing. Remaining is
+// N − spent, Reset the time until end (0 with nothing spent), RetryAfter of
+// a refusal the time until end, when the next window admits it. Guarantees:
+// at most N units per key and window, checked in the same CAS as the key's
+// other limits; 2N across a window's edge (it is a quota, not a rate). A
+// clock stepping back more than a second re-bases the value like a TAT
+// (below), which then reads as an earlier window's: that window's spend is
+// forgotten, once, as when UTCOffset changes.
+//
 // Why GCRA and not a sliding-window counter: GCRA is exact — its bound above
 // is a theorem — while a two-window weighted counter estimates the previous
 // window's share by assuming its requests were spread evenly, so its
 // worst case depends on how they really fell. GCRA also needs only one int64
 // per limit: no window boundaries, no list of timestamps.
+//
+// # Debts
+//
+// Charge adds units to a key after the fact (a response reporting what its
+// request really cost) without deciding: it never refuses, and each limit
+// is left at most at an exhausted budget (a TAT of at + N·I; a quota's or
+// a strict window's N units), so one absurd report costs the key at most
+// one window's wait and no stored value leaves its bounds. The key's next
+// requests are decided against the debt as usual.
 //
 // # Several limits
 //
@@ -169,9 +222,10 @@
 //   - A record of the wrong length, version or geometry, or with reserved
 //     bits set: treated as an empty bucket (FaultCorrupt). Changing Slots,
 //     Ways, Width, Prefix or Seed therefore resets the counters once.
-//   - A TAT absurdly far in the future (beyond the largest possible debt, or,
-//     for the key's own entry, beyond an exhausted budget N·I): clamped to
-//     that (FaultClamped). Clamping never admits a request that an exhausted
+//   - A value absurdly far in the future (beyond any calendar window, a
+//     31-day month: MaxCalendarWindow; or, for the key's own entry, beyond
+//     an exhausted budget: N·I, a quota's end + N): clamped to that
+//     (FaultClamped). Clamping never admits a request that an exhausted
 //     budget would refuse, and delays one by at most I. Tightening a
 //     policy's limits in a config reload clamps each active key once: debts
 //     are kept in time, not reset, so a reload grants no fresh burst.

@@ -61,7 +61,7 @@ func check(t *testing.T, p *ratelimit.Policy, d ratelimit.Decision) {
 		t.Fatalf("negative Reset %v or RetryAfter %v", d.Reset, d.RetryAfter)
 	case d.Allowed && d.RetryAfter != 0, !d.Allowed && d.RetryAfter == 0:
 		t.Fatalf("allowed=%v with RetryAfter %v", d.Allowed, d.RetryAfter)
-	case d.Reset > ratelimit.MaxWindow+2*time.Second:
+	case d.Reset > ratelimit.MaxCalendarWindow+2*time.Second:
 		t.Fatalf("Reset %v beyond any debt", d.Reset)
 	}
 }

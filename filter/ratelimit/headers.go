@@ -56,7 +56,24 @@ func FormatTimestamp(t time.Time) string {
 
 // policyItem is one item of RateLimit-Policy: `"name";q=100;w=60`.
 func policyItem(l Limit) string {
-	return `"` + l.Name + `";q=` + strconv.FormatInt(l.Requests, 10) + ";w=" + strconv.FormatInt(int64(l.Window/time.Second), 10)
+	var b strings.Builder
+	writePolicyItem(&b, l)
+	return b.String()
+}
+
+func writePolicyItem(b *strings.Builder, l Limit) {
+	b.WriteByte('"')
+	b.WriteString(l.Name)
+	b.WriteString(`";q=`)
+	writeInt(b, l.Requests)
+	b.WriteString(";w=")
+	writeInt(b, int64(l.Window/time.Second))
+}
+
+// writeInt writes n in decimal without an allocation of its own.
+func writeInt(b *strings.Builder, n int64) {
+	var digits [20]byte
+	b.Write(strconv.AppendInt(digits[:0], n, 10))
 }
 
 // PolicyField is the RateLimit-Policy value listing every limit of p, e.g.
@@ -64,29 +81,46 @@ func policyItem(l Limit) string {
 // It is computed once by NewPolicy.
 func (p *Policy) PolicyField() string { return p.field }
 
-// policyField is PolicyField with the partition key pk (an sf-binary, see
-// Partitioner) on every item; PolicyField itself when pk is "".
-func (p *Policy) policyField(pk string) string {
+// writePolicyField writes the RateLimit-Policy value with the partition
+// key pk (an sf-binary, see Partitioner) on every item; PolicyField itself
+// when pk is "".
+func (p *Policy) writePolicyField(b *strings.Builder, pk string) {
 	if pk == "" {
-		return p.field
+		b.WriteString(p.field)
+		return
 	}
-	var b strings.Builder
 	for i, r := range p.rules {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		b.WriteString(policyItem(r.Limit))
+		writePolicyItem(b, r.Limit)
 		b.WriteString(";pk=")
 		b.WriteString(pk)
 	}
-	return b.String()
 }
 
 // RateLimitField is the RateLimit value for the tightest limit, e.g.
 // `"default";r=42;t=17`: r is Remaining, t is ResetSeconds (rounded up, so
 // a client that waits t seconds finds the budget full).
 func (d *Decision) RateLimitField() string {
-	return `"` + d.Limit.Name + `";r=` + strconv.FormatInt(d.Remaining, 10) + ";t=" + strconv.FormatInt(d.ResetSeconds(), 10)
+	var b strings.Builder
+	d.writeRateLimitField(&b, "")
+	return b.String()
+}
+
+// writeRateLimitField writes RateLimitField, with the partition key pk
+// when it is not "".
+func (d *Decision) writeRateLimitField(b *strings.Builder, pk string) {
+	b.WriteByte('"')
+	b.WriteString(d.Limit.Name)
+	b.WriteString(`";r=`)
+	writeInt(b, d.Remaining)
+	b.WriteString(";t=")
+	writeInt(b, d.ResetSeconds())
+	if pk != "" {
+		b.WriteString(";pk=")
+		b.WriteString(pk)
+	}
 }
 
 // HeaderOptions says how AppendHeaders writes a decision.
@@ -105,29 +139,50 @@ type HeaderOptions struct {
 // the proxy-wasm header pair): X-RateLimit-Limit, -Remaining and -Reset,
 // RateLimit-Policy and RateLimit, and Retry-After on an enforced denial. A
 // degraded decision (fail mode), or one not made by Decide, knows no budget
-// and gets only Retry-After when it denies.
+// and gets only Retry-After when it denies. The values are parts of one
+// string, built in one allocation: inside the wasm VM an allocation costs
+// more than formatting the numbers.
 func (d *Decision) AppendHeaders(dst [][2]string, o HeaderOptions) [][2]string {
 	if !d.Degraded() && d.policy != nil {
-		reset := strconv.FormatInt(d.ResetSeconds(), 10)
+		var b strings.Builder
+		b.Grow(d.headerValuesSize(o.PartitionKey))
+		var ends [5]int
+		writeInt(&b, d.Limit.Requests)
+		ends[0] = b.Len()
+		writeInt(&b, d.Remaining)
+		ends[1] = b.Len()
 		if o.Reset == ResetTimestamp {
-			reset = FormatTimestamp(d.ResetAt().Add(time.Millisecond - 1)) // rounded up to the millisecond
+			b.WriteString(FormatTimestamp(d.ResetAt().Add(time.Millisecond - 1))) // rounded up to the millisecond
+		} else {
+			writeInt(&b, d.ResetSeconds())
 		}
-		limit := d.RateLimitField()
-		if o.PartitionKey != "" {
-			limit += ";pk=" + o.PartitionKey
-		}
+		ends[2] = b.Len()
+		d.policy.writePolicyField(&b, o.PartitionKey)
+		ends[3] = b.Len()
+		d.writeRateLimitField(&b, o.PartitionKey)
+		ends[4] = b.Len()
+		values := b.String()
 		dst = append(dst,
-			[2]string{HeaderLimit, strconv.FormatInt(d.Limit.Requests, 10)},
-			[2]string{HeaderRemaining, strconv.FormatInt(d.Remaining, 10)},
-			[2]string{HeaderReset, reset},
-			[2]string{HeaderPolicy, d.policy.policyField(o.PartitionKey)},
-			[2]string{HeaderRateLimit, limit},
+			[2]string{HeaderLimit, values[:ends[0]]},
+			[2]string{HeaderRemaining, values[ends[0]:ends[1]]},
+			[2]string{HeaderReset, values[ends[1]:ends[2]]},
+			[2]string{HeaderPolicy, values[ends[2]:ends[3]]},
+			[2]string{HeaderRateLimit, values[ends[3]:ends[4]]},
 		)
 	}
 	if !d.Allowed && !o.Shadow {
 		dst = append(dst, [2]string{HeaderRetryAfter, strconv.FormatInt(d.RetryAfterSeconds(), 10)})
 	}
 	return dst
+}
+
+// headerValuesSize bounds the length of AppendHeaders' values, so that
+// they take one allocation: three numbers or a timestamp, the policy field
+// (its items, each with a partition key) and the RateLimit field.
+func (d *Decision) headerValuesSize(pk string) int {
+	const number, timestamp, params = 20, len("2006-01-02T15:04:05.000Z"), len(`"";r=;t=;pk=`)
+	policy := len(d.policy.field) + len(d.policy.rules)*len(";pk=")*2 + len(d.policy.rules)*len(pk)
+	return 2*number + max(number, timestamp) + policy + len(d.Limit.Name) + params + 2*number + len(pk)
 }
 
 // PolicyName is the name of the limit that decided d (the tightest: for a

@@ -135,3 +135,27 @@ func TestFaultMetrics(t *testing.T) {
 		t.Fatalf("a set of faults has metric %q", m)
 	}
 }
+
+// TestHeadersWithPartitionKeyInOneAllocation: with a partition key on a
+// two-limit policy the values are exact, and all of them together take one
+// allocation (into a dst with room for the pairs).
+func TestHeadersWithPartitionKeyInOneAllocation(t *testing.T) {
+	clock := newClock()
+	l := newLimiter(t, newMemStore())
+	p := policy(t, "api", per(10, time.Second), per(1000, time.Hour))
+	d := l.Decide(p, "alice", 1, clock.Now())
+	const pk = ":AAECAwQFBgcICQoL:"
+	opts := ratelimit.HeaderOptions{PartitionKey: pk}
+	want := [][2]string{
+		{"x-ratelimit-limit", "10"}, {"x-ratelimit-remaining", "9"}, {"x-ratelimit-reset", "1"},
+		{"ratelimit-policy", `"api-1s";q=10;w=1;pk=` + pk + `, "api-3600s";q=1000;w=3600;pk=` + pk},
+		{"ratelimit", `"api-1s";r=9;t=1;pk=` + pk},
+	}
+	if got := d.AppendHeaders(nil, opts); !reflect.DeepEqual(got, want) {
+		t.Fatalf("headers:\n got %q\nwant %q", got, want)
+	}
+	dst := make([][2]string, 0, 6)
+	if n := testing.AllocsPerRun(100, func() { dst = d.AppendHeaders(dst[:0], opts) }); n != 1 {
+		t.Errorf("AppendHeaders: %v allocations, want 1", n)
+	}
+}

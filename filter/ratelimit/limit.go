@@ -18,9 +18,11 @@ const (
 	MaxNameLength = 64 // policy and limit names
 )
 
-// maxDebt bounds any stored debt (TAT − now): the largest N·I a valid limit
-// can have is MaxWindow plus MaxRequests nanoseconds of rounding.
-const maxDebt = int64(MaxWindow) + MaxRequests
+// maxDebt bounds any stored value's distance into the future (TAT − now):
+// the largest N·I a valid GCRA limit can have is MaxWindow plus MaxRequests
+// nanoseconds of rounding, and a calendar quota's value is at most a
+// 31-day month plus MaxRequests away (calendar.go).
+const maxDebt = int64(MaxCalendarWindow) + MaxRequests
 
 // Limit admits Requests per Window. Name is the policy item reported in the
 // IETF RateLimit-Policy and RateLimit fields; NewPolicy derives it when empty.
@@ -28,6 +30,17 @@ type Limit struct {
 	Name     string
 	Requests int64
 	Window   time.Duration
+	// Calendar, when set, makes the limit a quota of Requests per calendar
+	// day, week or month (calendar.go) instead of a GCRA limit; Window is
+	// then left zero and NewPolicy sets it to the window's nominal length,
+	// which RateLimit-Policy reports.
+	Calendar Calendar
+	// UTCOffset is the zone calendar windows start in (UTC+UTCOffset):
+	// whole minutes, at most MaxUTCOffset either way; zero without Calendar.
+	UTCOffset time.Duration
+	// Algorithm counts a limit over Window: GCRA (the default) or strict
+	// (strict.go); not for calendar quotas.
+	Algorithm Algorithm
 }
 
 // LimitError is a problem with one limit (Index ≥ 0, Field "requests",
@@ -73,15 +86,19 @@ func ValidateLimits(limits []Limit) error {
 	case len(limits) > MaxLimits:
 		return limitErrorf(-1, "", "at most %d limits per policy, got %d", MaxLimits, len(limits))
 	}
+	width := 0
+	for _, l := range limits {
+		width += l.width()
+	}
+	if width > MaxLimits {
+		return limitErrorf(-1, "", "the limits need %d values per key, at most %d (a strict limit takes %d)", width, MaxLimits, strictValues)
+	}
 	for i, l := range limits {
 		if l.Requests < 1 || l.Requests > MaxRequests {
 			return limitErrorf(i, "requests", "must be between 1 and %d, got %d", MaxRequests, l.Requests)
 		}
-		if l.Window < MinWindow || l.Window > MaxWindow {
-			return limitErrorf(i, "window", "must be between %s and %s, got %s", MinWindow, MaxWindow, l.Window)
-		}
-		if l.Window%time.Second != 0 {
-			return limitErrorf(i, "window", "must be a whole number of seconds, got %s", l.Window)
+		if err := validateWindow(i, l); err != nil {
+			return err
 		}
 		if l.Name != "" {
 			if err := checkName(l.Name); err != "" {
@@ -89,8 +106,8 @@ func ValidateLimits(limits []Limit) error {
 			}
 		}
 		for j := range i {
-			if limits[j].Window == l.Window {
-				return limitErrorf(i, "window", "duplicate window %s (also limits[%d]); keep the stricter one", l.Window, j)
+			if limits[j].Window == l.Window && limits[j].Calendar == l.Calendar && limits[j].Algorithm == l.Algorithm {
+				return limitErrorf(i, "window", "duplicate window %s (also limits[%d]); keep the stricter one", windowLength(l), j)
 			}
 			if l.Name != "" && limits[j].Name == l.Name {
 				return limitErrorf(i, "name", "duplicate name %q (also limits[%d])", l.Name, j)
@@ -98,6 +115,55 @@ func ValidateLimits(limits []Limit) error {
 		}
 	}
 	return nil
+}
+
+// validateWindow checks limit i's window: a whole number of seconds in
+// [MinWindow, MaxWindow], or a calendar window with no Window of its own
+// and a UTCOffset of whole minutes within MaxUTCOffset.
+func validateWindow(i int, l Limit) error {
+	if l.Algorithm > AlgorithmStrict {
+		return limitErrorf(i, "algorithm", "unknown algorithm %d", l.Algorithm)
+	}
+	if l.Calendar == CalendarNone {
+		switch {
+		case l.UTCOffset != 0:
+			return limitErrorf(i, "utc_offset", "only for calendar windows")
+		case l.Window < MinWindow || l.Window > MaxWindow:
+			return limitErrorf(i, "window", "must be between %s and %s, got %s", MinWindow, MaxWindow, l.Window)
+		case l.Window%time.Second != 0:
+			return limitErrorf(i, "window", "must be a whole number of seconds, got %s", l.Window)
+		}
+		return nil
+	}
+	switch {
+	case l.Calendar > CalendarMonth:
+		return limitErrorf(i, "calendar", "unknown calendar window %d", l.Calendar)
+	case l.Algorithm != AlgorithmGCRA:
+		return limitErrorf(i, "algorithm", "a calendar quota counts its whole window; %s is for limits over a window", l.Algorithm)
+	case l.Window != 0 && l.Window != l.Calendar.nominal():
+		return limitErrorf(i, "window", "a calendar %s has no window of its own, got %s", l.Calendar, l.Window)
+	case l.UTCOffset < -MaxUTCOffset || l.UTCOffset > MaxUTCOffset || l.UTCOffset%time.Minute != 0:
+		return limitErrorf(i, "utc_offset", "must be whole minutes between -%s and %s, got %s", MaxUTCOffset, MaxUTCOffset, l.UTCOffset)
+	}
+	return nil
+}
+
+// windowName is how a limit's window is named in derived names and errors:
+// "60s", or the calendar window ("month").
+func windowName(l Limit) string {
+	if l.Calendar != CalendarNone {
+		return l.Calendar.String()
+	}
+	return strconv.FormatInt(int64(l.Window/time.Second), 10) + "s"
+}
+
+// windowLength is a limit's window in errors: "1m0s", or the calendar
+// window ("month").
+func windowLength(l Limit) string {
+	if l.Calendar != CalendarNone {
+		return l.Calendar.String()
+	}
+	return l.Window.String()
 }
 
 // checkName returns why s cannot be a policy or limit name, or "". Names are
@@ -115,12 +181,25 @@ func checkName(s string) string {
 	return ""
 }
 
-// rule is a compiled limit: GCRA's emission interval and tolerances in ns.
+// rule is a compiled limit: GCRA's emission interval and tolerances in ns,
+// or a calendar quota's zone.
 type rule struct {
 	Limit
+	col       int   // the entry's first value this limit keeps its state in (values: see width)
 	interval  int64 // I = ⌈T/N⌉
 	capacity  int64 // N·I, the debt of an exhausted budget
 	tolerance int64 // (N−1)·I, the largest debt that still admits
+	offset    int64 // UTCOffset in ns, for calendar quotas
+	slice     int64 // L = ⌈T/strictSlices⌉, for strict limits
+}
+
+// width is the number of entry values a limit keeps its state in: one
+// (a TAT, a quota's end + spend), or strictValues for a strict limit.
+func (l Limit) width() int {
+	if l.Algorithm == AlgorithmStrict {
+		return strictValues
+	}
+	return 1
 }
 
 // Policy is a named, validated set of limits that apply together. It is
@@ -128,6 +207,7 @@ type rule struct {
 type Policy struct {
 	name   string
 	rules  []rule
+	width  int    // entry values the limits keep their state in
 	prefix uint64 // FNV-1a state after the name and separator
 	field  string // RateLimit-Policy value
 	// reported policies only describe limits enforced elsewhere (ReportedPolicy).
@@ -146,16 +226,27 @@ func NewPolicy(name string, limits []Limit) (*Policy, error) {
 	}
 	p := &Policy{name: name, rules: make([]rule, len(limits))}
 	items := make([]string, len(limits))
+	col := 0
 	for i, l := range limits {
 		if l.Name == "" {
 			l.Name = name
 			if len(limits) > 1 {
-				l.Name = name + "-" + strconv.FormatInt(int64(l.Window/time.Second), 10) + "s"
+				l.Name = name + "-" + windowName(l)
 			}
 		}
-		window := int64(l.Window)
-		interval := (window + l.Requests - 1) / l.Requests
-		p.rules[i] = rule{Limit: l, interval: interval, capacity: l.Requests * interval, tolerance: (l.Requests - 1) * interval}
+		r := rule{col: col, offset: int64(l.UTCOffset)}
+		col += l.width()
+		switch {
+		case l.Calendar != CalendarNone:
+			l.Window = l.Calendar.nominal()
+		case l.Algorithm == AlgorithmStrict:
+			r.slice = (int64(l.Window) + strictSlices - 1) / strictSlices
+		default:
+			r.interval = (int64(l.Window) + l.Requests - 1) / l.Requests
+			r.capacity, r.tolerance = l.Requests*r.interval, (l.Requests-1)*r.interval
+		}
+		r.Limit = l
+		p.rules[i] = r
 		items[i] = policyItem(l)
 	}
 	for i := range p.rules {
@@ -165,6 +256,7 @@ func NewPolicy(name string, limits []Limit) (*Policy, error) {
 			}
 		}
 	}
+	p.width = col
 	p.field = strings.Join(items, ", ")
 	p.prefix = shared.FNVString(shared.FNVOffset, name)
 	p.prefix = shared.FNVByte(p.prefix, 0) // names never contain NUL: (name, key) pairs hash unambiguously
@@ -193,8 +285,10 @@ func (p *Policy) minRequests() int64 {
 	return n
 }
 
-// Width is the number of limits, i.e. the record width the policy needs.
-func (p *Policy) Width() int { return len(p.rules) }
+// Width is the number of values per key the limits keep their state in
+// (one per limit, strictValues per strict limit): the record width the
+// policy needs.
+func (p *Policy) Width() int { return p.width }
 
 // WidthFor returns the widest of policies, for Options.Width.
 func WidthFor(policies ...*Policy) int {

@@ -136,9 +136,28 @@ func cmpOr(v, def int) int {
 // could never be admitted: it is a configuration bug (config refuses it),
 // decided as the fail mode with FaultPolicy.
 func (l *Limiter) Decide(p *Policy, key string, cost int64, at time.Time) Decision {
-	now := at.UnixNano()
 	cost = max(cost, 1)
-	if p.Width() > l.g.width || p.reported || cost > p.minRequests() {
+	if cost > p.minRequests() {
+		return l.fail(p, at.UnixNano(), FaultPolicy, 0)
+	}
+	return l.decide(p, key, cost, false, at)
+}
+
+// Charge adds a debt of units to key under p without deciding anything: the
+// cost a response reported after its request was admitted (a rule's
+// cost_header), which the key's next requests pay for. Each limit's debt is
+// capped at an exhausted budget (N·I; a quota's N; a strict window's N), so
+// one absurd report costs the key at most one window's wait. The Decision
+// is always Allowed and reports the limits after the charge; a store that
+// fails loses the charge (Faults say why).
+func (l *Limiter) Charge(p *Policy, key string, units int64, at time.Time) Decision {
+	return l.decide(p, key, max(units, 0), true, at)
+}
+
+// decide is Decide (debt false) or Charge (debt true) of cost units.
+func (l *Limiter) decide(p *Policy, key string, cost int64, debt bool, at time.Time) Decision {
+	now := at.UnixNano()
+	if p.Width() > l.g.width || p.reported {
 		return l.fail(p, now, FaultPolicy, 0)
 	}
 	h := p.keyHash(key, l.seed)
@@ -157,7 +176,7 @@ func (l *Limiter) Decide(p *Policy, key string, cost int64, at time.Time) Decisi
 		}
 		at, f := l.g.sanitize(&l.b, now)
 		d := Decision{cost: cost}
-		changed := l.apply(&d, p, h, at)
+		changed := l.apply(&d, p, h, at, debt)
 		d.Faults |= faults | f
 		d.Retries = attempt
 		// A denial writes only to persist a repair; otherwise it leaves the
@@ -192,8 +211,9 @@ func (l *Limiter) slotKey(h uint64) string {
 
 // apply decides on the decoded bucket at time at into d, charging the key's
 // entry when the request is admitted, and reports whether it was (the
-// bucket then has to be written).
-func (l *Limiter) apply(d *Decision, p *Policy, h uint64, at int64) bool {
+// bucket then has to be written). A debt is charged, capped, without a
+// decision.
+func (l *Limiter) apply(d *Decision, p *Policy, h uint64, at int64, debt bool) bool {
 	g, b := l.g, &l.b
 	d.at, d.policy = at, p
 	e := -1
@@ -207,47 +227,46 @@ func (l *Limiter) apply(d *Decision, p *Policy, h uint64, at int64) bool {
 	if e < 0 {
 		e, sharing = l.place(p, h, at)
 	}
-	tats := g.tats(b, e)[:len(p.rules)]
-	for j := range tats {
-		tats[j] = max(tats[j], at) // a TAT in the past is no debt; keeps every t−at below in [0, maxDebt]
-	}
-	switch {
-	case sharing:
+	if sharing {
 		d.Faults |= FaultShared
-	case b.shared&(1<<e) == 0:
-		// The entry is this key's alone: its debt can never exceed an
-		// exhausted budget. (A shared entry may legitimately hold more: other
-		// keys, other policies.)
-		for j, r := range p.rules {
-			if tats[j]-at > r.capacity {
-				tats[j] = at + r.capacity
-				d.Faults |= FaultClamped
-			}
-		}
 	}
+	// An entry the key has to itself can never hold more than an exhausted
+	// budget; a shared one legitimately holds other keys' state.
+	own := !sharing && b.shared&(1<<e) == 0
+	vals := g.tats(b, e)
+	var uses [MaxLimits]usage
 	d.Allowed = true
-	for j, r := range p.rules {
-		if tats[j]-at > r.tolerance-(d.cost-1)*r.interval { // debt beyond (N−c)·I: this limit denies
-			d.Allowed = false
+	for j := range p.rules {
+		r := &p.rules[j]
+		u, clamped := r.read(vals, at, own)
+		if clamped {
+			d.Faults |= FaultClamped
 		}
+		uses[j] = u
+		d.Allowed = d.Allowed && (debt || r.admits(&uses[j], d.cost))
 	}
 	if d.Allowed {
-		for j, r := range p.rules {
-			tats[j] = max(tats[j], at) + d.cost*r.interval
+		for j := range p.rules {
+			if debt {
+				p.rules[j].owe(vals, &uses[j], at, d.cost)
+			} else {
+				p.rules[j].charge(vals, &uses[j], at, d.cost)
+			}
 		}
 		if sharing {
 			b.shared |= 1 << e
 		}
 	}
-	l.report(d, p, tats)
+	l.report(d, p, uses[:len(p.rules)])
 	return d.Allowed
 }
 
 // place finds an entry for h, which has none in the bucket. The first entry
 // that is empty or expired is given to h. When every entry is active, h is
 // charged against its fallback entry's budget (sharing). A key that shared
-// and later gets an entry of its own starts from the fallback entry's debt,
-// which includes its own admissions, so moving never hands it a fresh budget.
+// and later gets an entry of its own starts from the fallback entry's state
+// (cut to an exhausted budget), which includes its own admissions, so
+// moving never hands it a fresh budget.
 func (l *Limiter) place(p *Policy, h uint64, at int64) (e int, sharing bool) {
 	g, b := l.g, &l.b
 	fallback := int((h >> 40) % uint64(g.ways))
@@ -255,12 +274,12 @@ func (l *Limiter) place(p *Policy, h uint64, at int64) (e int, sharing bool) {
 		if g.active(b, i, at) {
 			continue
 		}
-		tats := g.tats(b, i)
-		clear(tats)
+		vals := g.tats(b, i)
+		clear(vals)
 		if i != fallback && b.shared&(1<<fallback) != 0 && g.active(b, fallback, at) {
-			from := g.tats(b, fallback)
-			for j, r := range p.rules {
-				tats[j] = min(from[j], at+r.capacity) // its own debt is never more than that
+			copy(vals[:p.Width()], g.tats(b, fallback))
+			for j := range p.rules {
+				p.rules[j].read(vals, at, true) // its own state is never more than an exhausted budget
 			}
 		}
 		b.hash[i] = h
@@ -270,14 +289,12 @@ func (l *Limiter) place(p *Policy, h uint64, at int64) (e int, sharing bool) {
 	return fallback, true
 }
 
-// report fills the tightest limit's numbers from the key's TATs.
-func (l *Limiter) report(d *Decision, p *Policy, tats []int64) {
+// report fills the tightest limit's numbers from the key's usage.
+func (l *Limiter) report(d *Decision, p *Policy, uses []usage) {
 	best := -1
 	var bestRemaining, bestReset, bestRetry int64
-	for j, r := range p.rules {
-		owed := max(tats[j]-d.at, 0)
-		remaining := max(r.Requests-(owed+r.interval-1)/r.interval, 0)
-		retry := max(owed-(r.tolerance-(d.cost-1)*r.interval), 0)
+	for j := range p.rules {
+		remaining, owed, retry := p.rules[j].numbers(&uses[j], d.at, d.cost)
 		var better bool
 		switch {
 		case best < 0:

@@ -126,7 +126,9 @@ func (g geometry) sanitize(b *bucket, now int64) (at int64, faults Fault) {
 		// no penalty for the step.
 		faults |= FaultClockBackwards
 		for k := range b.tat[:g.ways*g.width] {
-			if t := b.tat[k]; t <= b.updated {
+			if t := b.tat[k]; t < 0 {
+				continue // a strict limit's counts, not a time
+			} else if t <= b.updated {
 				b.tat[k] = 0
 			} else {
 				b.tat[k] = now + min(debt(t, b.updated), maxDebt)

@@ -17,7 +17,7 @@ func ReportedPolicy(name string, requests int64, window time.Duration) (*Policy,
 		return nil, fmt.Errorf("reported limit %d per %v: want requests ≥ 0 and a window of at least 1s", requests, window)
 	}
 	l := Limit{Name: name, Requests: requests, Window: window}
-	return &Policy{name: name, rules: []rule{{Limit: l}}, field: policyItem(l), reported: true}, nil
+	return &Policy{name: name, rules: []rule{{Limit: l}}, width: 1, field: policyItem(l), reported: true}, nil
 }
 
 // Reported is the decision another limiter made under p: whether it allowed

@@ -10,7 +10,10 @@ import (
 
 // Rule is one entry of the ordered route table.
 type Rule struct {
-	Name    string
+	Name string
+	// Index is the rule's position in its table (set by NewTable): per-rule
+	// state elsewhere, such as the per-route counters, is a slice indexed by it.
+	Index   int
 	Prefix  string
 	Methods []string // upper case; empty means every method
 	Public  bool     // no token required
@@ -20,6 +23,10 @@ type Rule struct {
 	// Cost is how many requests each request of the rule is charged as
 	// (locally, or as the fleet service's hits_addend); 0 counts as 1.
 	Cost int64
+	// CostHeader (lower case) is a response header the upstream sets to
+	// what the request really cost (e.g. tokens used); "" when the rule has
+	// none. What it says beyond Cost is charged after the response.
+	CostHeader string
 	// ShadowRateLimit: the rule's rate limit is not enforced; a request over
 	// it is counted and forwarded (rate_limit.enforce,
 	// routes[].enforce.rate_limit).
@@ -35,8 +42,17 @@ type Rule struct {
 // Table is an ordered list of rules; the first match wins.
 type Table struct{ rules []Rule }
 
-// NewTable returns a table over rules, which the caller must not modify.
-func NewTable(rules []Rule) Table { return Table{rules: rules} }
+// NewTable returns a table over rules, which the caller must not modify
+// afterwards; it numbers them (Rule.Index).
+func NewTable(rules []Rule) Table {
+	for i := range rules {
+		rules[i].Index = i
+	}
+	return Table{rules: rules}
+}
+
+// Rules returns the table's rules in order; the caller must not modify them.
+func (t Table) Rules() []Rule { return t.rules }
 
 // Match returns the first rule covering method and path (a path without query).
 func (t Table) Match(method, path string) (*Rule, bool) {
