@@ -5,12 +5,14 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -388,5 +390,52 @@ func TestEnvoyCacheReplicas(t *testing.T) {
 			t.Errorf("replica %d holds no entry: the keys did not spread", i)
 		}
 		t.Logf("replica %d: %d records", i, u.Entries)
+	}
+}
+
+// TestEnvoyCachePurgeReplicas: with two in-memory replicas behind Envoy's
+// consistent hashing, a tag's set lives on one replica and the index
+// records it lists on both; a purge still reaches every record (the
+// gateway deletes each on its own replica), seen once this Envoy's
+// tombstones are gone: a GET then finds no old record in the cluster.
+func TestEnvoyCachePurgeReplicas(t *testing.T) {
+	t.Parallel()
+	envoy := harness.NewEnvoy(t)
+	var addrs []string
+	for range 2 {
+		addrs = append(addrs, cachetest.StartBackend(t, cachetest.Memory).Addr)
+	}
+	gw := envoy.Start(t, scenarios.PurgeOptions(t, strings.Join(addrs, ",")))
+	tag := "replicas-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	tok := scenarios.With(scenarios.Bearer(scenarios.Token(harness.TestSecret, "alice", nil)), "Host", "api.example.com")
+	tagged := scenarios.With(tok, "X-Upstream-Surrogate-Key", tag)
+	const paths = 16
+	old := map[string][]byte{}
+	for i := range paths {
+		path := fmt.Sprintf("/api/purge-replicas/%s/%d", tag, i)
+		scenarios.Send(t, gw, scenarios.Request{Path: path, Header: tagged})
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			resp := scenarios.Send(t, gw, scenarios.Request{Path: path, Header: tagged})
+			if resp.Header.Get("X-Cache") == "HIT" {
+				old[path] = resp.Body
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s never became a HIT", path)
+			}
+		}
+	}
+	resp := scenarios.Send(t, gw, scenarios.Request{Method: "POST", Path: scenarios.PurgePath + "?tag=" + tag + "&all=true",
+		Header: scenarios.With(scenarios.Bearer(scenarios.PurgeSecret), "Host", "api.example.com")})
+	if resp.Status != http.StatusOK || !strings.Contains(string(resp.Body), fmt.Sprintf(`"index_records":%d`, paths)) {
+		t.Fatalf("purge: %s", resp)
+	}
+	// Past the tombstones' life (cache timeout_ms 1000 plus a second), the
+	// lookups read the cluster's index records again.
+	time.Sleep(2500 * time.Millisecond)
+	for path, body := range old {
+		if resp := scenarios.Send(t, gw, scenarios.Request{Path: path, Header: tagged}); bytes.Equal(resp.Body, body) {
+			t.Errorf("%s: the old entry is still reachable in the cluster:\n%s", path, resp)
+		}
 	}
 }

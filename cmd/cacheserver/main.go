@@ -4,6 +4,8 @@
 //
 //	cacheserver -listen 127.0.0.1:10002 -backend memory -memory-bytes 67108864
 //	cacheserver -backend redis -redis-addr 127.0.0.1:6379
+//	cacheserver -backend redis -redis-mode cluster -redis-addr 10.0.0.1:6379,10.0.0.2:6379
+//	cacheserver -backend redis -redis-mode sentinel -redis-master cache -redis-addr 10.0.0.1:26379,10.0.0.2:26379
 //
 // It logs one line when it starts, one per error and one when it stops;
 // never an entry's contents.
@@ -19,6 +21,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -47,6 +50,7 @@ type config struct {
 	memoryBytes, maxEntry  int64
 	defaultTTL             time.Duration
 	redisAddr, redisPrefix string
+	redisMode, redisMaster string
 	redisTimeout           time.Duration
 }
 
@@ -58,7 +62,9 @@ func parseFlags(args []string) (config, error) {
 	fs.Int64Var(&c.memoryBytes, "memory-bytes", 64<<20, "memory backend: byte budget (keys, values and a per-entry overhead)")
 	fs.Int64Var(&c.maxEntry, "max-entry-bytes", cacheserver.DefaultMaxEntryBytes, "largest value a PUT may store (413 above)")
 	fs.DurationVar(&c.defaultTTL, "default-ttl", cacheserver.DefaultTTL, "TTL of a PUT without x-cache-ttl (1s to 24h)")
-	fs.StringVar(&c.redisAddr, "redis-addr", "127.0.0.1:6379", "redis backend: host:port")
+	fs.StringVar(&c.redisAddr, "redis-addr", "127.0.0.1:6379", "redis backend: host:port; for cluster and sentinel, a comma-separated list")
+	fs.StringVar(&c.redisMode, "redis-mode", string(cacheserver.RedisStandalone), "redis backend: standalone, cluster (Redis Cluster; -redis-addr are seed nodes) or sentinel (-redis-addr are Sentinels)")
+	fs.StringVar(&c.redisMaster, "redis-master", "", "redis backend, sentinel mode: the name of the master the Sentinels monitor")
 	fs.StringVar(&c.redisPrefix, "redis-prefix", "portcullis:cache:", "redis backend: prefix of every key")
 	fs.DurationVar(&c.redisTimeout, "redis-timeout", cacheserver.DefaultRedisTimeout, "redis backend: limit of each command")
 	if err := fs.Parse(args); err != nil {
@@ -76,7 +82,28 @@ func parseFlags(args []string) (config, error) {
 	case c.redisTimeout <= 0:
 		return c, fmt.Errorf("-redis-timeout %v: want more than 0", c.redisTimeout)
 	}
+	if c.backend == "redis" {
+		if _, err := cacheserver.NewRedis(c.redisOptions()); err != nil {
+			return c, fmt.Errorf("-redis-mode %s, -redis-addr %q, -redis-master %q: %w", c.redisMode, c.redisAddr, c.redisMaster, err)
+		}
+	} else if c.redisMode != string(cacheserver.RedisStandalone) || c.redisMaster != "" {
+		return c, errors.New("-redis-mode and -redis-master need -backend redis")
+	}
 	return c, nil
+}
+
+// redisOptions are the Redis store's options the flags give.
+func (c config) redisOptions() cacheserver.RedisOptions {
+	var addrs []string
+	for a := range strings.SplitSeq(c.redisAddr, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			addrs = append(addrs, a)
+		}
+	}
+	return cacheserver.RedisOptions{
+		Mode: cacheserver.RedisMode(c.redisMode), Addrs: addrs, MasterName: c.redisMaster,
+		Prefix: c.redisPrefix, Timeout: c.redisTimeout,
+	}
 }
 
 // run serves until ctx ends, then shuts down gracefully. ready, when not nil,
@@ -138,8 +165,14 @@ func openStore(ctx context.Context, c config) (store cacheserver.Store, describe
 	// go-redis logs every failed dial; the handler already logs each failed
 	// request once.
 	redis.SetLogger(discardRedisLogs{})
-	r := cacheserver.NewRedis(c.redisAddr, c.redisPrefix, c.redisTimeout)
-	described = fmt.Sprintf("redis store at %s, prefix %q", c.redisAddr, c.redisPrefix)
+	r, err := cacheserver.NewRedis(c.redisOptions())
+	if err != nil {
+		return nil, "", nil, fmt.Errorf("-redis-mode: %w", err) // parseFlags checked these
+	}
+	described = fmt.Sprintf("redis store (%s) at %s, prefix %q", c.redisMode, c.redisAddr, c.redisPrefix)
+	if c.redisMaster != "" {
+		described += fmt.Sprintf(", master %q", c.redisMaster)
+	}
 	// A Redis that is down at start is not fatal: requests answer 503 until
 	// it is up, as they would if it died later.
 	if err := r.Ping(ctx); err != nil {

@@ -22,7 +22,8 @@ func TestParseFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := config{listen: "127.0.0.1:10002", backend: "memory", memoryBytes: 64 << 20, maxEntry: 2 << 20,
-		defaultTTL: time.Hour, redisAddr: "127.0.0.1:6379", redisPrefix: "portcullis:cache:", redisTimeout: 100 * time.Millisecond}
+		defaultTTL: time.Hour, redisAddr: "127.0.0.1:6379", redisPrefix: "portcullis:cache:", redisMode: "standalone",
+		redisTimeout: 100 * time.Millisecond}
 	if c != want {
 		t.Errorf("defaults %+v, want %+v", c, want)
 	}
@@ -32,6 +33,12 @@ func TestParseFlags(t *testing.T) {
 		{"-default-ttl", "25h"},
 		{"-max-entry-bytes", "0"},
 		{"-redis-timeout", "0s"},
+		{"-backend", "redis", "-redis-mode", "ring"},
+		{"-backend", "redis", "-redis-addr", "a:1,b:2"},
+		{"-backend", "redis", "-redis-addr", " , "},
+		{"-backend", "redis", "-redis-mode", "sentinel", "-redis-addr", "a:26379"},
+		{"-redis-mode", "cluster"},
+		{"-redis-master", "cache"},
 		{"-nonsense"},
 		{"extra"},
 	} {
@@ -157,8 +164,31 @@ func TestRedisBackend(t *testing.T) {
 	if status, body := send(t, "GET", url+entry, ""); status != 200 || body != "v" {
 		t.Fatalf("GET: %d %q", status, body)
 	}
-	if !strings.Contains(logs.String(), `redis store at `+redis.Addr+`, prefix "maintest:";`) {
+	if !strings.Contains(logs.String(), `redis store (standalone) at `+redis.Addr+`, prefix "maintest:";`) {
 		t.Errorf("start line:\n%s", logs)
+	}
+}
+
+// The cluster and Sentinel modes, from the flags to a stored entry.
+func TestRedisClusterAndSentinelFlags(t *testing.T) {
+	cluster := redistest.StartCluster(t, 3)
+	sentinel := redistest.StartSentinel(t)
+	for name, args := range map[string][]string{
+		"cluster":  {"-redis-mode", "cluster", "-redis-addr", strings.Join(cluster.Addrs(), ",")},
+		"sentinel": {"-redis-mode", "sentinel", "-redis-master", sentinel.Name, "-redis-addr", sentinel.Sentinel.Addr},
+	} {
+		t.Run(name, func(t *testing.T) {
+			url, logs, _ := start(t, append([]string{"-backend", "redis", "-redis-timeout", "1s"}, args...)...)
+			if status, _ := send(t, "PUT", url+entry, "v"); status != 204 {
+				t.Fatalf("PUT: %d", status)
+			}
+			if status, body := send(t, "GET", url+entry, ""); status != 200 || body != "v" {
+				t.Fatalf("GET: %d %q", status, body)
+			}
+			if !strings.Contains(logs.String(), "redis store ("+name+")") {
+				t.Errorf("start line:\n%s", logs)
+			}
+		})
 	}
 }
 

@@ -149,6 +149,25 @@ func Run(t *testing.T, target harness.Target, extras Extras) {
 		})
 	}
 
+	// Purges across two gateways sharing one cache server: per backend on
+	// the wazero host; on Envoy, whose gateways cost far more to start,
+	// with Redis, the store a fleet of Envoys shares (the memory backend's
+	// purges on Envoy: TestEnvoyCachePurgeReplicas).
+	purgeBackends := cachetest.Backends
+	if target.Name() == "envoy" {
+		purgeBackends = []cachetest.Backend{cachetest.Redis}
+	}
+	for _, backend := range purgeBackends {
+		t.Run("cache_purge_"+string(backend), func(t *testing.T) {
+			t.Parallel()
+			srv := cachetest.StartBackend(t, backend)
+			opts := PurgeOptions(t, srv.Addr)
+			a, b := target.Start(t, opts), target.Start(t, opts)
+			PurgeScenarios(t, a, b)
+			t.Run("every_error_logged_once", func(t *testing.T) { AssertErrorsLogged(t, a); AssertErrorsLogged(t, b) })
+		})
+	}
+
 	// The shipped configuration with everything on at once: JWT, local rate
 	// limiting and caching, in front of a running cache server.
 	t.Run("whole_gateway", func(t *testing.T) {

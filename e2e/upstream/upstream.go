@@ -14,6 +14,7 @@
 //	x-upstream-cache-control: V → Cache-Control: V
 //	x-upstream-vary: V          → Vary: V
 //	x-upstream-set-cookie: V    → Set-Cookie: V
+//	x-upstream-surrogate-key: V → Surrogate-Key: V
 //
 // and the rate-limit tests what the request cost (a rule's cost_header):
 //
@@ -107,6 +108,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	for _, h := range [...]struct{ request, response string }{
 		{"X-Upstream-Cache-Control", "Cache-Control"}, {"X-Upstream-Vary", "Vary"}, {"X-Upstream-Set-Cookie", "Set-Cookie"},
+		{"X-Upstream-Surrogate-Key", "Surrogate-Key"},
 		{"X-Upstream-Tokens-Used", "X-Tokens-Used"},
 	} {
 		if v := r.Header.Get(h.request); v != "" {

@@ -31,6 +31,10 @@ type Config struct {
 	LocalEntries       int
 	LocalMaxEntryBytes int
 	LocalBytes         int
+	// Purge is the purge endpoint and surrogate keys (nil: off); with it
+	// every fill files its index key under the path's and its surrogate
+	// keys' tag sets in the store.
+	Purge *PurgeConfig
 }
 
 // RoutePolicy is the cache policy of one route rule. A rule without one

@@ -171,6 +171,35 @@
 // K0 after an invalidation with a response fetched before it is, here too,
 // the one window, bounded by the entry's TTL.
 //
+// # Purge
+//
+// With Config.Purge, an operator purges by path or by surrogate key, for
+// one tenant or for all (PurgeRequest; README "Caching", purge). Since store
+// keys are hashes, the cluster keeps what a purge needs: tag sets. A fill
+// files its member, K0 with its scope's id (scopeID: 16 hex digits of a
+// SHA-256 of the tenant, or of "shared"), under the set of its path
+// (pathTagDigest: host and path, every scope's variants) and of each of its
+// surrogate keys (surrogateTagDigest: host and key), before its entry is
+// PUT: an entry whose filing failed is not stored, so none is stored that a
+// purge cannot reach. A purge names one set and a scope (or all); the store
+// deletes the members of the scope, deletes the index records they name,
+// and answers their keys (ParsePurgedKeys). Those are then exactly like an
+// invalidation's keys: LocalIndex.Invalidate tombstones them on this Envoy
+// before the answer goes out, and other Envoys see the records gone when
+// their copies expire (LocalIndexTTL). A tenant's purge by path also names
+// its K0 directly (PurgeRequest.Direct), so it holds for entries filed
+// before purging was turned on.
+//
+// Why members are K0s and not entries: a purge must reach the in-proxy
+// tier, whose hot entries are unreachable only once their index copy
+// changes; deleting K1s would leave every VM's hot copy. Purging a path's
+// K0 for a tag is coarser than the tag (every variant of the path goes),
+// which only costs refetches. A member's scope lets one tenant's purge
+// leave the others' members of the same set, and the server sees neither
+// tenants nor keys, only hashes. The races are an invalidation's: a fill
+// that writes K0 after the purge with a response fetched before it is the
+// one window, bounded by the entry's TTL.
+//
 // # Stored formats
 //
 // Entry and Index document their versioned binary layouts. Hit replies

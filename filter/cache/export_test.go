@@ -20,3 +20,6 @@ func (e *Entry) Append(dst []byte) ([]byte, error) {
 	setBodyLength(b[len(dst):], len(e.Body))
 	return b, nil
 }
+
+// ParseQuery is parseQuery, for FuzzParseQuery.
+var ParseQuery = parseQuery

@@ -25,6 +25,12 @@ type Fill struct {
 	// freshness: it is never served after that, whatever the store keeps).
 	EntryKey string
 	TTL      time.Duration
+	// TagMember and Tags, when Config.Purge is set: file TagMember (the
+	// index key and its scope) under each of the tag sets Tags (their keys)
+	// before the entry is PUT, so that no entry is stored that a purge
+	// cannot reach.
+	TagMember string
+	Tags      []string
 
 	k0   digest
 	idx  Index // the record in Index, for LocalIndex.Fill
@@ -83,6 +89,14 @@ func (l *Lookup) Fill(resp *Response, now time.Time, epoch uint64) (*Fill, strin
 		}
 		expected = int(max(n, 0))
 	}
+	var surrogate []string
+	if pc := l.cfg.Purge; pc != nil {
+		value, _ := fieldValue(resp.Headers, pc.TagHeader)
+		var ok bool
+		if surrogate, ok = SurrogateKeys(value); !ok {
+			return nil, ReasonSurrogateKeys
+		}
+	}
 	fresh := freshness(cc, resp.Headers, now, heuristic)
 	if fresh <= 0 {
 		return nil, ReasonStale
@@ -90,6 +104,9 @@ func (l *Lookup) Fill(resp *Response, now time.Time, epoch uint64) (*Fill, strin
 
 	f := &Fill{IndexKey: l.IndexKey, TTL: time.Duration(fresh) * time.Second}
 	f.IndexTTL = max(f.TTL, minIndexTTL)
+	if l.cfg.Purge != nil {
+		f.TagMember, f.Tags = l.tags(surrogate)
+	}
 	// The entry is keyed by every name the path varies on, so one index
 	// serves all its variants; the set only grows.
 	writeIndex := l.index == indexAbsent
@@ -118,7 +135,7 @@ func (l *Lookup) Fill(resp *Response, now time.Time, epoch uint64) (*Fill, strin
 		StoredAt:   ms,
 		ExpiresAt:  ms + fresh*1000,
 		InitialAge: min(ageOnArrival(resp.Headers), MaxDelta),
-		Headers:    replayHeaders(resp.Headers),
+		Headers:    l.cfg.replayHeaders(resp.Headers),
 		Vary:       varyValues(names, l.headers),
 	}
 	head, err := e.appendHead(make([]byte, 0, e.headSize()+min(expected, l.cfg.MaxBodyBytes)))
@@ -156,4 +173,16 @@ func (f *Fill) Envelope() []byte {
 		setBodyLength(b, f.body.bodyLen())
 	}
 	return b
+}
+
+// tags are the fill's tag member (its index key and scope) and the tag sets
+// to file it under: the path's, and each surrogate key's.
+func (l *Lookup) tags(surrogate []string) (member string, tags []string) {
+	member = l.IndexKey + TagMemberSeparator + scopeID(l.tenant, l.shared)
+	tags = make([]string, 0, 1+len(surrogate))
+	tags = append(tags, hexKey(pathTagDigest(l.host, l.path)))
+	for _, k := range surrogate {
+		tags = append(tags, hexKey(surrogateTagDigest(l.host, k)))
+	}
+	return member, tags
 }

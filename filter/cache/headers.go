@@ -55,13 +55,18 @@ func replayed(name string) bool {
 }
 
 // replayHeaders returns the response header lines worth storing, names in
-// lower case: those replayed() keeps, less any named in Connection.
-func replayHeaders(headers [][2]string) [][2]string {
+// lower case: those replayed() keeps, less any named in Connection and the
+// surrogate keys field (Config.Purge).
+func (c *Config) replayHeaders(headers [][2]string) [][2]string {
 	connection, _ := fieldValue(headers, "connection")
+	var tagHeader string
+	if c.Purge != nil {
+		tagHeader = c.Purge.TagHeader // the surrogate keys are for the gateway, never the client
+	}
 	out := make([][2]string, 0, len(headers)+hitHeaderCount)
 	for _, h := range headers {
 		name := strings.ToLower(h[0])
-		if replayed(name) && !listContains(connection, name) {
+		if replayed(name) && !listContains(connection, name) && name != tagHeader {
 			out = append(out, [2]string{name, h[1]})
 		}
 	}

@@ -29,7 +29,7 @@ func TestReplayHeaders(t *testing.T) {
 		{"vary", "accept"},
 		{"x-ratelimited-by-upstream", "kept: not one of ours"},
 	}
-	got := replayHeaders(in)
+	got := (&Config{}).replayHeaders(in)
 	if !slices.Equal(got, want) {
 		t.Fatalf("replayHeaders = %q,\nwant %q", got, want)
 	}

@@ -35,6 +35,7 @@ type Lookup struct {
 	policy                    *RoutePolicy
 	head, shared, credentials bool
 	query                     string
+	host, path, tenant        string // what K0 was derived from, for the purge tags
 	headers                   [][2]string
 	maxAge, minFresh          int64 // the request's directives, -1 when absent
 

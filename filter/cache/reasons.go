@@ -23,6 +23,7 @@ const (
 	ReasonAuthorizedNotPublic = "authorized_not_public" // shared entry, request with credentials, no public/s-maxage/must-revalidate (RFC 9111 §3.5)
 	ReasonStale               = "stale"                 // no freshness left once its age is taken off
 	ReasonBodyTooLarge        = "body_too_large"        // Content-Length over Config.MaxBodyBytes
+	ReasonSurrogateKeys       = "surrogate_keys"        // more than MaxSurrogateKeys, or one that is not a key: it could not be purged by them
 	ReasonHeaders             = "headers_not_storable"  // more header lines, longer ones, or values the entry format does not hold
 
 	// The stored value: MISS.

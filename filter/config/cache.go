@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bytes"
 	"cmp"
 	"strconv"
 	"strings"
@@ -29,6 +30,9 @@ type CacheFile struct {
 	LocalEntries       *int
 	LocalMaxEntryBytes *int
 	LocalBytes         *int
+	// Purge turns on surrogate keys and the purge endpoint (README
+	// "Caching", purge).
+	Purge *PurgeFile
 }
 
 func (f *CacheFile) members() []member {
@@ -46,7 +50,74 @@ func (f *CacheFile) members() []member {
 		{"local_entries", optional(&f.LocalEntries, integer[int])},
 		{"local_max_entry_bytes", optional(&f.LocalMaxEntryBytes, integer[int])},
 		{"local_bytes", optional(&f.LocalBytes, integer[int])},
+		{"purge", optional(&f.Purge, nested[PurgeFile])},
 	}
+}
+
+// PurgeFile is the cache.purge block.
+type PurgeFile struct {
+	Path      string
+	Secret    *SecretFile
+	TagHeader string
+}
+
+func (f *PurgeFile) members() []member {
+	return []member{
+		{"path", str(&f.Path)},
+		{"secret", optional(&f.Secret, nested[SecretFile])},
+		{"tag_header", str(&f.TagHeader)},
+	}
+}
+
+// DefaultTagHeader is where surrogate keys are read from by default
+// (Fastly's field; Cloudflare's is cache-tag).
+const DefaultTagHeader = "surrogate-key"
+
+// compilePurge compiles cache.purge. The admin secret must be none of the
+// JWT secrets: a token signer must not be able to purge, nor a purge
+// secret's holder sign tokens.
+func compilePurge(f *PurgeFile, env Env, healthPath string, jwtSecrets [][]byte) (*cache.PurgeConfig, error) {
+	if f == nil {
+		return nil, nil
+	}
+	if f.Path == "" || f.Path[0] != '/' {
+		return nil, fieldError("cache.purge.path", `required: a path starting with "/"`)
+	}
+	if _, ok := route.SplitPath(f.Path); !ok || strings.ContainsAny(f.Path, "?#") {
+		return nil, fieldError("cache.purge.path", "must be a plain path without dot segments, query or escapes: "+strconv.Quote(f.Path))
+	}
+	if f.Path == healthPath {
+		return nil, fieldError("cache.purge.path", "is the health path "+strconv.Quote(f.Path))
+	}
+	tagHeader := strings.ToLower(cmp.Or(f.TagHeader, DefaultTagHeader))
+	if !isToken(tagHeader) || !validTagHeader(tagHeader) {
+		return nil, fieldError("cache.purge.tag_header", "not a response field the gateway may consume: "+strconv.Quote(f.TagHeader))
+	}
+	if f.Secret == nil {
+		return nil, fieldError("cache.purge.secret", `required: {"env": <variable holding the admin secret>}`)
+	}
+	if f.Secret.KID != "" {
+		return nil, fieldError("cache.purge.secret.kid", "the admin secret has no key id")
+	}
+	key, err := loadSecret("cache.purge.secret", *f.Secret, env)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range jwtSecrets {
+		if bytes.Equal(s, key.Secret) {
+			return nil, fieldError("cache.purge.secret.env", "the admin secret must not be a JWT secret")
+		}
+	}
+	return cache.NewPurgeConfig(f.Path, tagHeader, key.Secret), nil
+}
+
+// validTagHeader refuses fields the cache or the proxy read for themselves.
+func validTagHeader(name string) bool {
+	switch name {
+	case "cache-control", "vary", "expires", "date", "age", "content-length", "content-type", "set-cookie", "connection", "x-cache":
+		return false
+	}
+	return !strings.HasPrefix(name, ":")
 }
 
 // RouteCacheFile is a route rule's cache policy.

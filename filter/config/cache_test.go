@@ -138,6 +138,22 @@ func TestCacheInvalid(t *testing.T) {
 		{"route TTL without 200", `{"jwt":{"secrets":[{"env":"JWT_SECRET"}]},"cache":{"statuses":{"404":5}},"routes":[{"prefix":"/a","cache":{"ttl_seconds":5}}]}`, "routes[0].cache.ttl_seconds", "does not list"},
 		{"disabled with a TTL", withCachedRoutes(`[{"prefix":"/a","cache":{"enabled":false,"ttl_seconds":5}}]`), "routes[0].cache.ttl_seconds", "no effect with enabled false"},
 		{"disabled and public", withCachedRoutes(`[{"prefix":"/a","cache":{"enabled":false,"public":true}}]`), "routes[0].cache.public", "no effect with enabled false"},
+
+		{"purge not an object", withCache(`{"purge":true}`), "cache.purge", "must be an object"},
+		{"purge unknown field", withCache(`{"purge":{"path":"/p","secret":{"env":"JWT_SECRET_2"},"token":"x"}}`), "cache.purge.token", "unknown field"},
+		{"purge without a path", withCache(`{"purge":{"secret":{"env":"JWT_SECRET_2"}}}`), "cache.purge.path", "required"},
+		{"purge path relative", withCache(`{"purge":{"path":"p","secret":{"env":"JWT_SECRET_2"}}}`), "cache.purge.path", "required"},
+		{"purge path with a query", withCache(`{"purge":{"path":"/p?x","secret":{"env":"JWT_SECRET_2"}}}`), "cache.purge.path", "plain path"},
+		{"purge path with dot segments", withCache(`{"purge":{"path":"/a/../p","secret":{"env":"JWT_SECRET_2"}}}`), "cache.purge.path", "plain path"},
+		{"purge path is the health path", withCache(`{"purge":{"path":"/health","secret":{"env":"JWT_SECRET_2"}}}`), "cache.purge.path", "health path"},
+		{"purge without a secret", withCache(`{"purge":{"path":"/p"}}`), "cache.purge.secret", "required"},
+		{"purge secret unset", withCache(`{"purge":{"path":"/p","secret":{"env":"NOPE"}}}`), "cache.purge.secret.env", "not set"},
+		{"purge secret too short", withCache(`{"purge":{"path":"/p","secret":{"env":"SHORT"}}}`), "cache.purge.secret.env", "at least 32"},
+		{"purge secret with a kid", withCache(`{"purge":{"path":"/p","secret":{"env":"JWT_SECRET_2","kid":"a"}}}`), "cache.purge.secret.kid", "no key id"},
+		{"purge secret is the JWT secret", withCache(`{"purge":{"path":"/p","secret":{"env":"JWT_SECRET"}}}`), "cache.purge.secret.env", "must not be a JWT secret"},
+		{"purge secret is the JWT secret, encoded", withCache(`{"purge":{"path":"/p","secret":{"env":"JWT_SECRET_B64","encoding":"base64"}}}`), "cache.purge.secret.env", "must not be a JWT secret"},
+		{"tag header not a name", withCache(`{"purge":{"path":"/p","secret":{"env":"JWT_SECRET_2"},"tag_header":"a b"}}`), "cache.purge.tag_header", "not a response field"},
+		{"tag header the cache reads", withCache(`{"purge":{"path":"/p","secret":{"env":"JWT_SECRET_2"},"tag_header":"Cache-Control"}}`), "cache.purge.tag_header", "not a response field"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := config.Parse([]byte(tc.doc), testEnv)
@@ -149,5 +165,22 @@ func TestCacheInvalid(t *testing.T) {
 				t.Fatalf("error %q, want field %q with %q", err, tc.field, tc.problem)
 			}
 		})
+	}
+}
+
+func TestCachePurgeCompiles(t *testing.T) {
+	c := mustParse(t, withCache(`{"purge":{"path":"/_purge","secret":{"env":"JWT_SECRET_2"},"tag_header":"Cache-Tag"}}`))
+	p := c.Cache.Purge
+	if p == nil || p.Path != "/_purge" || p.TagHeader != "cache-tag" {
+		t.Fatalf("Purge = %+v", p)
+	}
+	if p.Authorize("Bearer "+secretLong) != cache.PurgeAllowed || p.Authorize("Bearer "+secret32) != cache.PurgeWrongSecret {
+		t.Error("the compiled secret is not the variable's")
+	}
+	if d := mustParse(t, withCache(`{"purge":{"path":"/_purge","secret":{"env":"JWT_SECRET_2"}}}`)); d.Cache.Purge.TagHeader != "surrogate-key" {
+		t.Errorf("default tag header %q", d.Cache.Purge.TagHeader)
+	}
+	if mustParse(t, withCache(`{}`)).Cache.Purge != nil {
+		t.Error("purge on without its block")
 	}
 }

@@ -81,6 +81,17 @@ func compile(f *File, env Env) (*Config, error) {
 			c.TokenCacheSize = *n
 		}
 	}
+	if c.Cache != nil {
+		var jwtSecrets [][]byte
+		if c.JWT != nil {
+			for _, k := range c.JWT.Keys {
+				jwtSecrets = append(jwtSecrets, k.Secret)
+			}
+		}
+		if c.Cache.Purge, err = compilePurge(f.Cache.Purge, env, c.HealthPath, jwtSecrets); err != nil {
+			return nil, err
+		}
+	}
 	return c, nil
 }
 

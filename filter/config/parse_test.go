@@ -28,16 +28,17 @@ var (
 
 func testEnv(name string) (string, bool) {
 	v, ok := map[string]string{
-		"JWT_SECRET":   secret32,
-		"JWT_SECRET_2": secretLong,
-		"SHORT":        secretShort,
-		"B64":          secretB64,
-		"B64URL":       secretB64u,
-		"B64URL_PAD":   secretB64u + "=",
-		"SHORT_B64":    shortB64,
-		"SHORT_B64URL": shortB64u,
-		"NOT_B64":      "this is not base64!!! but it is long enough",
-		"EMPTY":        "",
+		"JWT_SECRET":     secret32,
+		"JWT_SECRET_2":   secretLong,
+		"JWT_SECRET_B64": base64.StdEncoding.EncodeToString([]byte(secret32)),
+		"SHORT":          secretShort,
+		"B64":            secretB64,
+		"B64URL":         secretB64u,
+		"B64URL_PAD":     secretB64u + "=",
+		"SHORT_B64":      shortB64,
+		"SHORT_B64URL":   shortB64u,
+		"NOT_B64":        "this is not base64!!! but it is long enough",
+		"EMPTY":          "",
 	}[name]
 	return v, ok
 }

@@ -63,6 +63,9 @@ const (
 	// AskFleet: edit the request headers, then make Decision.Fleet's call to
 	// the ratelimit service; Gateway.FleetAnswer decides on its answer.
 	AskFleet
+	// Purge: the cache's purge endpoint (cache.purge.path), whatever the
+	// method; its admin secret, not a JWT, authorizes it.
+	Purge
 )
 
 // Decision is what to do with a request; Kind says which fields mean

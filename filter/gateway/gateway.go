@@ -67,7 +67,7 @@ func New(cfg *config.Config, t Tables) *Gateway {
 	return g
 }
 
-// Decide runs the request stages: path checks, health, route rule, token,
+// Decide runs the request stages: path checks, health, purge, route rule, token,
 // media type, rate limit.
 func (g *Gateway) Decide(req Request, now time.Time) Decision {
 	path, ok := route.SplitPath(req.Path)
@@ -76,6 +76,9 @@ func (g *Gateway) Decide(req Request, now time.Time) Decision {
 	}
 	if path == g.cfg.HealthPath && (req.Method == "GET" || req.Method == "HEAD") {
 		return Decision{Kind: Health}
+	}
+	if c := g.cfg.Cache; c != nil && c.Purge != nil && path == c.Purge.Path {
+		return Decision{Kind: Purge}
 	}
 	rule, ok := g.cfg.Routes.Match(req.Method, path)
 	if !ok {

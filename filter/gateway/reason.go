@@ -15,6 +15,11 @@ const (
 	ReasonInternalError
 	ReasonRateLimited
 	ReasonRateLimitUnavailable
+	ReasonPurgeMethod
+	ReasonPurgeUnauthorized
+	ReasonPurgeForbidden
+	ReasonPurgeBadRequest
+	ReasonPurgeUnavailable
 	// reasonJWT is the first of the token refusals, one per jwt.Reason
 	// after jwt.ReasonNone, in jwt.Reasons order (see JWTReason).
 	reasonJWT
@@ -29,6 +34,11 @@ var reasonMetrics = func() []string {
 		ReasonInternalError:        "internal_error",
 		ReasonRateLimited:          "rate_limited",
 		ReasonRateLimitUnavailable: "ratelimit_unavailable",
+		ReasonPurgeMethod:          "purge_method",
+		ReasonPurgeUnauthorized:    "purge_unauthorized",
+		ReasonPurgeForbidden:       "purge_forbidden",
+		ReasonPurgeBadRequest:      "purge_bad_request",
+		ReasonPurgeUnavailable:     "purge_unavailable",
 	}
 	for _, r := range jwt.Reasons() {
 		out = append(out, "jwt_"+r.Metric())

@@ -14,10 +14,12 @@ var (
 	Unauthorized         = Kind{401, "unauthorized"}
 	Forbidden            = Kind{403, "forbidden"}
 	NotFound             = Kind{404, "not_found"}
+	MethodNotAllowed     = Kind{405, "method_not_allowed"}
 	UnsupportedMediaType = Kind{415, "unsupported_media_type"}
 	TooManyRequests      = Kind{429, "rate_limit_exceeded"}
 	Internal             = Kind{500, "internal_error"}
 	BadGateway           = Kind{502, "upstream_error"}
+	ServiceUnavailable   = Kind{503, "service_unavailable"}
 	GatewayTimeout       = Kind{504, "upstream_error"}
 )
 

@@ -70,8 +70,14 @@ func (h *httpContext) cacheRequest() types.Action {
 // x-portcullis-cache-key carries it for hash policies on routes (Istio's
 // DestinationRule), which other clients of the cache would go through.
 func storeHeaders(c *cache.Config, method, key string, extra ...[2]string) [][2]string {
+	return storeHeadersAt(c, method, "/v1/entries/"+key, key, extra...)
+}
+
+// storeHeadersAt are a callout's headers for the store's resource at path,
+// hashed on key (an entry's, a tag set's or a tag member's).
+func storeHeadersAt(c *cache.Config, method, path, key string, extra ...[2]string) [][2]string {
 	h := [][2]string{
-		{":method", method}, {":path", "/v1/entries/" + key}, {":authority", key[:16] + "." + c.Authority},
+		{":method", method}, {":path", path}, {":authority", key[:16] + "." + c.Authority},
 		{"x-portcullis-cache-key", key},
 	}
 	return append(h, extra...)
@@ -222,13 +228,7 @@ func (h *httpContext) cacheResponseHeaders(status int, endOfStream bool) {
 	cs := &h.cache
 	if cs.invalidate != nil {
 		if cache.Invalidates(status) {
-			// This Envoy first, at once; then the cache cluster, from the tick.
-			if err := p.localIndex.Invalidate(cs.invalidate, clockNow()); err != nil {
-				host.Log(host.Warn, "portcullis: "+err.Error())
-			}
-			for _, key := range cs.invalidate {
-				h.store("DELETE", key, nil, nil, nil)
-			}
+			p.invalidateIndexes(cs.invalidate)
 			p.metrics.cacheInvalidations.Inc()
 		}
 		cs.xcache = cache.XCacheBypass
@@ -253,8 +253,27 @@ func (h *httpContext) cacheResponseHeaders(status int, endOfStream bool) {
 	if cs.xcache != "" {
 		_ = proxywasm.ReplaceHttpResponseHeader(cache.HeaderXCache, cs.xcache)
 	}
+	if c := p.cfg.Cache; c != nil && c.Purge != nil {
+		// Surrogate keys are for the gateway, as in Fastly's and
+		// Cloudflare's conventions: the client never sees them.
+		_ = proxywasm.RemoveHttpResponseHeader(c.Purge.TagHeader)
+	}
 	if endOfStream {
 		h.finishFill()
+	}
+}
+
+// invalidateIndexes makes index records unreachable: this Envoy's copies at
+// once (tombstones), then the cache cluster's, deleted from the tick.
+func (p *Plugin) invalidateIndexes(keys []string) {
+	if len(keys) == 0 {
+		return
+	}
+	if err := p.localIndex.Invalidate(keys, clockNow()); err != nil {
+		host.Log(host.Warn, "portcullis: "+err.Error())
+	}
+	for _, key := range keys {
+		p.store("DELETE", key, nil, nil, nil)
 	}
 }
 
@@ -293,25 +312,56 @@ func (h *httpContext) finishFill() {
 		return
 	}
 	p := h.plugin
-	if fill.Index != nil {
-		if err := p.localIndex.Fill(fill, clockNow()); err != nil {
-			host.Log(host.Warn, "portcullis: cannot copy a cache index record to shared data: "+err.Error())
-		}
-		h.store("PUT", fill.IndexKey, fill.Index, &fill.IndexTTL, nil)
-	}
 	lock := cs.lock
 	cs.lock = nil
-	h.store("PUT", fill.EntryKey, envelope, &fill.TTL, func(status int) {
-		if status == 204 || status == 200 {
-			p.metrics.cacheStored.Inc()
-		} else {
-			p.metrics.cacheUnavailable.Inc()
-		}
+	release := func() {
 		if lock != nil {
 			_ = p.fillLocks.Release(*lock)
 		}
-	})
+	}
+	storeEntry := func() {
+		if fill.Index != nil {
+			if err := p.localIndex.Fill(fill, clockNow()); err != nil {
+				host.Log(host.Warn, "portcullis: cannot copy a cache index record to shared data: "+err.Error())
+			}
+			p.store("PUT", fill.IndexKey, fill.Index, &fill.IndexTTL, nil)
+		}
+		p.store("PUT", fill.EntryKey, envelope, &fill.TTL, func(status int) {
+			if stored(status) {
+				p.metrics.cacheStored.Inc()
+			} else {
+				p.metrics.cacheUnavailable.Inc()
+			}
+			release()
+		})
+	}
+	if len(fill.Tags) == 0 {
+		storeEntry()
+		return
+	}
+	// The index key is filed under its tag sets first, and the entry stored
+	// only once every one has it: no entry is stored that a purge cannot
+	// reach. One call per set, hashed on the set's key, so that with
+	// in-memory replicas each set lives on the replica a purge of it asks.
+	pending, failed := len(fill.Tags), false
+	for _, tag := range fill.Tags {
+		p.storeAt("PUT", "/v1/tags/"+fill.TagMember, tag, []byte(tag), &fill.IndexTTL, func(status int) {
+			failed = failed || !stored(status)
+			if pending--; pending > 0 {
+				return
+			}
+			if failed {
+				p.metrics.cacheUnavailable.Inc()
+				release()
+				return
+			}
+			storeEntry()
+		})
+	}
 }
+
+// stored reports whether a store write's answer status is a success.
+func stored(status int) bool { return status == 204 || status == 200 }
 
 // abandonFill drops a fill (the body was too big, or the stream ended early).
 func (h *httpContext) abandonFill() {
@@ -330,10 +380,15 @@ func (h *httpContext) releaseFillLock() {
 	}
 }
 
-// store queues a write to the cache cluster from the root context (so it
-// outlives this stream); done, when set, gets the answer's status.
-func (h *httpContext) store(method, key string, value []byte, ttl *time.Duration, done func(status int)) {
-	p := h.plugin
+// store queues a write of the entry or index record at key to the cache
+// cluster from the root context (so it outlives the stream that asked for
+// it); done, when set, gets the answer's status.
+func (p *Plugin) store(method, key string, value []byte, ttl *time.Duration, done func(status int)) {
+	p.storeAt(method, "/v1/entries/"+key, key, value, ttl, done)
+}
+
+// storeAt is store for the store's resource at path, hashed on key.
+func (p *Plugin) storeAt(method, path, key string, value []byte, ttl *time.Duration, done func(status int)) {
 	c := p.cfg.Cache
 	var extra [][2]string
 	if ttl != nil {
@@ -341,7 +396,7 @@ func (h *httpContext) store(method, key string, value []byte, ttl *time.Duration
 			[2]string{"content-type", "application/octet-stream"})
 	}
 	ok := p.enqueue(backgroundCall{
-		what: "cache", cluster: c.Cluster, headers: storeHeaders(c, method, key, extra...),
+		what: "cache", cluster: c.Cluster, headers: storeHeadersAt(c, method, path, key, extra...),
 		body: value, timeout: c.Timeout, done: done,
 	})
 	if !ok {

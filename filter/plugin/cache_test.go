@@ -30,6 +30,10 @@ func (s cacheStore) answer(t *testing.T, host proxytest.HostEmulator, call proxy
 	if call.Upstream != "cachec" {
 		t.Fatalf("callout to %q, want the cache cluster", call.Upstream)
 	}
+	if rest, ok := strings.CutPrefix(path, "/v1/tags/"); ok {
+		s.answerTag(t, host, call, method, rest)
+		return
+	}
 	key := strings.TrimPrefix(path, "/v1/entries/")
 	if auth, _ := headerValue(call.Headers, ":authority"); auth != key[:16]+".store.test" {
 		t.Errorf(":authority %q does not carry the key", auth)

@@ -118,6 +118,8 @@ func (h *httpContext) apply(dec gateway.Decision) types.Action {
 		return h.reply(dec.Reject)
 	case gateway.Health:
 		return h.answerHealth()
+	case gateway.Purge:
+		return h.purge()
 	}
 	// A decision on a fleet answer has no edits: the first decision's stay.
 	if len(dec.Edits.Remove)+len(dec.Edits.Set) > 0 {

@@ -67,8 +67,8 @@ type metrics struct {
 	// fill, and successful unsafe requests that deleted index records.
 	// cacheLocalHit counts the hits (in cacheHit too) answered from this
 	// VM's hot entries, with no callout.
-	cacheLocalHit                                                                                                                 *counter
-	cacheHit, cacheMiss, cacheBypass, cacheUnavailable, cacheStored, cacheNotStored, cacheDropped, cacheWaits, cacheInvalidations *counter
+	cacheLocalHit                                                                                                                              *counter
+	cacheHit, cacheMiss, cacheBypass, cacheUnavailable, cacheStored, cacheNotStored, cacheDropped, cacheWaits, cacheInvalidations, cachePurges *counter
 	// gcOnTick and gcInRequest count the VM's garbage collections made on
 	// the tick and those the Go runtime started by itself, inside a
 	// request's callback (gc.go).
@@ -120,6 +120,7 @@ func newMetrics(rules []route.Rule) *metrics {
 	m.cacheDropped = m.define("cache.write_dropped")
 	m.cacheWaits = m.define("cache.fill_waits")
 	m.cacheInvalidations = m.define("cache.invalidations")
+	m.cachePurges = m.define("cache.purges")
 	for _, f := range ratelimit.Faults() {
 		m.rateFaults = append(m.rateFaults, m.define("ratelimit.fault."+f.Metric()))
 	}

@@ -20,6 +20,8 @@ import (
 //	GET    /v1/entries/{key}  → 200 with the value (application/octet-stream), or 404
 //	PUT    /v1/entries/{key}  → 204; x-cache-ttl: seconds (1–86400) is the TTL hint
 //	DELETE /v1/entries/{key}  → 204, also when there was nothing
+//	PUT    /v1/tags/{member}  → 204; the body lists tags (64 hex digits a line, 1–64), x-cache-ttl as for entries
+//	DELETE /v1/tags/{tag}[?scope=s] → 200, the purged keys one a line (text/plain)
 //	GET    /healthz           → 200
 //	GET    /v1/stats          → 200 JSON: the store's usage and the request counters
 //
@@ -55,7 +57,7 @@ type Handler struct {
 
 // counters are the live counts behind Stats.
 type counters struct {
-	Hits, Misses, Puts, Deletes, Rejected, Errors atomic.Int64
+	Hits, Misses, Puts, Deletes, Tagged, Purges, Rejected, Errors atomic.Int64
 }
 
 // NewHandler returns the protocol's handler over store.
@@ -69,7 +71,10 @@ func NewHandler(store Store, opts Options) *Handler {
 	return &Handler{store: store, opts: opts}
 }
 
-const entriesPrefix = "/v1/entries/"
+const (
+	entriesPrefix = "/v1/entries/"
+	tagsPrefix    = "/v1/tags/"
+)
 
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -84,6 +89,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	case strings.HasPrefix(path, entriesPrefix):
 		h.serveEntry(w, r, strings.TrimPrefix(path, entriesPrefix))
+	case strings.HasPrefix(path, tagsPrefix):
+		h.serveTag(w, r, strings.TrimPrefix(path, tagsPrefix))
 	default:
 		h.fail(w, http.StatusNotFound, "not_found", "no such resource")
 	}
@@ -135,34 +142,109 @@ func (h *Handler) serveEntry(w http.ResponseWriter, r *http.Request, key string)
 }
 
 func (h *Handler) put(ctx context.Context, w http.ResponseWriter, r *http.Request, key string) {
-	ttl, ok := h.ttl(r.Header.Values(TTLHeader))
+	ttl, value, ok := h.readPut(w, r, h.opts.MaxEntryBytes)
+	if !ok {
+		return
+	}
+	h.wrote(w, "put", h.store.Put(ctx, key, value, ttl), "the value is over the store's budget", &h.stats.Puts)
+}
+
+// wrote answers a write op's outcome: 204 (counted in done), 413 with
+// tooLarge for ErrTooLarge, 503 for any other error.
+func (h *Handler) wrote(w http.ResponseWriter, op string, err error, tooLarge string, done *atomic.Int64) {
+	switch {
+	case errors.Is(err, ErrTooLarge):
+		h.fail(w, http.StatusRequestEntityTooLarge, "too_large", tooLarge)
+	case err != nil:
+		h.storeFailed(w, op, err)
+	default:
+		done.Add(1)
+		w.WriteHeader(http.StatusNoContent)
+	}
+}
+
+// readPut reads a PUT's TTL hint and body (at most limit bytes); on a
+// refusal it has answered, and ok is false.
+func (h *Handler) readPut(w http.ResponseWriter, r *http.Request, limit int64) (ttl time.Duration, value []byte, ok bool) {
+	ttl, ok = h.ttl(r.Header.Values(TTLHeader))
 	if !ok {
 		h.fail(w, http.StatusBadRequest, "bad_ttl", TTLHeader+" must be one whole number of seconds from 1 to 86400")
-		return
+		return 0, nil, false
 	}
-	if r.ContentLength > h.opts.MaxEntryBytes {
+	if r.ContentLength > limit {
 		h.fail(w, http.StatusRequestEntityTooLarge, "too_large", "the value is over the server's limit")
-		return
+		return 0, nil, false
 	}
-	value, err := readValue(w, r, h.opts.MaxEntryBytes)
+	value, err := readValue(w, r, limit)
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooBig):
 		h.fail(w, http.StatusRequestEntityTooLarge, "too_large", "the value is over the server's limit")
-		return
+		return 0, nil, false
 	case err != nil:
 		h.fail(w, http.StatusBadRequest, "bad_body", "cannot read the value")
-		return
+		return 0, nil, false
 	}
-	switch err := h.store.Put(ctx, key, value, ttl); {
-	case errors.Is(err, ErrTooLarge):
-		h.fail(w, http.StatusRequestEntityTooLarge, "too_large", "the value is over the store's budget")
-	case err != nil:
-		h.storeFailed(w, "put", err)
+	return ttl, value, true
+}
+
+// serveTag files a member under tags (PUT) or purges a tag (DELETE).
+func (h *Handler) serveTag(w http.ResponseWriter, r *http.Request, name string) {
+	ctx := r.Context()
+	switch r.Method {
+	case http.MethodPut:
+		if !validMember(name) {
+			h.fail(w, http.StatusBadRequest, "bad_key", "a tag member is 64 lower-case hex digits, '-' and 16 more")
+			return
+		}
+		ttl, body, ok := h.readPut(w, r, MaxTagsPerPut*(KeyLen+2))
+		if !ok {
+			return
+		}
+		tags, ok := tagLines(body)
+		if !ok {
+			h.fail(w, http.StatusBadRequest, "bad_body", fmt.Sprintf("the body lists 1 to %d tags, 64 lower-case hex digits a line", MaxTagsPerPut))
+			return
+		}
+		h.wrote(w, "tag", h.store.AddToTags(ctx, name, tags, ttl), "a tag set is full", &h.stats.Tagged)
+	case http.MethodDelete:
+		scope := r.URL.Query().Get("scope")
+		if !validKey(name) || r.URL.RawQuery != "" && (len(scope) != ScopeLen || !isLowerHex(scope) || r.URL.RawQuery != "scope="+scope) {
+			h.fail(w, http.StatusBadRequest, "bad_key", "a tag is 64 lower-case hex digits; scope, if given, 16")
+			return
+		}
+		keys, err := h.store.PurgeTag(ctx, name, scope)
+		if err != nil {
+			h.storeFailed(w, "purge", err)
+			return
+		}
+		h.stats.Purges.Add(1)
+		w.Header().Set("Content-Type", "text/plain")
+		w.WriteHeader(http.StatusOK)
+		for _, k := range keys {
+			_, _ = io.WriteString(w, k+"\n")
+		}
 	default:
-		h.stats.Puts.Add(1)
-		w.WriteHeader(http.StatusNoContent)
+		h.allow(w, r, http.MethodPut, http.MethodDelete)
 	}
+}
+
+// tagLines reads a tag PUT's body: 1 to MaxTagsPerPut keys, one a line.
+func tagLines(body []byte) ([]string, bool) {
+	var tags []string
+	for line := range strings.Lines(string(body)) {
+		line = strings.TrimSuffix(line, "\n")
+		if !validKey(line) || len(tags) == MaxTagsPerPut {
+			return nil, false
+		}
+		tags = append(tags, line)
+	}
+	return tags, len(tags) > 0
+}
+
+// validMember reports whether m is a key, the separator and a scope id.
+func validMember(m string) bool {
+	return len(m) == MemberLen && validKey(m[:KeyLen]) && m[KeyLen] == memberSeparator && isLowerHex(m[KeyLen+1:])
 }
 
 // readValue reads a PUT's body, never more than limit bytes (a
@@ -209,6 +291,8 @@ type Stats struct {
 	Misses   int64 `json:"misses"`   // GETs answered 404
 	Puts     int64 `json:"puts"`     // PUTs stored
 	Deletes  int64 `json:"deletes"`  // DELETEs done
+	Tagged   int64 `json:"tagged"`   // tag PUTs done
+	Purges   int64 `json:"purges"`   // tag DELETEs (purges) done
 	Rejected int64 `json:"rejected"` // 4xx answers other than 404
 	Errors   int64 `json:"errors"`   // 503s: the store failed
 }
@@ -221,7 +305,7 @@ func (h *Handler) Stats(ctx context.Context) (Stats, error) {
 	}
 	return Stats{
 		Usage: u, Hits: h.stats.Hits.Load(), Misses: h.stats.Misses.Load(), Puts: h.stats.Puts.Load(),
-		Deletes: h.stats.Deletes.Load(), Rejected: h.stats.Rejected.Load(), Errors: h.stats.Errors.Load(),
+		Deletes: h.stats.Deletes.Load(), Tagged: h.stats.Tagged.Load(), Purges: h.stats.Purges.Load(), Rejected: h.stats.Rejected.Load(), Errors: h.stats.Errors.Load(),
 	}, nil
 }
 
@@ -259,12 +343,11 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 const KeyLen = 64
 
 // validKey reports whether key is KeyLen lower-case hex digits.
-func validKey(key string) bool {
-	if len(key) != KeyLen {
-		return false
-	}
-	for i := 0; i < len(key); i++ {
-		if c := key[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+func validKey(key string) bool { return len(key) == KeyLen && isLowerHex(key) }
+
+func isLowerHex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
 			return false
 		}
 	}

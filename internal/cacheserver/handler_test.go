@@ -27,10 +27,28 @@ func backends(t *testing.T, test func(t *testing.T, store Store)) {
 	})
 	t.Run("redis", func(t *testing.T) {
 		// 1 s rather than the 100 ms default: a loaded test machine can stall a healthy Redis.
-		r := NewRedis(redistest.Start(t).Addr, "test:", time.Second)
-		t.Cleanup(func() { _ = r.Close() })
-		test(t, r)
+		test(t, redisStore(t, RedisOptions{Addrs: []string{redistest.Start(t).Addr}}))
 	})
+	t.Run("redis-cluster", func(t *testing.T) {
+		test(t, redisStore(t, RedisOptions{Mode: RedisCluster, Addrs: redistest.StartCluster(t, 3).Addrs()}))
+	})
+	t.Run("redis-sentinel", func(t *testing.T) {
+		s := redistest.StartSentinel(t)
+		test(t, redisStore(t, RedisOptions{Mode: RedisSentinel, Addrs: []string{s.Sentinel.Addr}, MasterName: s.Name}))
+	})
+}
+
+// redisStore is a store over o with the prefix "test:" and a 1 s timeout,
+// closed when t ends.
+func redisStore(t *testing.T, o RedisOptions) *Redis {
+	t.Helper()
+	o.Prefix, o.Timeout = "test:", time.Second
+	r, err := NewRedis(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = r.Close() })
+	return r
 }
 
 func key(n int) string { return fmt.Sprintf("%064x", n) }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/maypok86/otter/v2"
@@ -32,7 +33,29 @@ const EntryOverhead = 192
 type Memory struct {
 	c      *otter.Cache[string, memEntry]
 	budget int64
+	tags   memTags
 }
+
+// memTags are the tag sets, beside the entries: a set's members must not be
+// evicted while the entries they lead to live, so they are not in otter.
+// They are bounded on their own: at most maxMembers members in all
+// (TagMemberWeight bytes each, a quarter of the budget), MaxTagMembers per
+// set; past either a PUT is refused, after expired sets are dropped.
+type memTags struct {
+	mu         sync.Mutex
+	sets       map[string]*memTagSet
+	members    int
+	maxMembers int
+}
+
+type memTagSet struct {
+	members map[string]struct{}
+	expires time.Time
+}
+
+// TagMemberWeight is what one tag member costs the memory store: the
+// member, its share of its set's map and the set's own.
+const TagMemberWeight = 256
 
 type memEntry struct {
 	value []byte
@@ -67,7 +90,9 @@ func NewMemory(budget int64) (*Memory, error) {
 	if err != nil {
 		return nil, fmt.Errorf("memory store: %w", err)
 	}
-	return &Memory{c: c, budget: budget}, nil
+	return &Memory{c: c, budget: budget, tags: memTags{
+		sets: map[string]*memTagSet{}, maxMembers: int(max(budget/4/TagMemberWeight, 1)),
+	}}, nil
 }
 
 // runInline is otter's executor: maintenance runs in the goroutine of the
@@ -109,4 +134,88 @@ func (m *Memory) Delete(_ context.Context, key string) error {
 func (m *Memory) Usage(context.Context) (Usage, error) {
 	m.c.CleanUp()
 	return Usage{Entries: int64(m.c.EstimatedSize()), Bytes: int64(m.c.WeightedSize()), BudgetBytes: m.budget}, nil
+}
+
+// AddToTags implements Store.
+func (m *Memory) AddToTags(_ context.Context, member string, tags []string, ttl time.Duration) error {
+	t := &m.tags
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	now := time.Now()
+	adding := 0
+	for _, tag := range tags {
+		if s := t.live(tag, now); s == nil {
+			adding++
+		} else if _, ok := s.members[member]; !ok {
+			if len(s.members) >= MaxTagMembers {
+				return ErrTooLarge
+			}
+			adding++
+		}
+	}
+	if t.members+adding > t.maxMembers {
+		t.dropExpired(now)
+		if t.members+adding > t.maxMembers {
+			return ErrTooLarge
+		}
+	}
+	expires := now.Add(ttl)
+	for _, tag := range tags {
+		s := t.live(tag, now)
+		if s == nil {
+			s = &memTagSet{members: map[string]struct{}{}}
+			t.sets[strings.Clone(tag)] = s
+		}
+		if _, ok := s.members[member]; !ok {
+			s.members[strings.Clone(member)] = struct{}{}
+			t.members++
+		}
+		if expires.After(s.expires) {
+			s.expires = expires
+		}
+	}
+	return nil
+}
+
+// PurgeTag implements Store.
+func (m *Memory) PurgeTag(_ context.Context, tag, scope string) ([]string, error) {
+	t := &m.tags
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s := t.live(tag, time.Now())
+	if s == nil {
+		return nil, nil
+	}
+	var keys []string
+	for member := range s.members {
+		key, sc := memberScope(member)
+		if scope == "" || sc == scope {
+			keys = append(keys, key)
+			delete(s.members, member)
+			t.members--
+			m.c.Invalidate(key)
+		}
+	}
+	if len(s.members) == 0 {
+		delete(t.sets, tag)
+	}
+	return keys, nil
+}
+
+// live returns tag's set, or nil when there is none or it expired (then it
+// is dropped).
+func (t *memTags) live(tag string, now time.Time) *memTagSet {
+	s := t.sets[tag]
+	if s != nil && !now.Before(s.expires) {
+		t.members -= len(s.members)
+		delete(t.sets, tag)
+		return nil
+	}
+	return s
+}
+
+func (t *memTags) dropExpired(now time.Time) {
+	for tag := range t.sets {
+		t.live(tag, now)
+	}
 }

@@ -22,6 +22,31 @@ type Store interface {
 	Delete(ctx context.Context, key string) error
 	// Usage reports what the store holds, as far as it knows.
 	Usage(ctx context.Context) (Usage, error)
+	// AddToTags files member under each of tags, a set each, which lives
+	// at least ttl from now (a later, shorter ttl does not shorten it). A
+	// set that would hold more than MaxTagMembers is ErrTooLarge.
+	AddToTags(ctx context.Context, member string, tags []string, ttl time.Duration) error
+	// PurgeTag removes from tag's set the members of scope ("" for all),
+	// deletes the keys they name, and returns those keys.
+	PurgeTag(ctx context.Context, tag, scope string) ([]string, error)
+}
+
+// A tag member is a key, the separator and a scope id (MemberLen
+// characters): the plugin files an index key with its scope, so that a
+// purge for one scope leaves the others' members.
+const (
+	ScopeLen        = 16
+	MemberLen       = KeyLen + 1 + ScopeLen
+	memberSeparator = '-'
+	// MaxTagMembers bounds one tag set (the plugin reads a purge's answer
+	// up to it); MaxTagsPerPut the tags one PUT files a member under.
+	MaxTagMembers = 65536
+	MaxTagsPerPut = 64
+)
+
+// memberScope splits a tag member (validated) into its key and scope.
+func memberScope(member string) (key, scope string) {
+	return member[:KeyLen], member[KeyLen+1:]
 }
 
 // Usage is a store's size.

@@ -20,6 +20,7 @@ import (
 type Server struct {
 	// Addr is "127.0.0.1:port".
 	Addr string
+	Port int
 	cmd  *exec.Cmd
 	// exited is closed when the process has exited; err is then its Wait error.
 	exited chan struct{}
@@ -33,18 +34,20 @@ type Server struct {
 // otherwise.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("redistest: redis-server is not on PATH (CI=true: a missing service fails the run)")
-		}
-		t.Skip("redistest: redis-server is not on PATH (apt-get install redis-server); skipping, CI=true would fail")
-	}
+	return startWith(t, func(string) []string { return nil })
+}
+
+// startWith starts a redis-server with the arguments args gives for its
+// temporary directory after the common ones (a config file, when it
+// returns one first, goes before them all).
+func startWith(t testing.TB, args func(dir string) []string) *Server {
+	t.Helper()
+	bin := tool(t, "redis-server")
 	// The free port is found by listening and closing, so another process
 	// can take it before redis-server binds it: try again on a new port.
 	const attempts = 3
 	for i := 1; ; i++ {
-		s, err := start(t, bin)
+		s, err := start(t, bin, args)
 		if err == nil {
 			t.Cleanup(s.Stop)
 			return s
@@ -55,17 +58,38 @@ func Start(t testing.TB) *Server {
 	}
 }
 
+// tool finds a Redis program on PATH: without it the test fails under
+// CI=true (a missing service is a failure there) and is skipped otherwise.
+func tool(t testing.TB, name string) string {
+	t.Helper()
+	bin, err := exec.LookPath(name)
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("redistest: %s is not on PATH (CI=true: a missing service fails the run)", name)
+		}
+		t.Skipf("redistest: %s is not on PATH (apt-get install redis-server); skipping, CI=true would fail", name)
+	}
+	return bin
+}
+
 // start runs redis-server on a free port and waits until it answers PING.
-func start(t testing.TB, bin string) (*Server, error) {
+func start(t testing.TB, bin string, extra func(dir string) []string) (*Server, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
 	}
 	dir := t.TempDir()
 	logPath := filepath.Join(dir, "redis.log")
-	s := &Server{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), exited: make(chan struct{})}
-	s.cmd = exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", dir, "--logfile", logPath)
+	s := &Server{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Port: port, exited: make(chan struct{})}
+	args := []string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--dir", dir, "--logfile", logPath}
+	more := extra(dir)
+	if len(more) > 0 && filepath.IsAbs(more[0]) { // a config file must come first
+		args = append(more[:1:1], append(args, more[1:]...)...)
+	} else {
+		args = append(args, more...)
+	}
+	s.cmd = exec.Command(bin, args...)
 	dieWithParent(s.cmd)
 	if err := s.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", bin, err)

@@ -25,3 +25,14 @@ func TestStartAnswersAndStops(t *testing.T) {
 		t.Fatalf("stopping one server stopped the other: %v", err)
 	}
 }
+
+func TestStartClusterAndSentinel(t *testing.T) {
+	c := StartCluster(t, 3)
+	if len(c.Addrs()) != 3 {
+		t.Fatalf("addrs %q", c.Addrs())
+	}
+	s := StartSentinel(t)
+	if err := ping(s.Sentinel.Addr); err != nil {
+		t.Fatalf("the Sentinel does not answer PING: %v", err)
+	}
+}

@@ -60,7 +60,23 @@ func NewStore(t testing.TB, backend Backend) cacheserver.Store {
 // entries, as replicas of the server do.
 func RedisStore(t testing.TB, addr string) *cacheserver.Redis {
 	t.Helper()
-	r := cacheserver.NewRedis(addr, "cachetest:", RedisTimeout)
+	return RedisStoreWith(t, cacheserver.RedisOptions{Addrs: []string{addr}})
+}
+
+// RedisStoreWith is RedisStore for any deployment (a cluster, Sentinels):
+// o's Prefix defaults to "cachetest:" and its Timeout to RedisTimeout.
+func RedisStoreWith(t testing.TB, o cacheserver.RedisOptions) *cacheserver.Redis {
+	t.Helper()
+	if o.Prefix == "" {
+		o.Prefix = "cachetest:"
+	}
+	if o.Timeout == 0 {
+		o.Timeout = RedisTimeout
+	}
+	r, err := cacheserver.NewRedis(o)
+	if err != nil {
+		t.Fatalf("cachetest: %v", err)
+	}
 	t.Cleanup(func() { _ = r.Close() })
 	return r
 }

@@ -119,8 +119,7 @@ func TestRedisFailureIsAQuick503(t *testing.T) {
 	for name, addr := range map[string]string{"killed": killed.Addr, "hanging": hanging.Addr().String()} {
 		t.Run(name, func(t *testing.T) {
 			// The production timeout, 100 ms: a dead Redis costs little even on a loaded machine.
-			r := cacheserver.NewRedis(addr, "cachetest:", 0)
-			t.Cleanup(func() { _ = r.Close() })
+			r := cachetest.RedisStoreWith(t, cacheserver.RedisOptions{Addrs: []string{addr}, Timeout: cacheserver.DefaultRedisTimeout})
 			s := cachetest.Start(t, r, cacheserver.Options{})
 			if name == "killed" {
 				mustSend(t, "PUT", entryURL(s, 1), []byte("v"), 204) // the client has a live connection…
