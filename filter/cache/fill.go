@@ -21,8 +21,10 @@ type Fill struct {
 	IndexKey string
 	Index    []byte
 	IndexTTL time.Duration
-	// EntryKey is where Envelope goes; TTL is the store hint (the entry's
-	// freshness: it is never served after that, whatever the store keeps).
+	// EntryKey is where Envelope goes; TTL is the store hint: the entry's
+	// freshness, plus how long it may be served stale or revalidated
+	// (retention). Past its freshness it is never served without one of
+	// those, whatever the store keeps.
 	EntryKey string
 	TTL      time.Duration
 
@@ -30,6 +32,16 @@ type Fill struct {
 	idx  Index // the record in Index, for LocalIndex.Fill
 	body bodyBuffer
 }
+
+// MaxStoreTTL is the longest store hint the cache server takes
+// (x-cache-ttl, README "Cache server"): an entry fresh for longer may be
+// dropped by the store after it, and is then fetched again.
+const MaxStoreTTL = 24 * time.Hour
+
+// revalidationRetention is how long past its freshness an entry with a
+// validator stays in the store, to be revalidated (one upstream round trip
+// without a body) instead of fetched again.
+const revalidationRetention = time.Hour
 
 // minIndexTTL is the least store hint of an index record: an index that
 // expires before its entries makes them unreachable (one more upstream call
@@ -48,22 +60,19 @@ func (l *Lookup) Fill(resp *Response, now time.Time, epoch uint64) (*Fill, strin
 	if l.index == indexUnknown {
 		return nil, ReasonIndexUnknown
 	}
-	heuristic := l.cfg.heuristicTTL(resp.Status, l.policy)
-	if heuristic == 0 {
+	heuristic, cacheable := l.cfg.heuristicTTL(resp.Status, l.policy)
+	if !cacheable {
 		return nil, ReasonStatus
 	}
 	if _, ok := fieldValue(resp.Headers, "set-cookie"); ok {
 		return nil, ReasonSetCookie
 	}
-	value, _ := fieldValue(resp.Headers, "cache-control")
-	cc := ParseCacheControl(value)
+	cc := responseCacheControl(resp.Headers)
 	switch {
 	case cc.NoStore:
 		return nil, ReasonResponseNoStore
 	case cc.Private:
 		return nil, ReasonResponsePrivate
-	case cc.NoCache:
-		return nil, ReasonResponseNoCache
 	}
 	vary, _ := fieldValue(resp.Headers, "vary")
 	names, reason := varyNames(vary)
@@ -83,13 +92,17 @@ func (l *Lookup) Fill(resp *Response, now time.Time, epoch uint64) (*Fill, strin
 		}
 		expected = int(max(n, 0))
 	}
-	fresh := freshness(cc, resp.Headers, now, heuristic)
-	if fresh <= 0 {
+	fr := responseFreshness(cc, resp.Headers, now, heuristic)
+	if fr.fresh <= 0 && !fr.validator {
+		// Reusable only after revalidation, which needs a validator.
+		if cc.NoCache {
+			return nil, ReasonResponseNoCache
+		}
 		return nil, ReasonStale
 	}
 
-	f := &Fill{IndexKey: l.IndexKey, TTL: time.Duration(fresh) * time.Second}
-	f.IndexTTL = max(f.TTL, minIndexTTL)
+	f := &Fill{IndexKey: l.IndexKey, TTL: fr.retention(cc)}
+	f.IndexTTL = min(max(f.TTL, minIndexTTL), MaxStoreTTL)
 	// The entry is keyed by every name the path varies on, so one index
 	// serves all its variants; the set only grows.
 	writeIndex := l.index == indexAbsent
@@ -116,9 +129,9 @@ func (l *Lookup) Fill(resp *Response, now time.Time, epoch uint64) (*Fill, strin
 		Key:        variantDigest("entry", l.k0, &epoch, l.query, names, l.headers),
 		Status:     resp.Status,
 		StoredAt:   ms,
-		ExpiresAt:  ms + fresh*1000,
-		InitialAge: min(ageOnArrival(resp.Headers), MaxDelta),
-		Headers:    replayHeaders(resp.Headers),
+		ExpiresAt:  ms + max(fr.fresh, 0)*1000,
+		InitialAge: fr.age,
+		Headers:    replayHeaders(resp.Headers, joinList(cc.NoCacheFields, cc.PrivateFields)),
 		Vary:       varyValues(names, l.headers),
 	}
 	head, err := e.appendHead(make([]byte, 0, e.headSize()+min(expected, l.cfg.MaxBodyBytes)))

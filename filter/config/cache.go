@@ -106,7 +106,7 @@ func compileCache(f *CacheFile, routes []RouteFile) (*cache.Config, []*cache.Rou
 		{"cache.max_body_bytes", f.MaxBodyBytes, 1, MaxBodyBytesCeiling, func(v int) { c.MaxBodyBytes = v }},
 		{"cache.fill_wait_ms", f.FillWaitMS, 1, MaxFillWaitMS, func(v int) { c.FillWait = time.Duration(v) * time.Millisecond }},
 		{"cache.fill_lock_slots", f.FillLockSlots, 1, cache.MaxFillLockSlots, func(v int) { c.FillLockSlots = v }},
-		{"cache.default_ttl_seconds", f.DefaultTTLSeconds, 1, MaxTTLSeconds, func(int) {}}, // used by compileStatuses
+		{"cache.default_ttl_seconds", f.DefaultTTLSeconds, 0, MaxTTLSeconds, func(int) {}}, // used by compileStatuses; 0: no heuristic freshness
 		{"cache.local_index_ttl_ms", f.LocalIndexTTLMS, 1, MaxLocalIndexTTLMS, func(v int) { c.LocalIndexTTL = time.Duration(v) * time.Millisecond }},
 		{"cache.local_index_slots", f.LocalIndexSlots, 1, cache.MaxLocalIndexSlots, func(v int) { c.LocalIndexSlots = v }},
 		{"cache.local_entries", f.LocalEntries, 1, MaxLocalEntries, func(v int) { c.LocalEntries = v }},
@@ -174,8 +174,8 @@ func compileStatuses(f *CacheFile) (map[int]time.Duration, error) {
 			return nil, fieldErrorf(field, "%d responses cannot be replayed from the cache", status)
 		}
 		ttl := f.Statuses[k]
-		if ttl < 1 || ttl > MaxTTLSeconds {
-			return nil, fieldErrorf(field, "must be between 1 and %d seconds, got %d", MaxTTLSeconds, ttl)
+		if ttl < 0 || ttl > MaxTTLSeconds { // 0: stored only with freshness of its own or a validator
+			return nil, fieldErrorf(field, "must be between 0 and %d seconds, got %d", MaxTTLSeconds, ttl)
 		}
 		out[status] = time.Duration(ttl) * time.Second
 	}

@@ -81,6 +81,19 @@ func TestCacheDefaultTTL(t *testing.T) {
 	}
 }
 
+// TestCacheNoHeuristic: 0 keeps the status cacheable with no heuristic
+// lifetime (only explicit freshness or a validator makes it reusable).
+func TestCacheNoHeuristic(t *testing.T) {
+	c := mustParse(t, withMember(`"cache":{"default_ttl_seconds":0}`))
+	if got := c.Cache.Statuses; !reflect.DeepEqual(got, map[int]time.Duration{200: 0}) {
+		t.Errorf("Statuses = %v, want 200 with no heuristic lifetime", got)
+	}
+	c = mustParse(t, withMember(`"cache":{"statuses":{"200":0,"404":30}}`))
+	if got := c.Cache.Statuses; !reflect.DeepEqual(got, map[int]time.Duration{200: 0, 404: 30 * time.Second}) {
+		t.Errorf("Statuses = %v", got)
+	}
+}
+
 func withCache(block string) string { return withMember(`"cache":` + block) }
 
 func withCachedRoutes(routes string) string {
@@ -106,8 +119,8 @@ func TestCacheInvalid(t *testing.T) {
 		{"timeout absurd", withCache(`{"timeout_ms":60000}`), "cache.timeout_ms", "between 1 and 5000"},
 		{"max body 0", withCache(`{"max_body_bytes":0}`), "cache.max_body_bytes", "between 1 and 16777216"},
 		{"max body absurd", withCache(`{"max_body_bytes":1073741824}`), "cache.max_body_bytes", "between 1 and 16777216"},
-		{"default TTL 0", withCache(`{"default_ttl_seconds":0}`), "cache.default_ttl_seconds", "between 1 and 31536000"},
-		{"default TTL absurd", withCache(`{"default_ttl_seconds":99999999999}`), "cache.default_ttl_seconds", "between 1 and 31536000"},
+		{"default TTL negative", withCache(`{"default_ttl_seconds":-1}`), "cache.default_ttl_seconds", "between 0 and 31536000"},
+		{"default TTL absurd", withCache(`{"default_ttl_seconds":99999999999}`), "cache.default_ttl_seconds", "between 0 and 31536000"},
 		{"fill wait 0", withCache(`{"fill_wait_ms":0}`), "cache.fill_wait_ms", "between 1 and 10000"},
 		{"fill wait absurd", withCache(`{"fill_wait_ms":60000}`), "cache.fill_wait_ms", "between 1 and 10000"},
 		{"lock slots 0", withCache(`{"fill_lock_slots":0}`), "cache.fill_lock_slots", "between 1 and 1048576"},
@@ -127,8 +140,8 @@ func TestCacheInvalid(t *testing.T) {
 		{"status with a sign", withCache(`{"statuses":{"+200":60}}`), "cache.statuses.+200", "not a status code"},
 		{"status 206", withCache(`{"statuses":{"200":60,"206":60}}`), "cache.statuses.206", "cannot be replayed"},
 		{"status 304", withCache(`{"statuses":{"304":60}}`), "cache.statuses.304", "cannot be replayed"},
-		{"status TTL 0", withCache(`{"statuses":{"200":60,"404":0}}`), "cache.statuses.404", "between 1 and 31536000 seconds, got 0"},
-		{"status TTL negative", withCache(`{"statuses":{"404":-5}}`), "cache.statuses.404", "between 1 and"},
+		{"status TTL too long", withCache(`{"statuses":{"200":60,"404":31536001}}`), "cache.statuses.404", "between 0 and 31536000 seconds, got 31536001"},
+		{"status TTL negative", withCache(`{"statuses":{"404":-5}}`), "cache.statuses.404", "between 0 and"},
 		{"status TTL as a string", withCache(`{"statuses":{"404":"10"}}`), "cache.statuses.404", "must be an integer"},
 		{"default TTL and statuses.200", withCache(`{"default_ttl_seconds":60,"statuses":{"200":30}}`), "cache.default_ttl_seconds", "set it in one place"},
 		{"default TTL without 200", withCache(`{"default_ttl_seconds":60,"statuses":{"404":30}}`), "cache.default_ttl_seconds", "does not list"},
