@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"net"
 	"net/http"
 	"os"
@@ -41,13 +42,13 @@ func TestCacheConformance(t *testing.T) {
 	}
 
 	origin := startCacheTestsOrigin(t, suite)
-	gw := harness.NewEnvoy(t).Start(t, harness.Options{PluginConfig: string(pluginConfig), Upstream: origin})
+	gw := harness.NewEnvoy(t).Start(t, harness.Options{PluginConfig: string(pluginConfig), Upstream: origin, EditConfig: routeEverything})
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	// As the suite's README runs it: npm passes --base and the package's
 	// config (an empty test id: every test) to cli.mjs.
-	cli := exec.CommandContext(ctx, "npm", "run", "--silent", "cli", "--base="+gw.BaseURL+"/api")
+	cli := exec.CommandContext(ctx, "npm", "run", "--silent", "cli", "--base="+gw.BaseURL)
 	cli.Dir = suite
 	var stdout, stderr bytes.Buffer
 	cli.Stdout, cli.Stderr = &stdout, &stderr
@@ -86,6 +87,35 @@ func TestCacheConformance(t *testing.T) {
 	if got["fail"] > floor.RequiredFailures {
 		t.Errorf("required failures rose to %d, above the committed floor %d", got["fail"], floor.RequiredFailures)
 	}
+}
+
+// routeEverything replaces the shipped routes (/api/*, rewritten to /) with
+// one route of every path to the upstream as it is: the origin writes
+// Location and Content-Location with the paths it sees, which must be the
+// client's for the suite's invalidation tests.
+func routeEverything(root map[string]any) error {
+	listeners, _ := root["static_resources"].(map[string]any)["listeners"].([]any)
+	for _, l := range listeners {
+		chains, _ := l.(map[string]any)["filter_chains"].([]any)
+		for _, c := range chains {
+			filters, _ := c.(map[string]any)["filters"].([]any)
+			for _, f := range filters {
+				hcm, _ := f.(map[string]any)["typed_config"].(map[string]any)
+				rc, _ := hcm["route_config"].(map[string]any)
+				hosts, _ := rc["virtual_hosts"].([]any)
+				if len(hosts) != 1 {
+					continue
+				}
+				hosts[0].(map[string]any)["routes"] = []any{map[string]any{
+					"name":  "conformance",
+					"match": map[string]any{"prefix": "/"},
+					"route": map[string]any{"cluster": harness.UpstreamCluster, "timeout": "15s"},
+				}}
+				return nil
+			}
+		}
+	}
+	return errors.New("envoy.yaml: no listener with one virtual host to route")
 }
 
 // startCacheTestsOrigin starts the suite's origin server on a free loopback

@@ -46,7 +46,7 @@ func fieldValue(headers [][2]string, name string) (value string, present bool) {
 // any other unknown field it is stored, as RFC 9111 §3.1 asks.
 func replayed(name string) bool {
 	switch name {
-	case "connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization",
+	case "connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization", "proxy-authentication-info",
 		"te", "trailer", "transfer-encoding", "upgrade",
 		"set-cookie",
 		"age", "x-cache", "ratelimit", "ratelimit-policy", "retry-after", "x-request-id",

@@ -14,7 +14,7 @@ func TestReplayHeaders(t *testing.T) {
 		{"connection", "keep-alive, X-Hop"},
 		{"x-hop", "1"},
 		{"keep-alive", "timeout=5"}, {"proxy-connection", "x"}, {"proxy-authenticate", "x"},
-		{"proxy-authorization", "x"}, {"te", "x"}, {"trailer", "x"}, {"transfer-encoding", "chunked"},
+		{"proxy-authorization", "x"}, {"proxy-authentication-info", "x"}, {"te", "x"}, {"trailer", "x"}, {"transfer-encoding", "chunked"},
 		{"upgrade", "x"}, {"set-cookie", "a=b"}, {"age", "3"}, {"x-cache", "HIT"},
 		{"x-ratelimit-limit", "10"}, {"X-RateLimit-Remaining", "9"}, {"ratelimit", "x"}, {"ratelimit-policy", "x"},
 		{"retry-after", "1"}, {"x-request-id", "r"}, {"content-length", "12"},

@@ -56,9 +56,9 @@ func (t *HotEntries) Bytes() int { return t.bytes }
 
 // AnswerHot answers l from the table: ok is false when its entry is not
 // there (or no entry key is known) or cannot answer this request (expired,
-// which drops it, or too old for the request's max-age or min-fresh); then
-// GET EntryKey from the store, which may hold a newer response at the same
-// key.
+// which drops it unless it can be revalidated, or too old for the request's
+// max-age or min-fresh); then GET EntryKey from the store, which may hold a
+// newer response at the same key, and failing that revalidate the stale one.
 func (l *Lookup) AnswerHot(t *HotEntries, now time.Time) (hit Hit, ok bool) {
 	if l.Refresh || l.index != indexPresent {
 		return Hit{}, false

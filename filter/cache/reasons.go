@@ -31,5 +31,8 @@ const (
 	MissCorrupt  = "entry_corrupt"  // the entry does not decode
 	MissMismatch = "entry_mismatch" // the entry is not this request's (key or varied values differ)
 	MissExpired  = "entry_expired"  // past its expires-at
-	MissTooOld   = "entry_too_old"  // older than the request's max-age, or fresh for less than its min-fresh
+	// MissRevalidate: stale or too old, but with a validator: forward the
+	// request with Lookup.Conditional's fields (RFC 9111 §4.3.1).
+	MissRevalidate = "entry_revalidate"
+	MissTooOld     = "entry_too_old" // older than the request's max-age, or fresh for less than its min-fresh
 )

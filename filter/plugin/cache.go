@@ -33,6 +33,8 @@ const maxFillsPerVM = 32
 type cacheState struct {
 	lookup *cache.Lookup
 	xcache string // the X-Cache value for the response, "" when the cache had no say
+	// status is the Cache-Status of a request forwarded without a lookup.
+	status string
 	// waited is set once the request waited for another's fill: it never
 	// waits twice.
 	waited bool
@@ -61,6 +63,7 @@ func (h *httpContext) cacheRequest() types.Action {
 		h.cache.xcache = cache.XCacheBypass
 		p.metrics.cacheBypass.Inc()
 	}
+	h.cache.status = plan.CacheStatus()
 	return h.forward()
 }
 
@@ -184,6 +187,13 @@ func (h *httpContext) miss() types.Action {
 		}
 	}
 	p.metrics.cacheMiss.Inc()
+	// A stale entry with a validator: the upstream is asked whether it
+	// changed (RFC 9111 §4.3.1); a 304 is answered in cacheResponseHeaders.
+	for _, kv := range l.Conditional() {
+		if err := proxywasm.ReplaceHttpRequestHeader(kv[0], kv[1]); err != nil {
+			host.Log(host.Warn, "portcullis: cannot make a cache revalidation conditional: "+err.Error())
+		}
+	}
 	return h.forward()
 }
 
@@ -215,18 +225,31 @@ func (w *fillWaiter) poll(now time.Time) bool {
 }
 
 // cacheResponseHeaders decides, on the response headers of a forwarded
-// request, whether it is stored, sets X-Cache, and schedules the deletions
-// of an unsafe request that succeeded.
-func (h *httpContext) cacheResponseHeaders(status int, endOfStream bool) {
+// request, whether it is stored, sets X-Cache and Cache-Status, and
+// schedules the deletions of an unsafe request that succeeded. replied is
+// true when it answered the request itself: a 304 to a revalidation.
+func (h *httpContext) cacheResponseHeaders(status int, endOfStream bool) (replied bool) {
 	p := h.plugin
 	cs := &h.cache
+	if status == 304 && cs.lookup != nil && cs.lookup.Revalidating() {
+		if h.answerRevalidated() {
+			return true
+		}
+	}
 	if cs.invalidate != nil {
 		if cache.Invalidates(status) {
+			keys := cs.invalidate
+			// The paths the response names are invalidated too (RFC 9111 §4.4).
+			if loc, cl := responseHeader("location"), responseHeader("content-location"); loc != "" || cl != "" {
+				r := h.request
+				req := cache.Request{Method: r.Method, Scheme: r.Scheme, Authority: r.Authority, Path: r.Path, Tenant: h.tenant}
+				keys = append(keys, cache.RelatedInvalidations(&req, loc, cl)...)
+			}
 			// This Envoy first, at once; then the cache cluster, from the tick.
-			if err := p.localIndex.Invalidate(cs.invalidate, p.now()); err != nil {
+			if err := p.localIndex.Invalidate(keys, p.now()); err != nil {
 				host.Log(host.Warn, "portcullis: "+err.Error())
 			}
-			for _, key := range cs.invalidate {
+			for _, key := range keys {
 				h.store("DELETE", key, nil, nil, nil)
 			}
 			p.metrics.cacheInvalidations.Inc()
@@ -252,10 +275,52 @@ func (h *httpContext) cacheResponseHeaders(status int, endOfStream bool) {
 	}
 	if cs.xcache != "" {
 		_ = proxywasm.ReplaceHttpResponseHeader(cache.HeaderXCache, cs.xcache)
+		status := cs.status
+		if cs.lookup != nil {
+			status = cs.lookup.CacheStatus(cs.fill != nil)
+		}
+		_ = proxywasm.ReplaceHttpResponseHeader(cache.HeaderCacheStatus, status)
 	}
 	if endOfStream {
 		h.finishFill()
 	}
+	return false
+}
+
+// answerRevalidated answers a revalidation the upstream confirmed (304)
+// with the refreshed entry, and PUTs it back (releasing the fill lock once
+// stored). false when the 304 cannot be used: it goes to the client as it is.
+func (h *httpContext) answerRevalidated() bool {
+	p := h.plugin
+	cs := &h.cache
+	headers, err := proxywasm.GetHttpResponseHeaders()
+	if err != nil {
+		return false
+	}
+	rv, ok := cs.lookup.Revalidated(&cache.Response{Status: 304, Headers: headers}, p.now())
+	if !ok {
+		return false
+	}
+	p.metrics.cacheRevalidated.Inc()
+	lock := cs.lock
+	cs.lock = nil
+	if rv.Envelope != nil {
+		p.hot.Keep(cs.lookup, rv.Envelope)
+		h.store("PUT", rv.EntryKey, rv.Envelope, &rv.TTL, func(int) {
+			if lock != nil {
+				_ = p.fillLocks.Release(*lock)
+			}
+		})
+	} else if lock != nil {
+		_ = p.fillLocks.Release(*lock)
+	}
+	h.stage = stageReplied
+	h.access.Cache = cache.XCacheRevalidated
+	h.publishAccess()
+	if err := proxywasm.SendHttpResponse(uint32(rv.Hit.Status), append(rv.Hit.Headers, h.rateHeaders...), rv.Hit.Body, -1); err != nil {
+		host.Log(host.Error, "portcullis: cannot send a revalidated cached response: "+err.Error())
+	}
+	return true
 }
 
 // cacheResponseBody copies a chunk of the streaming body into the fill.

@@ -64,6 +64,9 @@ type metrics struct {
 	// VM's hot entries, with no callout.
 	cacheLocalHit                                                                                                                 *counter
 	cacheHit, cacheMiss, cacheBypass, cacheUnavailable, cacheStored, cacheNotStored, cacheDropped, cacheWaits, cacheInvalidations *counter
+	// cacheRevalidated counts stale entries the upstream confirmed with a
+	// 304, answered from the store (RFC 9111 §4.3.4).
+	cacheRevalidated *counter
 }
 
 func newMetrics() *metrics {
@@ -92,6 +95,7 @@ func newMetrics() *metrics {
 	m.cacheDropped = m.define("cache.write_dropped")
 	m.cacheWaits = m.define("cache.fill_waits")
 	m.cacheInvalidations = m.define("cache.invalidations")
+	m.cacheRevalidated = m.define("cache.revalidated")
 	for _, f := range ratelimit.Faults() {
 		m.rateFaults = append(m.rateFaults, m.define("ratelimit.fault."+f.Metric()))
 	}
