@@ -14,6 +14,9 @@
 //	x-upstream-cache-control: V → Cache-Control: V
 //	x-upstream-vary: V          → Vary: V
 //	x-upstream-set-cookie: V    → Set-Cookie: V
+//	x-upstream-etag: V          → ETag: V, and 304 without a body when the
+//	                              request's If-None-Match names V
+//	x-upstream-status: N        → status N (200-599) instead of 200
 package upstream
 
 import (
@@ -48,7 +51,7 @@ func PlainBody(code int) string { return "upstream says " + strconv.Itoa(code) +
 
 // Handler is the demo upstream. The zero value is ready to use.
 type Handler struct {
-	count atomic.Int64
+	count, notModified atomic.Int64
 }
 
 // New returns a Handler.
@@ -56,6 +59,9 @@ func New() *Handler { return &Handler{} }
 
 // Count is how many requests the handler has received.
 func (h *Handler) Count() int64 { return h.count.Load() }
+
+// NotModified is how many of them it answered 304 (x-upstream-etag).
+func (h *Handler) NotModified() int64 { return h.notModified.Load() }
 
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -103,10 +109,18 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	for _, h := range [...]struct{ request, response string }{
 		{"X-Upstream-Cache-Control", "Cache-Control"}, {"X-Upstream-Vary", "Vary"}, {"X-Upstream-Set-Cookie", "Set-Cookie"},
+		{"X-Upstream-Etag", "ETag"},
 	} {
 		if v := r.Header.Get(h.request); v != "" {
 			w.Header().Set(h.response, v)
 		}
+	}
+	if code, err := strconv.Atoi(r.Header.Get("X-Upstream-Status")); err == nil && code >= 200 && code <= 599 {
+		status = code
+	}
+	if etag := r.Header.Get("X-Upstream-Etag"); etag != "" && strings.Contains(r.Header.Get("If-None-Match"), etag) {
+		h.notModified.Add(1)
+		status = http.StatusNotModified
 	}
 	w.WriteHeader(status)
 	if r.Method == http.MethodHead || status == http.StatusNoContent || status == http.StatusNotModified {

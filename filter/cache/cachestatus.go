@@ -9,6 +9,8 @@ const (
 
 	cacheStatusHit         = "Portcullis; hit; ttl="
 	cacheStatusRevalidated = "Portcullis; fwd=stale; fwd-status=304; ttl="
+	// An upstream error answered from a stale entry (RFC 5861 §4).
+	cacheStatusStaleIfError = "Portcullis; hit; fwd=stale; fwd-status=5xx; ttl="
 )
 
 // Why a request was forwarded (RFC 9211 §2.2).

@@ -48,6 +48,7 @@ const (
 	XCacheMiss        = "MISS"        // looked up, not found: forwarded (and stored when it can be)
 	XCacheBypass      = "BYPASS"      // the request or the response is not cacheable
 	XCacheRevalidated = "REVALIDATED" // a stale entry the upstream confirmed (304): answered from the store
+	XCacheStale       = "STALE"       // a stale entry served (stale-while-revalidate, stale-if-error, RFC 5861)
 )
 
 // hitHeaderCount is the number of header lines a hit adds (x-cache, age,

@@ -45,6 +45,9 @@ type RoutePolicy struct {
 	// Public shares the rule's entries across tenants (one entry for every
 	// caller); otherwise each tenant (API key) has its own.
 	Public bool
+	// StaleWhileRevalidate and StaleIfError are the RFC 5861 windows of
+	// the rule's responses that do not set their own (0: none).
+	StaleWhileRevalidate, StaleIfError time.Duration
 }
 
 // heuristicTTL is the heuristic bound of a response with status on a rule of

@@ -101,7 +101,7 @@ func (l *Lookup) Fill(resp *Response, now time.Time, epoch uint64) (*Fill, strin
 		return nil, ReasonStale
 	}
 
-	f := &Fill{IndexKey: l.IndexKey, TTL: fr.retention(cc)}
+	f := &Fill{IndexKey: l.IndexKey, TTL: fr.retention(l.policy.staleWindows(resp.Headers))}
 	f.IndexTTL = min(max(f.TTL, minIndexTTL), MaxStoreTTL)
 	// The entry is keyed by every name the path varies on, so one index
 	// serves all its variants; the set only grows.

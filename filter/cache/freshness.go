@@ -54,13 +54,10 @@ func responseFreshness(cc CacheControl, headers [][2]string, received time.Time,
 }
 
 // retention is the store hint of an entry: its freshness, then as long as it
-// may be served stale (RFC 5861, unless cc forbids it) or, with a
-// validator, revalidated; within what the cache server takes.
-func (f freshness) retention(cc CacheControl) time.Duration {
-	var stale time.Duration
-	if !cc.NeverStale() {
-		stale = time.Duration(max(cc.StaleWhileRevalidate, cc.StaleIfError, 0)) * time.Second
-	}
+// may be served stale (RFC 5861: w) or, with a validator, revalidated;
+// within what the cache server takes.
+func (f freshness) retention(w staleWindows) time.Duration {
+	stale := max(w.whileRevalidate, w.ifError)
 	if f.validator {
 		stale = max(stale, revalidationRetention)
 	}

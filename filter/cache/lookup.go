@@ -45,9 +45,12 @@ type Lookup struct {
 	// local is what UseLocalIndex read of this Envoy's copy of the index,
 	// for Remember.
 	local localRead
-	// stale is the entry to revalidate (Conditional), once Answer found it
-	// stale or too old but with a validator.
-	stale *Entry
+	// stale is the entry Answer found stale or too old, kept when it has a
+	// validator (revalidate: Conditional) or may answer an upstream error
+	// until ifErrorUntil (Unix ms, RFC 5861 §4).
+	stale        *Entry
+	revalidate   bool
+	ifErrorUntil int64
 	// fwd is why the request goes upstream, for Cache-Status (RFC 9211 §2.2).
 	fwd string
 }
@@ -110,6 +113,9 @@ func (l *Lookup) CanFill() bool { return !l.head }
 
 // Hit is the reply to a request answered from the store.
 type Hit struct {
+	// Stale is set for an entry served within its stale-while-revalidate
+	// window: the plugin refreshes it (one request per key, the fill lock).
+	Stale   bool
 	Status  int         // the stored one, or 304 for a request whose conditionals match
 	Headers [][2]string // the stored ones, then x-cache, age and cache-status
 	// Body is the stored body, for HEAD too: the proxy's local reply sets
@@ -161,9 +167,23 @@ func (l *Lookup) answer(e *Entry, now time.Time) (hit Hit, reason string) {
 		return l.reply(e, age, ms, XCacheHit, cacheStatusHit), ""
 	}
 	l.fwd = fwdStale
-	if hasValidator(e.Headers) {
+	var windows staleWindows
+	if reason == MissExpired {
+		windows = l.policy.staleWindows(e.Headers)
+	}
+	validator := hasValidator(e.Headers)
+	if validator || windows.ifError > 0 {
 		stale := *e // the fields are never written after decoding: a copy shares them safely
-		l.stale = &stale
+		l.stale, l.revalidate, l.ifErrorUntil = &stale, validator, e.ExpiresAt+windows.ifError.Milliseconds()
+	}
+	// RFC 5861 §3: within stale-while-revalidate the stale entry answers at
+	// once; the plugin sends one request of the key upstream to refresh it.
+	if reason == MissExpired && ms < e.ExpiresAt+windows.whileRevalidate.Milliseconds() {
+		hit = l.reply(e, age, ms, XCacheStale, cacheStatusHit)
+		hit.Stale = true
+		return hit, ""
+	}
+	if validator {
 		return Hit{}, MissRevalidate
 	}
 	return Hit{}, reason

@@ -15,7 +15,7 @@ import (
 // are then evaluated against the refreshed entry (Revalidated). nil when
 // there is nothing to revalidate.
 func (l *Lookup) Conditional() [][2]string {
-	if l.stale == nil {
+	if !l.revalidate {
 		return nil
 	}
 	var out [][2]string
@@ -30,7 +30,7 @@ func (l *Lookup) Conditional() [][2]string {
 
 // Revalidating reports whether the request was forwarded to revalidate a
 // stale entry.
-func (l *Lookup) Revalidating() bool { return l.stale != nil }
+func (l *Lookup) Revalidating() bool { return l.revalidate }
 
 // Revalidation is the outcome of a 304 to a revalidation: the reply, and the
 // refreshed entry to PUT back at the same key (Envelope nil when the 304's
@@ -50,7 +50,7 @@ type Revalidation struct {
 // false for any other status: a 200 replaces the entry through Fill, an
 // error goes to the client.
 func (l *Lookup) Revalidated(resp *Response, now time.Time) (r Revalidation, ok bool) {
-	if l.stale == nil || resp.Status != 304 {
+	if !l.revalidate || resp.Status != 304 {
 		return Revalidation{}, false
 	}
 	old := l.stale
@@ -87,8 +87,43 @@ func (l *Lookup) Revalidated(resp *Response, now time.Time) (r Revalidation, ok 
 	}
 	r.Envelope = append(head, e.Body...)
 	setBodyLength(r.Envelope, len(e.Body))
-	r.EntryKey, r.TTL = hexKey(e.Key), fr.retention(cc)
+	r.EntryKey, r.TTL = hexKey(e.Key), fr.retention(l.policy.staleWindows(merged))
 	return r, true
+}
+
+// StaleIfError answers an upstream error (a 5xx: the upstream's own, or
+// Envoy's for a connection failure or a timeout) to a request whose entry is
+// stale with the stale entry, while its stale-if-error window lasts
+// (RFC 5861 §4); ok is false otherwise, and the error goes to the client.
+func (l *Lookup) StaleIfError(status int, now time.Time) (hit Hit, ok bool) {
+	ms := now.UnixMilli()
+	if l.stale == nil || status < 500 || ms >= l.ifErrorUntil {
+		return Hit{}, false
+	}
+	e := l.stale
+	age := e.InitialAge + max(ms-e.StoredAt, 0)/1000
+	return l.reply(e, age, ms, XCacheStale, cacheStatusStaleIfError), true
+}
+
+// staleWindows are how long past its freshness an entry may be served
+// stale: its own stale-while-revalidate and stale-if-error, else the
+// rule's defaults; none when its directives forbid serving it stale
+// (must-revalidate, proxy-revalidate, s-maxage, no-cache: RFC 9111 §4.2.4).
+type staleWindows struct{ whileRevalidate, ifError time.Duration }
+
+func (p *RoutePolicy) staleWindows(stored [][2]string) staleWindows {
+	cc := responseCacheControl(stored)
+	if cc.NeverStale() {
+		return staleWindows{}
+	}
+	w := staleWindows{p.StaleWhileRevalidate, p.StaleIfError}
+	if cc.StaleWhileRevalidate >= 0 {
+		w.whileRevalidate = time.Duration(cc.StaleWhileRevalidate) * time.Second
+	}
+	if cc.StaleIfError >= 0 {
+		w.ifError = time.Duration(cc.StaleIfError) * time.Second
+	}
+	return w
 }
 
 // bodyField reports whether a stored field describes the stored body, so

@@ -1,6 +1,7 @@
 package cache_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -201,5 +202,60 @@ func TestCacheStatus(t *testing.T) {
 		if got := plan.CacheStatus(); got != tc.want {
 			t.Errorf("%s %q: %q, want %q", tc.method, tc.cc, got, tc.want)
 		}
+	}
+}
+
+// TestStaleServing follows RFC 5861 and RFC 9111 §4.2.4: within
+// stale-while-revalidate a stale entry answers at once; within
+// stale-if-error it answers an upstream 5xx; never when the response said
+// must-revalidate, proxy-revalidate, s-maxage or no-cache; a rule's
+// defaults apply to responses without their own.
+func TestStaleServing(t *testing.T) {
+	swrRule := &cache.RoutePolicy{StaleWhileRevalidate: 30 * time.Second, StaleIfError: time.Minute}
+	for _, tc := range []struct {
+		name   string
+		policy *cache.RoutePolicy
+		cc     string
+		after  time.Duration // since the fill, max-age is 10 s
+		failed bool          // the upstream answers 503
+		want   string        // x-cache
+		status int
+	}{
+		{"fresh", private, "max-age=10, stale-while-revalidate=30", 5 * time.Second, false, cache.XCacheHit, 200},
+		{"within stale-while-revalidate", private, "max-age=10, stale-while-revalidate=30", 20 * time.Second, false, cache.XCacheStale, 200},
+		{"past stale-while-revalidate", private, "max-age=10, stale-while-revalidate=30", 41 * time.Second, false, cache.XCacheMiss, 200},
+		{"within stale-if-error, upstream 503", private, "max-age=10, stale-if-error=60", 30 * time.Second, true, cache.XCacheStale, 200},
+		{"within stale-if-error, upstream fine", private, "max-age=10, stale-if-error=60", 30 * time.Second, false, cache.XCacheMiss, 200},
+		{"past stale-if-error", private, "max-age=10, stale-if-error=60", 71 * time.Second, true, cache.XCacheMiss, 503},
+		{"must-revalidate", private, "max-age=10, must-revalidate, stale-while-revalidate=30, stale-if-error=60", 20 * time.Second, true, cache.XCacheMiss, 503},
+		{"proxy-revalidate", private, "max-age=10, proxy-revalidate, stale-while-revalidate=30", 20 * time.Second, false, cache.XCacheMiss, 200},
+		{"s-maxage", private, "s-maxage=10, stale-while-revalidate=30, stale-if-error=60", 20 * time.Second, true, cache.XCacheMiss, 503},
+		{"the rule's defaults", swrRule, "max-age=10", 20 * time.Second, false, cache.XCacheStale, 200},
+		{"the rule's stale-if-error", swrRule, "max-age=10", 50 * time.Second, true, cache.XCacheStale, 200},
+		{"the response's own window wins over the rule's", swrRule, "max-age=10, stale-while-revalidate=0", 20 * time.Second, false, cache.XCacheMiss, 200},
+		{"the rule's defaults never override must-revalidate", swrRule, "max-age=10, must-revalidate", 20 * time.Second, true, cache.XCacheMiss, 503},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, svc := testConfig(), newService()
+			up := okOrigin("stored", h("cache-control", tc.cc))
+			expect(t, do(t, cfg, svc, tc.policy, get("/s"), up, t0, 1), cache.XCacheMiss)
+			if tc.failed {
+				up.status, up.body = 503, "down"
+			}
+			got := do(t, cfg, svc, tc.policy, get("/s"), up, t0.Add(tc.after), 2)
+			if got.xcache == cache.XCacheBypass && tc.want == cache.XCacheMiss { // a 503 is not stored
+				got.xcache = cache.XCacheMiss
+			}
+			expect(t, got, tc.want)
+			if got.status != tc.status {
+				t.Fatalf("status %d, want %d", got.status, tc.status)
+			}
+			if tc.want == cache.XCacheStale {
+				if got.body != "stored" || !strings.HasPrefix(got.header("cache-status"), "Portcullis; hit;") ||
+					!strings.Contains(got.header("cache-status"), "ttl=-") {
+					t.Fatalf("stale answer: %+v", got)
+				}
+			}
+		})
 	}
 }

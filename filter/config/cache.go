@@ -37,6 +37,9 @@ type RouteCacheFile struct {
 	Enabled    *bool `json:"enabled"`
 	TTLSeconds *int  `json:"ttl_seconds"`
 	Public     bool  `json:"public"`
+	// RFC 5861 defaults for responses that do not set their own.
+	StaleWhileRevalidateSeconds *int `json:"stale_while_revalidate_seconds"`
+	StaleIfErrorSeconds         *int `json:"stale_if_error_seconds"`
 }
 
 // Cache defaults and bounds.
@@ -49,9 +52,12 @@ const (
 	MaxBodyBytesCeiling   = 16 << 20 // a fill holds the whole body in the VM
 	DefaultCacheTTL       = 60 * time.Second
 	MaxTTLSeconds         = 365 * 24 * 3600
-	DefaultFillWait       = 2 * time.Second // why: filter/cache package documentation
-	MaxFillWaitMS         = 10_000          // well inside Envoy's 15 s route timeout
-	DefaultFillLockSlots  = 4096
+	// MaxStaleSeconds bounds the stale windows: an entry is kept in the
+	// store at most cache.MaxStoreTTL.
+	MaxStaleSeconds      = 86400
+	DefaultFillWait      = 2 * time.Second // why: filter/cache package documentation
+	MaxFillWaitMS        = 10_000          // well inside Envoy's 15 s route timeout
+	DefaultFillLockSlots = 4096
 	// The in-proxy tier; why these: filter/cache package documentation.
 	DefaultLocalIndexTTL      = time.Second
 	MaxLocalIndexTTLMS        = 60_000
@@ -193,6 +199,10 @@ func compileRouteCache(field string, f *RouteCacheFile, c *cache.Config) (*cache
 			return nil, fieldErrorf(field+".ttl_seconds", "has no effect with enabled false")
 		case f.Public:
 			return nil, fieldErrorf(field+".public", "has no effect with enabled false")
+		case f.StaleWhileRevalidateSeconds != nil:
+			return nil, fieldErrorf(field+".stale_while_revalidate_seconds", "has no effect with enabled false")
+		case f.StaleIfErrorSeconds != nil:
+			return nil, fieldErrorf(field+".stale_if_error_seconds", "has no effect with enabled false")
 		}
 		return nil, nil
 	}
@@ -205,6 +215,22 @@ func compileRouteCache(field string, f *RouteCacheFile, c *cache.Config) (*cache
 			return nil, fieldErrorf(field+".ttl_seconds", "is the TTL of status 200, which cache.statuses does not list")
 		}
 		p.TTL = time.Duration(*f.TTLSeconds) * time.Second
+	}
+	for _, w := range [...]struct {
+		name  string
+		value *int
+		set   *time.Duration
+	}{
+		{".stale_while_revalidate_seconds", f.StaleWhileRevalidateSeconds, &p.StaleWhileRevalidate},
+		{".stale_if_error_seconds", f.StaleIfErrorSeconds, &p.StaleIfError},
+	} {
+		if w.value == nil {
+			continue
+		}
+		if v := *w.value; v < 0 || v > MaxStaleSeconds {
+			return nil, fieldErrorf(field+w.name, "must be between 0 and %d, got %d", MaxStaleSeconds, v)
+		}
+		*w.set = time.Duration(*w.value) * time.Second
 	}
 	return p, nil
 }

@@ -44,6 +44,7 @@ func TestCacheCompiles(t *testing.T) {
 	  "routes": [{"prefix": "/off", "cache": {"enabled": false}},
 	             {"prefix": "/short", "cache": {"ttl_seconds": 5}},
 	             {"prefix": "/shared", "public": true, "cache": {"enabled": true, "public": true, "ttl_seconds": 3600}},
+	             {"prefix": "/stale", "cache": {"stale_while_revalidate_seconds": 30, "stale_if_error_seconds": 600}},
 	             {"prefix": "/api"}],
 	  "cache": {"cluster": "cache_redis", "authority": "cache.internal:8080", "timeout_ms": 20,
 	            "max_body_bytes": 65536, "statuses": {"200": 30, "404": 10, "301": 86400},
@@ -65,6 +66,7 @@ func TestCacheCompiles(t *testing.T) {
 		"/off":    nil,
 		"/short":  {TTL: 5 * time.Second},
 		"/shared": {TTL: time.Hour, Public: true},
+		"/stale":  {StaleWhileRevalidate: 30 * time.Second, StaleIfError: 10 * time.Minute},
 		"/api":    {},
 	} {
 		r, _ := c.Routes.Match("GET", path)
@@ -106,6 +108,10 @@ func TestCacheInvalid(t *testing.T) {
 	}{
 		{"route block without the top-level one", withRoutes(`[{"prefix":"/a"},{"prefix":"/b","cache":{"enabled":true}}]`), "routes[1].cache", "requires the top-level cache block"},
 		{"unknown field", withCache(`{"ttl":5}`), "cache.ttl", "unknown field"},
+		{"stale-while-revalidate negative", withCachedRoutes(`[{"prefix":"/a","cache":{"stale_while_revalidate_seconds":-1}}]`), "routes[0].cache.stale_while_revalidate_seconds", "between 0 and 86400, got -1"},
+		{"stale-if-error over a day", withCachedRoutes(`[{"prefix":"/a","cache":{"stale_if_error_seconds":86401}}]`), "routes[0].cache.stale_if_error_seconds", "between 0 and 86400, got 86401"},
+		{"stale-if-error not a number", withCachedRoutes(`[{"prefix":"/a","cache":{"stale_if_error_seconds":"1m"}}]`), "routes[0].cache.stale_if_error_seconds", "must be an integer"},
+		{"stale window on a disabled rule", withCachedRoutes(`[{"prefix":"/a","cache":{"enabled":false,"stale_while_revalidate_seconds":5}}]`), "routes[0].cache.stale_while_revalidate_seconds", "has no effect with enabled false"},
 		{"unknown route field", withCachedRoutes(`[{"prefix":"/a","cache":{"ttl":5}}]`), "routes[0].cache.ttl", "unknown field"},
 		{"cache not an object", withCache(`true`), "cache", "must be an object"},
 		{"timeout as a string", withCache(`{"timeout_ms":"50"}`), "cache.timeout_ms", "must be an integer"},

@@ -117,7 +117,7 @@ func (h *httpContext) lookUpEntry() types.Action {
 	l := h.cache.lookup
 	if hit, ok := l.AnswerHot(p.hot, p.now()); ok {
 		p.metrics.cacheLocalHit.Inc()
-		return h.answerHit(hit)
+		return h.answerStored(hit)
 	}
 	return h.call("cache", c.Cluster, storeHeaders(c, "GET", l.EntryKey()), nil, c.Timeout, maxCacheValueBytes(c), func(a answer) types.Action {
 		switch a.status {
@@ -132,8 +132,29 @@ func (h *httpContext) lookUpEntry() types.Action {
 			return h.miss()
 		}
 		p.hot.Keep(l, a.body)
-		return h.answerHit(hit)
+		return h.answerStored(hit)
 	})
+}
+
+// answerStored answers a hit. A stale one (within stale-while-revalidate)
+// is answered at once unless this request takes the key's fill lock: that
+// one goes upstream to refresh the entry, while every other request of the
+// key is answered stale (RFC 5861 §3, one refresh per key and Envoy).
+func (h *httpContext) answerStored(hit cache.Hit) types.Action {
+	if !hit.Stale {
+		return h.answerHit(hit)
+	}
+	p := h.plugin
+	l := h.cache.lookup
+	if l.CanFill() && p.fills < maxFillsPerVM {
+		if acq := p.fillLocks.TryAcquire(l.FillKey(), p.now(), p.cfg.Cache.FillWait); acq.State == cache.Acquired {
+			h.cache.lock, h.cache.fillAllowed = &acq.Lock, true
+			h.cache.xcache = cache.XCacheMiss
+			return h.goUpstream()
+		}
+	}
+	p.metrics.cacheStale.Inc()
+	return h.answerHit(hit)
 }
 
 // cacheUnavailable: the store did not answer usefully (down, slow, an error,
@@ -152,6 +173,9 @@ func (h *httpContext) answerHit(hit cache.Hit) types.Action {
 	headers := append(hit.Headers, h.rateHeaders...)
 	h.stage = stageReplied
 	h.access.Cache = cache.XCacheHit
+	if hit.Stale {
+		h.access.Cache = cache.XCacheStale
+	}
 	h.publishAccess()
 	if err := proxywasm.SendHttpResponse(uint32(hit.Status), headers, hit.Body, -1); err != nil {
 		host.Log(host.Error, "portcullis: cannot send a cached response: "+err.Error())
@@ -186,10 +210,15 @@ func (h *httpContext) miss() types.Action {
 			return types.ActionPause
 		}
 	}
-	p.metrics.cacheMiss.Inc()
-	// A stale entry with a validator: the upstream is asked whether it
-	// changed (RFC 9111 §4.3.1); a 304 is answered in cacheResponseHeaders.
-	for _, kv := range l.Conditional() {
+	return h.goUpstream()
+}
+
+// goUpstream forwards a looked-up request. With a stale entry that has a
+// validator the upstream is asked whether it changed (RFC 9111 §4.3.1); a
+// 304 is answered in cacheResponseHeaders.
+func (h *httpContext) goUpstream() types.Action {
+	h.plugin.metrics.cacheMiss.Inc()
+	for _, kv := range h.cache.lookup.Conditional() {
 		if err := proxywasm.ReplaceHttpRequestHeader(kv[0], kv[1]); err != nil {
 			host.Log(host.Warn, "portcullis: cannot make a cache revalidation conditional: "+err.Error())
 		}
@@ -233,6 +262,19 @@ func (h *httpContext) cacheResponseHeaders(status int, endOfStream bool) (replie
 	cs := &h.cache
 	if status == 304 && cs.lookup != nil && cs.lookup.Revalidating() {
 		if h.answerRevalidated() {
+			return true
+		}
+	}
+	if status >= 500 && cs.lookup != nil {
+		if hit, ok := cs.lookup.StaleIfError(status, p.now()); ok {
+			h.releaseFillLock()
+			p.metrics.cacheStale.Inc()
+			h.stage = stageReplied
+			h.access.Cache = cache.XCacheStale
+			h.publishAccess()
+			if err := proxywasm.SendHttpResponse(uint32(hit.Status), append(hit.Headers, h.rateHeaders...), hit.Body, -1); err != nil {
+				host.Log(host.Error, "portcullis: cannot send a stale cached response: "+err.Error())
+			}
 			return true
 		}
 	}

@@ -67,6 +67,9 @@ type metrics struct {
 	// cacheRevalidated counts stale entries the upstream confirmed with a
 	// 304, answered from the store (RFC 9111 §4.3.4).
 	cacheRevalidated *counter
+	// cacheStale counts stale entries served (RFC 5861: within
+	// stale-while-revalidate, or instead of an upstream error).
+	cacheStale *counter
 }
 
 func newMetrics() *metrics {
@@ -96,6 +99,7 @@ func newMetrics() *metrics {
 	m.cacheWaits = m.define("cache.fill_waits")
 	m.cacheInvalidations = m.define("cache.invalidations")
 	m.cacheRevalidated = m.define("cache.revalidated")
+	m.cacheStale = m.define("cache.stale")
 	for _, f := range ratelimit.Faults() {
 		m.rateFaults = append(m.rateFaults, m.define("ratelimit.fault."+f.Metric()))
 	}
