@@ -92,6 +92,8 @@ func cacheScenarios(t *testing.T, gw *harness.Gateway) {
 		{"must_revalidate_never_served_stale", mustRevalidateNeverStale},
 		{"client_conditional_answered_304", clientConditional304},
 		{"cache_status_says_what_happened", cacheStatusValues},
+		{"stale_while_revalidate_serves_stale_then_refreshed", staleWhileRevalidate},
+		{"stale_if_error_answers_an_upstream_5xx", staleIfError5xx},
 	} {
 		t.Run(s.name, func(t *testing.T) { s.run(t, gw) })
 	}
@@ -438,5 +440,85 @@ func cacheStatusValues(t *testing.T, gw *harness.Gateway) {
 	}
 	if cs := cacheGet(t, gw, "alice", uniquePath("/api/nocache"), nil).Header.Get("Cache-Status"); cs != "Portcullis; fwd=bypass" {
 		t.Errorf("disabled rule: Cache-Status %q", cs)
+	}
+}
+
+// staleWhileRevalidate: within stale-while-revalidate a stale entry is
+// served at once (X-Cache: STALE) while one request refreshes it (a slow
+// upstream keeps that one in flight); once the refresh landed the new
+// response is a HIT. The upstream sees the one refresh only.
+func staleWhileRevalidate(t *testing.T, gw *harness.Gateway) {
+	path := "/api/slow?ms=600&k=" + freshKey("swr")
+	h := map[string][]string{"X-Upstream-Cache-Control": {"max-age=1, stale-while-revalidate=30"}}
+	first := cacheGet(t, gw, "alice", path, h)
+	expectCache(t, first, "MISS")
+	eventuallyHit(t, gw, "alice", path, h)
+	time.Sleep(1100 * time.Millisecond)
+	count := gw.Upstream.Count()
+	refresh := make(chan Response, 1)
+	go func() { refresh <- cacheGet(t, gw, "alice", path, h) }()
+	// While the refresh is in flight, the other requests get the stale entry.
+	if !eventually(time.Second, func() bool { return gw.Upstream.Count() > count }) {
+		t.Fatal("no request went upstream to refresh the stale entry")
+	}
+	for range 3 {
+		resp := cacheGet(t, gw, "alice", path, h)
+		expectCache(t, resp, "STALE")
+		if !bytes.Equal(resp.Body, first.Body) || !strings.Contains(resp.Header.Get("Cache-Status"), "ttl=-") {
+			t.Fatalf("a STALE answer is not the stored one:\n%s", resp)
+		}
+	}
+	refreshed := <-refresh
+	expectCache(t, refreshed, "MISS")
+	hit := eventuallyHit(t, gw, "alice", path, h)
+	if !bytes.Equal(hit.Body, refreshed.Body) || bytes.Equal(hit.Body, first.Body) {
+		t.Fatalf("after the refresh: not the refreshed body:\n%s", hit)
+	}
+	if got := gw.Upstream.Count() - count; got != 1 {
+		t.Errorf("the upstream saw %d requests during the window, want the one refresh", got)
+	}
+	if n, _ := gw.Counter("portcullis.cache.stale"); n < 3 {
+		t.Errorf("cache.stale = %d, want ≥ 3", n)
+	}
+}
+
+// staleIfError5xx: within stale-if-error an upstream 5xx is answered with
+// the stale entry; past the window the error goes through.
+func staleIfError5xx(t *testing.T, gw *harness.Gateway) {
+	path := uniquePath("/api/cache")
+	cc := []string{"max-age=1, stale-if-error=2"}
+	first := cacheGet(t, gw, "alice", path, map[string][]string{"X-Upstream-Cache-Control": cc})
+	expectCache(t, first, "MISS")
+	eventuallyHit(t, gw, "alice", path, map[string][]string{"X-Upstream-Cache-Control": cc})
+	time.Sleep(1100 * time.Millisecond)
+	failing := map[string][]string{"X-Upstream-Cache-Control": cc, "X-Upstream-Status": {"500"}}
+	resp := cacheGet(t, gw, "alice", path, failing)
+	expectCache(t, resp, "STALE")
+	if !bytes.Equal(resp.Body, first.Body) {
+		t.Fatalf("stale-if-error answered another body:\n%s", resp)
+	}
+	time.Sleep(2 * time.Second)
+	if resp := cacheGet(t, gw, "alice", path, failing); resp.Status != http.StatusInternalServerError {
+		t.Fatalf("past stale-if-error: want the upstream's 500, got:\n%s", resp)
+	}
+}
+
+// staleIfErrorUpstreamKilled: with the upstream gone (connection refused),
+// a stale entry within stale-if-error answers instead of the gateway's 5xx.
+func staleIfErrorUpstreamKilled(t *testing.T, gw *harness.Gateway) {
+	path := uniquePath("/api/cache")
+	h := map[string][]string{"X-Upstream-Cache-Control": {"max-age=1, stale-if-error=60"}}
+	first := cacheGet(t, gw, "alice", path, h)
+	expectCache(t, first, "MISS")
+	eventuallyHit(t, gw, "alice", path, h)
+	gw.StopUpstream()
+	time.Sleep(1100 * time.Millisecond)
+	resp := cacheGet(t, gw, "alice", path, h)
+	expectCache(t, resp, "STALE")
+	if !bytes.Equal(resp.Body, first.Body) {
+		t.Fatalf("stale-if-error answered another body:\n%s", resp)
+	}
+	if cold := cacheGet(t, gw, "alice", uniquePath("/api/cache"), h); cold.Status < 500 || cold.Header.Get("X-Cache") == "STALE" {
+		t.Fatalf("a path with no entry and the upstream down: want the gateway's 5xx, got:\n%s", cold)
 	}
 }

@@ -198,6 +198,9 @@ func (l *Lookup) reply(e *Entry, age, ms int64, xcache, cacheStatus string) Hit 
 		status, body = 304, nil
 	}
 	ttl := (e.ExpiresAt - ms) / 1000
+	if ms >= e.ExpiresAt { // stale: a negative ttl (RFC 9211 §2.5), never a truncated 0
+		ttl = -(ms-e.ExpiresAt)/1000 - 1
+	}
 	// A new slice: e.Headers stays as stored (a hot entry answers again).
 	headers := append(make([][2]string, 0, len(e.Headers)+hitHeaderCount), e.Headers...)
 	headers = append(headers, [2]string{HeaderXCache, xcache}, [2]string{"age", strconv.FormatInt(age, 10)},
