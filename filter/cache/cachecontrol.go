@@ -24,12 +24,16 @@ import "strings"
 //   - A value beyond 2³¹ reads as 2³¹ (§1.2.2).
 type CacheControl struct {
 	NoStore, NoCache, Private, Public, MustRevalidate bool
+	// MustUnderstand (§5.2.2.3): store only a status the cache implements.
+	MustUnderstand bool
 	// NoCacheFields and PrivateFields are the field names of the qualified
 	// forms, as sent (a comma-separated list); "" when absent.
 	NoCacheFields, PrivateFields string
 	// Delta-seconds; -1 when absent. StaleWhileRevalidate and StaleIfError
-	// are RFC 5861's; a malformed one reads as absent (no stale serving).
-	MaxAge, SMaxAge, MinFresh, StaleWhileRevalidate, StaleIfError int64
+	// are RFC 5861's, MaxStale the request's (§5.2.1.2; without a value,
+	// MaxDelta: any staleness); a malformed one reads as absent (no stale
+	// serving).
+	MaxAge, SMaxAge, MinFresh, StaleWhileRevalidate, StaleIfError, MaxStale int64
 	// Revalidate: must-revalidate or proxy-revalidate, in any form.
 	Revalidate bool
 }
@@ -47,7 +51,7 @@ func ParseCacheControl(value string) CacheControl {
 }
 
 func emptyCacheControl() CacheControl {
-	return CacheControl{MaxAge: -1, SMaxAge: -1, MinFresh: -1, StaleWhileRevalidate: -1, StaleIfError: -1}
+	return CacheControl{MaxAge: -1, SMaxAge: -1, MinFresh: -1, StaleWhileRevalidate: -1, StaleIfError: -1, MaxStale: -1}
 }
 
 // parse adds the directives of one field line to cc.
@@ -98,6 +102,14 @@ func (cc *CacheControl) apply(name, arg string, hasArg, wellFormed bool) {
 		cc.Revalidate = true
 	case strings.EqualFold(name, "proxy-revalidate"):
 		cc.Revalidate = true
+	case strings.EqualFold(name, "must-understand"):
+		cc.MustUnderstand = cc.MustUnderstand || flag
+	case strings.EqualFold(name, "max-stale"):
+		if !hasArg && wellFormed {
+			cc.MaxStale = MaxDelta
+		} else {
+			cc.MaxStale = mergeDelta(cc.MaxStale, arg, wellFormed, -1)
+		}
 	case strings.EqualFold(name, "stale-while-revalidate"):
 		cc.StaleWhileRevalidate = mergeDelta(cc.StaleWhileRevalidate, arg, wellFormed && hasArg, -1)
 	case strings.EqualFold(name, "stale-if-error"):

@@ -8,7 +8,7 @@ import (
 )
 
 func cc(edit func(*cache.CacheControl)) cache.CacheControl {
-	c := cache.CacheControl{MaxAge: -1, SMaxAge: -1, MinFresh: -1, StaleWhileRevalidate: -1, StaleIfError: -1}
+	c := cache.CacheControl{MaxAge: -1, SMaxAge: -1, MinFresh: -1, StaleWhileRevalidate: -1, StaleIfError: -1, MaxStale: -1}
 	edit(&c)
 	return c
 }
@@ -32,6 +32,10 @@ func TestParseCacheControl(t *testing.T) {
 			c.MaxAge, c.StaleWhileRevalidate, c.StaleIfError = 10, 30, 60
 		})},
 		{"stale-while-revalidate, stale-if-error=x", cc(none)}, // malformed: no stale serving
+		{"max-stale", cc(func(c *cache.CacheControl) { c.MaxStale = cache.MaxDelta })},
+		{"max-stale=5", cc(func(c *cache.CacheControl) { c.MaxStale = 5 })},
+		{"max-stale=x", cc(none)},
+		{"must-understand, no-store", cc(func(c *cache.CacheControl) { c.MustUnderstand, c.NoStore = true, true })},
 		{"min-fresh=10", cc(func(c *cache.CacheControl) { c.MinFresh = 10 })},
 		{"unknown, x-ext=\"a,b\", no-cache", cc(func(c *cache.CacheControl) { c.NoCache = true })},
 		// Qualified forms name fields (RFC 9111 §5.2.2.4, §5.2.2.7); any

@@ -90,6 +90,7 @@ func (c *Config) Classify(p *RoutePolicy, req *Request) Plan {
 		headers:     req.Headers,
 		maxAge:      cc.MaxAge,
 		minFresh:    cc.MinFresh,
+		maxStale:    cc.MaxStale,
 	}
 	l.k0 = indexDigest(host, path, req.Tenant, l.shared)
 	l.IndexKey = hexKey(l.k0)

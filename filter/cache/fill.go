@@ -69,7 +69,9 @@ func (l *Lookup) Fill(resp *Response, now time.Time, epoch uint64) (*Fill, strin
 	}
 	cc := responseCacheControl(resp.Headers)
 	switch {
-	case cc.NoStore:
+	case cc.MustUnderstand && !understoodStatus(resp.Status):
+		return nil, ReasonMustUnderstand
+	case cc.NoStore && !cc.MustUnderstand: // §5.2.2.3: must-understand overrides no-store for a known status
 		return nil, ReasonResponseNoStore
 	case cc.Private:
 		return nil, ReasonResponsePrivate
@@ -141,6 +143,18 @@ func (l *Lookup) Fill(resp *Response, now time.Time, epoch uint64) (*Fill, strin
 	f.EntryKey = hexKey(e.Key)
 	f.body = newBodyBuffer(head, l.cfg.MaxBodyBytes)
 	return f, ""
+}
+
+// understoodStatus reports whether the gateway implements the caching
+// rules of status (RFC 9110 §15): a must-understand response with another
+// one is not stored (RFC 9111 §5.2.2.3).
+func understoodStatus(status int) bool {
+	switch {
+	case 200 <= status && status <= 206, 300 <= status && status <= 308 && status != 306,
+		400 <= status && status <= 417, status == 421, status == 422, status == 426, 500 <= status && status <= 505:
+		return true
+	}
+	return false
 }
 
 // varyValues are the request's values of the varied fields names.

@@ -52,6 +52,7 @@ func TestFillDecision(t *testing.T) {
 		{"no-cache without a validator", private, 200, [][2]string{h("cache-control", "no-cache")}, 0, cache.ReasonResponseNoCache},
 		{"no-cache with a validator: stored stale, to revalidate", private, 200, [][2]string{h("cache-control", "no-cache, max-age=60"), h("etag", `"a"`)}, 0, ""},
 		{"qualified no-cache: stored without the field", private, 200, [][2]string{h("cache-control", `no-cache="x-user"`)}, time.Minute, ""},
+		{"must-understand with an understood status ignores no-store", private, 200, [][2]string{h("cache-control", "max-age=60, must-understand, no-store")}, time.Minute, ""},
 		{"a quoted comma is not a separator", private, 200, [][2]string{h("cache-control", `x="a, no-store", max-age=9`)}, 9 * time.Second, ""},
 
 		// Explicit freshness (RFC 9111 §4.2.1).
@@ -207,6 +208,21 @@ func TestFillWithoutHeuristics(t *testing.T) {
 		if err != nil || time.Duration(e.ExpiresAt-e.StoredAt)*time.Millisecond != tc.fresh {
 			t.Errorf("%s: entry %+v, %v; want fresh for %v", tc.name, e, err, tc.fresh)
 		}
+	}
+}
+
+// TestFillMustUnderstand: must-understand stores only a status the gateway
+// implements (RFC 9111 §5.2.2.3).
+func TestFillMustUnderstand(t *testing.T) {
+	cfg := testConfig()
+	cfg.Statuses[299] = 0
+	resp := &cache.Response{Status: 299, Headers: [][2]string{h("cache-control", "max-age=60, must-understand")}}
+	if _, reason := lookedUp(cfg, private, get("/u")).Fill(resp, t0, 1); reason != cache.ReasonMustUnderstand {
+		t.Errorf("299 with must-understand: %q", reason)
+	}
+	resp.Headers = [][2]string{h("cache-control", "max-age=60")}
+	if _, reason := lookedUp(cfg, private, get("/u")).Fill(resp, t0, 1); reason != "" {
+		t.Errorf("299 without must-understand: %q", reason)
 	}
 }
 

@@ -36,7 +36,7 @@ type Lookup struct {
 	head, shared, credentials bool
 	query                     string
 	headers                   [][2]string
-	maxAge, minFresh          int64 // the request's directives, -1 when absent
+	maxAge, minFresh, maxStale int64 // the request's directives, -1 when absent
 
 	k0    digest
 	index indexState
@@ -178,7 +178,9 @@ func (l *Lookup) answer(e *Entry, now time.Time) (hit Hit, reason string) {
 	}
 	// RFC 5861 §3: within stale-while-revalidate the stale entry answers at
 	// once; the plugin sends one request of the key upstream to refresh it.
-	if reason == MissExpired && ms < e.ExpiresAt+windows.whileRevalidate.Milliseconds() {
+	// So does a request that accepts it stale (max-stale, RFC 9111 §5.2.1.2).
+	if reason == MissExpired && !windows.forbidden && (ms < e.ExpiresAt+windows.whileRevalidate.Milliseconds() ||
+		l.maxStale >= 0 && (ms-e.ExpiresAt)/1000 <= l.maxStale) {
 		hit = l.reply(e, age, ms, XCacheStale, cacheStatusHit)
 		hit.Stale = true
 		return hit, ""

@@ -15,6 +15,7 @@ const (
 	ReasonStatus              = "status"                // the status is not in Config.Statuses
 	ReasonSetCookie           = "set_cookie"            // the response sets a cookie
 	ReasonResponseNoStore     = "response_no_store"     // RFC 9111 §5.2.2.5
+	ReasonMustUnderstand      = "must_understand"       // RFC 9111 §5.2.2.3: must-understand with a status the gateway does not implement
 	ReasonResponsePrivate     = "response_private"      // RFC 9111 §5.2.2.7: a shared cache must not store it
 	ReasonResponseNoCache     = "response_no_cache"     // RFC 9111 §5.2.2.4: reuse needs revalidation, which the gateway does not do
 	ReasonVaryStar            = "vary_star"             // RFC 9111 §4.1: Vary "*" never matches

@@ -109,14 +109,18 @@ func (l *Lookup) StaleIfError(status int, now time.Time) (hit Hit, ok bool) {
 // stale: its own stale-while-revalidate and stale-if-error, else the
 // rule's defaults; none when its directives forbid serving it stale
 // (must-revalidate, proxy-revalidate, s-maxage, no-cache: RFC 9111 §4.2.4).
-type staleWindows struct{ whileRevalidate, ifError time.Duration }
+// forbidden: the stored response must never be served stale.
+type staleWindows struct {
+	whileRevalidate, ifError time.Duration
+	forbidden                bool
+}
 
 func (p *RoutePolicy) staleWindows(stored [][2]string) staleWindows {
 	cc := responseCacheControl(stored)
 	if cc.NeverStale() {
-		return staleWindows{}
+		return staleWindows{forbidden: true}
 	}
-	w := staleWindows{p.StaleWhileRevalidate, p.StaleIfError}
+	w := staleWindows{whileRevalidate: p.StaleWhileRevalidate, ifError: p.StaleIfError}
 	if cc.StaleWhileRevalidate >= 0 {
 		w.whileRevalidate = time.Duration(cc.StaleWhileRevalidate) * time.Second
 	}

@@ -205,6 +205,29 @@ func TestCacheStatus(t *testing.T) {
 	}
 }
 
+// TestMaxStale: a request's max-stale accepts a stale entry (RFC 9111
+// §5.2.1.2), unless the response forbids serving it stale.
+func TestMaxStale(t *testing.T) {
+	for _, tc := range []struct {
+		cc, req string
+		want    string
+	}{
+		{"max-age=10", "max-stale=30", cache.XCacheStale},
+		{"max-age=10", "max-stale", cache.XCacheStale},
+		{"max-age=10", "max-stale=5", cache.XCacheMiss},
+		{"max-age=10, must-revalidate", "max-stale=30", cache.XCacheMiss},
+		{"s-maxage=10", "max-stale", cache.XCacheMiss},
+	} {
+		cfg, svc := testConfig(), newService()
+		up := okOrigin("b", h("cache-control", tc.cc))
+		expect(t, do(t, cfg, svc, private, get("/m"), up, t0, 1), cache.XCacheMiss)
+		got := do(t, cfg, svc, private, get("/m", h("cache-control", tc.req)), up, t0.Add(20*time.Second), 2)
+		if got.xcache != tc.want {
+			t.Errorf("%q then %q: %s, want %s", tc.cc, tc.req, got.xcache, tc.want)
+		}
+	}
+}
+
 // TestStaleServing follows RFC 5861 and RFC 9111 §4.2.4: within
 // stale-while-revalidate a stale entry answers at once; within
 // stale-if-error it answers an upstream 5xx; never when the response said
