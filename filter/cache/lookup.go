@@ -31,11 +31,11 @@ type Lookup struct {
 	// the fill lock, but its response is stored (RFC 9111 §5.2.1.4).
 	Refresh bool
 
-	cfg                       *Config
-	policy                    *RoutePolicy
-	head, shared, credentials bool
-	query                     string
-	headers                   [][2]string
+	cfg                        *Config
+	policy                     *RoutePolicy
+	head, shared, credentials  bool
+	query                      string
+	headers                    [][2]string
 	maxAge, minFresh, maxStale int64 // the request's directives, -1 when absent
 
 	k0    digest
