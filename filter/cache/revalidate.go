@@ -11,9 +11,10 @@ import (
 // Conditional returns the fields to set on the forwarded request when a
 // stale entry is to be revalidated (Answer or AnswerHot said
 // MissRevalidate): If-None-Match with its ETag, If-Modified-Since with its
-// Last-Modified (§4.3.1). They replace the client's own conditionals, which
-// are then evaluated against the refreshed entry (Revalidated). nil when
-// there is nothing to revalidate.
+// Last-Modified (§4.3.1). They replace the client's own If-None-Match and
+// If-Modified-Since (the plugin removes those), which are then evaluated
+// against the refreshed entry (Revalidated). nil when there is nothing to
+// revalidate.
 func (l *Lookup) Conditional() [][2]string {
 	if !l.revalidate {
 		return nil

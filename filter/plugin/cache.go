@@ -218,7 +218,14 @@ func (h *httpContext) miss() types.Action {
 // 304 is answered in cacheResponseHeaders.
 func (h *httpContext) goUpstream() types.Action {
 	h.plugin.metrics.cacheMiss.Inc()
-	for _, kv := range h.cache.lookup.Conditional() {
+	conditional := h.cache.lookup.Conditional()
+	if conditional != nil {
+		// The client's own validators name some other representation: a 304
+		// to them would not validate the stored one.
+		_ = proxywasm.RemoveHttpRequestHeader("if-none-match")
+		_ = proxywasm.RemoveHttpRequestHeader("if-modified-since")
+	}
+	for _, kv := range conditional {
 		if err := proxywasm.ReplaceHttpRequestHeader(kv[0], kv[1]); err != nil {
 			host.Log(host.Warn, "portcullis: cannot make a cache revalidation conditional: "+err.Error())
 		}
