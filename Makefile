@@ -7,6 +7,7 @@
 #   make check                   gofmt, go vet (native and wasip1), staticcheck, go mod tidy -diff
 #   make test-unit               the fast inner loop: filter/, internal/, cmd/ (no Envoy, no downloads)
 #   make test-matrix             the Envoy e2e suite on every Envoy of ENVOY_VERSIONS
+#   make cache-conformance       the HTTP cache test suite through the plugin in Envoy, and its counts
 #   make soak [SOAK_DURATION=10m] the shipped configuration at full rate on every Envoy of ENVOY_VERSIONS
 #   make bench                   benchmarks (make bench-memory: Envoy with 1M rate-limited keys;
 #                                make bench-compare: the plugin beside Envoy's own filters;
@@ -66,7 +67,7 @@ POLLFIX_SOURCES := $(shell find cmd/pollfix -name '*.go' -not -name '*_test.go' 
 # Every Go file of the project, for gofmt.
 GO_FILES = $(shell find . -name '*.go' -not -path './.venv/*' -not -path './.git/*' -not -path './build/*')
 
-.PHONY: build oci istio istioctl envoy ratelimit redis prometheus run token check test test-unit test-matrix soak bench bench-memory bench-compare bench-footprint fmt clean distclean
+.PHONY: build oci istio istioctl envoy ratelimit redis prometheus run token check test test-unit test-matrix cache-conformance soak bench bench-memory bench-compare bench-footprint fmt clean distclean
 
 build: $(WASM)
 
@@ -196,6 +197,24 @@ MATRIX   = PORTCULLIS_CACHE="$(TOOLS_CACHE)" PYTHON="$(PYTHON)" GO="$(GO)" $(TES
 test: check build envoy ratelimit redis prometheus istioctl
 	ENVOY_BIN="$(ENVOY)" $(TEST_ENV) ISTIOCTL_BIN="$(ISTIOCTL_BIN)" $(GO) test -count=1 -timeout 30m ./...
 	@$(MATRIX) test $(ENVOY_OLDEST)
+
+# The HTTP cache test suite (npm http-cache-tests, pinned; README "Caching",
+# conformance) through the plugin in Envoy: installed once into the tools
+# cache, its origin and Envoy on free loopback ports; the results JSON, in
+# the suite's own format, goes to CACHE_CONFORMANCE_OUT, then the summary.
+CACHE_TESTS_VERSION  := 0.4.5
+CACHE_TESTS_PREFIX   := $(TOOLS_CACHE)/http-cache-tests-$(CACHE_TESTS_VERSION)
+CACHE_TESTS_DIR      := $(CACHE_TESTS_PREFIX)/node_modules/http-cache-tests
+CACHE_CONFORMANCE_OUT ?= $(CURDIR)/build/cache-conformance/portcullis.json
+
+cache-conformance: build envoy $(CACHE_TESTS_DIR)/package.json
+	ENVOY_BIN="$(ENVOY)" $(TEST_ENV) CACHE_TESTS_DIR="$(CACHE_TESTS_DIR)" CACHE_CONFORMANCE_OUT="$(CACHE_CONFORMANCE_OUT)" \
+	  $(GO) test -tags conformance -count=1 -timeout 15m -run '^TestCacheConformance$$' ./e2e
+	@node scripts/cache-conformance-summary.mjs "$(CACHE_TESTS_DIR)" "$(CACHE_CONFORMANCE_OUT)"
+
+$(CACHE_TESTS_DIR)/package.json:
+	@echo "cache-conformance: installing http-cache-tests@$(CACHE_TESTS_VERSION) into $(CACHE_TESTS_PREFIX)"
+	npm install --prefix "$(CACHE_TESTS_PREFIX)" --no-audit --no-fund --omit=dev --no-save http-cache-tests@$(CACHE_TESTS_VERSION)
 
 # The Envoy e2e suite on each Envoy of ENVOY_VERSIONS (about a minute each):
 # make test-matrix [ENVOY_VERSIONS="1.37.0 1.39.3"]

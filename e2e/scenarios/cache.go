@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -88,6 +89,12 @@ func cacheScenarios(t *testing.T, gw *harness.Gateway) {
 		{"disabled_rule_bypasses", disabledRule},
 		{"head_after_get_hits_without_body", headHits},
 		{"concurrent_misses_fill_once", stampede},
+		{"stale_entry_revalidated_with_304", revalidatedWith304},
+		{"must_revalidate_never_served_stale", mustRevalidateNeverStale},
+		{"client_conditional_answered_304", clientConditional304},
+		{"cache_status_says_what_happened", cacheStatusValues},
+		{"stale_while_revalidate_serves_stale_then_refreshed", staleWhileRevalidate},
+		{"stale_if_error_answers_an_upstream_5xx", staleIfError5xx},
 	} {
 		t.Run(s.name, func(t *testing.T) { s.run(t, gw) })
 	}
@@ -346,5 +353,186 @@ func cacheServerKilled(t *testing.T, gw *harness.Gateway, kill func()) {
 	if !eventually(5*time.Second, func() bool { n, _ := gw.Counter("portcullis.cache.unavailable"); return n >= 5 }) {
 		n, _ := gw.Counter("portcullis.cache.unavailable")
 		t.Errorf("cache.unavailable = %d, want ≥ 5", n)
+	}
+}
+
+// revalidatedWith304: a stale entry with an ETag is revalidated: the
+// upstream sees If-None-Match and answers 304 (its NotModified counter), and
+// the client gets 200 with the stored body (the first answer's, counter
+// included: no full fetch), freshened for another max-age.
+func revalidatedWith304(t *testing.T, gw *harness.Gateway) {
+	path := uniquePath("/api/cache")
+	h := map[string][]string{"X-Upstream-Cache-Control": {"max-age=2"}, "X-Upstream-Etag": {`"r1"`}}
+	first := cacheGet(t, gw, "alice", path, h)
+	expectCache(t, first, "MISS")
+	eventuallyHit(t, gw, "alice", path, h)
+	time.Sleep(2100 * time.Millisecond)
+	count, notModified := gw.Upstream.Count(), gw.Upstream.NotModified()
+	resp := cacheGet(t, gw, "alice", path, h)
+	expectCache(t, resp, "REVALIDATED")
+	if !bytes.Equal(resp.Body, first.Body) || resp.Header.Get("ETag") != `"r1"` {
+		t.Fatalf("revalidated answer is not the stored one:\n%s\nfirst:\n%s", resp, first)
+	}
+	if gw.Upstream.Count() != count+1 || gw.Upstream.NotModified() != notModified+1 {
+		t.Fatalf("upstream: %d requests, %d answered 304; want one, a 304", gw.Upstream.Count()-count, gw.Upstream.NotModified()-notModified)
+	}
+	if cs := resp.Header.Get("Cache-Status"); !strings.HasPrefix(cs, "Portcullis; fwd=stale; fwd-status=304; ttl=") {
+		t.Errorf("Cache-Status %q", cs)
+	}
+	// Fresh again: the next GET is a HIT without the upstream.
+	hit := cacheGet(t, gw, "alice", path, h)
+	expectCache(t, hit, "HIT")
+	if !bytes.Equal(hit.Body, first.Body) || gw.Upstream.Count() != count+1 {
+		t.Errorf("after the 304: %d more upstream requests:\n%s", gw.Upstream.Count()-count-1, hit)
+	}
+	if n, _ := gw.Counter("portcullis.cache.revalidated"); n < 1 {
+		t.Errorf("cache.revalidated = %d", n)
+	}
+}
+
+// mustRevalidateNeverStale: once a must-revalidate entry is stale, every
+// request goes to the upstream (revalidated, never served stale), even with
+// stale-if-error and the upstream failing: the failure goes to the client.
+func mustRevalidateNeverStale(t *testing.T, gw *harness.Gateway) {
+	path := uniquePath("/api/cache")
+	h := map[string][]string{"X-Upstream-Cache-Control": {"max-age=1, must-revalidate, stale-if-error=60, stale-while-revalidate=60"},
+		"X-Upstream-Etag": {`"m1"`}}
+	expectCache(t, cacheGet(t, gw, "alice", path, h), "MISS")
+	eventuallyHit(t, gw, "alice", path, h)
+	time.Sleep(1100 * time.Millisecond)
+	count := gw.Upstream.Count()
+	expectCache(t, cacheGet(t, gw, "alice", path, h), "REVALIDATED")
+	if gw.Upstream.Count() != count+1 {
+		t.Fatalf("a stale must-revalidate entry was answered without the upstream")
+	}
+	time.Sleep(1100 * time.Millisecond)
+	failing := map[string][]string{"X-Upstream-Cache-Control": h["X-Upstream-Cache-Control"], "X-Upstream-Status": {"503"}}
+	resp := cacheGet(t, gw, "alice", path, failing)
+	if resp.Status != http.StatusServiceUnavailable || resp.Header.Get("X-Cache") == "STALE" {
+		t.Fatalf("must-revalidate with the upstream failing: want its 503, got:\n%s", resp)
+	}
+}
+
+// clientConditional304: a client's If-None-Match matching a fresh entry is
+// answered 304 by the cache, without a body or the upstream; only for the
+// tenant whose entry it is.
+func clientConditional304(t *testing.T, gw *harness.Gateway) {
+	path := uniquePath("/api/cache")
+	h := map[string][]string{"X-Upstream-Cache-Control": {"max-age=60"}, "X-Upstream-Etag": {`"c1"`}}
+	expectCache(t, cacheGet(t, gw, "alice", path, h), "MISS")
+	eventuallyHit(t, gw, "alice", path, h)
+	count := gw.Upstream.Count()
+	cond := map[string][]string{"X-Upstream-Cache-Control": h["X-Upstream-Cache-Control"], "X-Upstream-Etag": h["X-Upstream-Etag"],
+		"If-None-Match": {`W/"c1"`}}
+	resp := cacheGet(t, gw, "alice", path, cond)
+	if resp.Status != http.StatusNotModified || len(resp.Body) != 0 || resp.Header.Get("X-Cache") != "HIT" ||
+		resp.Header.Get("ETag") != `"c1"` || gw.Upstream.Count() != count {
+		t.Fatalf("alice's conditional GET: want a 304 HIT from the cache, got:\n%s", resp)
+	}
+	other := map[string][]string{"X-Upstream-Cache-Control": h["X-Upstream-Cache-Control"], "X-Upstream-Etag": h["X-Upstream-Etag"],
+		"If-None-Match": {`"other"`}}
+	expectCache(t, cacheGet(t, gw, "alice", path, other), "HIT")
+	// bob has no entry: his conditional goes to the upstream.
+	if bob := cacheGet(t, gw, "bob", path, cond); bob.Header.Get("X-Cache") == "HIT" || gw.Upstream.Count() != count+1 {
+		t.Fatalf("bob's conditional was answered from alice's entry:\n%s", bob)
+	}
+}
+
+// cacheStatusValues: Cache-Status (RFC 9211) next to X-Cache.
+func cacheStatusValues(t *testing.T, gw *harness.Gateway) {
+	path := uniquePath("/api/cache")
+	h := map[string][]string{"X-Upstream-Cache-Control": {"max-age=60"}}
+	if cs := cacheGet(t, gw, "alice", path, h).Header.Get("Cache-Status"); cs != "Portcullis; fwd=uri-miss; stored" {
+		t.Errorf("MISS: Cache-Status %q", cs)
+	}
+	if cs := eventuallyHit(t, gw, "alice", path, h).Header.Get("Cache-Status"); !strings.HasPrefix(cs, "Portcullis; hit; ttl=") {
+		t.Errorf("HIT: Cache-Status %q", cs)
+	}
+	noStore := map[string][]string{"Cache-Control": {"no-store"}}
+	if cs := cacheGet(t, gw, "alice", path, noStore).Header.Get("Cache-Status"); cs != "Portcullis; fwd=request" {
+		t.Errorf("request no-store: Cache-Status %q", cs)
+	}
+	if cs := cacheGet(t, gw, "alice", uniquePath("/api/nocache"), nil).Header.Get("Cache-Status"); cs != "Portcullis; fwd=bypass" {
+		t.Errorf("disabled rule: Cache-Status %q", cs)
+	}
+}
+
+// staleWhileRevalidate: within stale-while-revalidate a stale entry is
+// served at once (X-Cache: STALE) while one request refreshes it (a slow
+// upstream keeps that one in flight); once the refresh landed the new
+// response is a HIT. The upstream sees the one refresh only.
+func staleWhileRevalidate(t *testing.T, gw *harness.Gateway) {
+	path := "/api/slow?ms=600&k=" + freshKey("swr")
+	h := map[string][]string{"X-Upstream-Cache-Control": {"max-age=1, stale-while-revalidate=30"}}
+	first := cacheGet(t, gw, "alice", path, h)
+	expectCache(t, first, "MISS")
+	eventuallyHit(t, gw, "alice", path, h)
+	time.Sleep(1100 * time.Millisecond)
+	count := gw.Upstream.Count()
+	refresh := make(chan Response, 1)
+	go func() { refresh <- cacheGet(t, gw, "alice", path, h) }()
+	// While the refresh is in flight, the other requests get the stale entry.
+	if !eventually(time.Second, func() bool { return gw.Upstream.Count() > count }) {
+		t.Fatal("no request went upstream to refresh the stale entry")
+	}
+	for range 3 {
+		resp := cacheGet(t, gw, "alice", path, h)
+		expectCache(t, resp, "STALE")
+		if !bytes.Equal(resp.Body, first.Body) || !strings.Contains(resp.Header.Get("Cache-Status"), "ttl=-") {
+			t.Fatalf("a STALE answer is not the stored one:\n%s", resp)
+		}
+	}
+	refreshed := <-refresh
+	expectCache(t, refreshed, "MISS")
+	hit := eventuallyHit(t, gw, "alice", path, h)
+	if !bytes.Equal(hit.Body, refreshed.Body) || bytes.Equal(hit.Body, first.Body) {
+		t.Fatalf("after the refresh: not the refreshed body:\n%s", hit)
+	}
+	if got := gw.Upstream.Count() - count; got != 1 {
+		t.Errorf("the upstream saw %d requests during the window, want the one refresh", got)
+	}
+	if n, _ := gw.Counter("portcullis.cache.stale"); n < 3 {
+		t.Errorf("cache.stale = %d, want ≥ 3", n)
+	}
+}
+
+// staleIfError5xx: within stale-if-error an upstream 5xx is answered with
+// the stale entry; past the window the error goes through.
+func staleIfError5xx(t *testing.T, gw *harness.Gateway) {
+	path := uniquePath("/api/cache")
+	cc := []string{"max-age=1, stale-if-error=2"}
+	first := cacheGet(t, gw, "alice", path, map[string][]string{"X-Upstream-Cache-Control": cc})
+	expectCache(t, first, "MISS")
+	eventuallyHit(t, gw, "alice", path, map[string][]string{"X-Upstream-Cache-Control": cc})
+	time.Sleep(1100 * time.Millisecond)
+	failing := map[string][]string{"X-Upstream-Cache-Control": cc, "X-Upstream-Status": {"500"}}
+	resp := cacheGet(t, gw, "alice", path, failing)
+	expectCache(t, resp, "STALE")
+	if !bytes.Equal(resp.Body, first.Body) {
+		t.Fatalf("stale-if-error answered another body:\n%s", resp)
+	}
+	time.Sleep(2 * time.Second)
+	if resp := cacheGet(t, gw, "alice", path, failing); resp.Status != http.StatusInternalServerError {
+		t.Fatalf("past stale-if-error: want the upstream's 500, got:\n%s", resp)
+	}
+}
+
+// staleIfErrorUpstreamKilled: with the upstream gone (connection refused),
+// a stale entry within stale-if-error answers instead of the gateway's 5xx.
+func staleIfErrorUpstreamKilled(t *testing.T, gw *harness.Gateway) {
+	path := uniquePath("/api/cache")
+	h := map[string][]string{"X-Upstream-Cache-Control": {"max-age=1, stale-if-error=60"}}
+	first := cacheGet(t, gw, "alice", path, h)
+	expectCache(t, first, "MISS")
+	eventuallyHit(t, gw, "alice", path, h)
+	gw.StopUpstream()
+	time.Sleep(1100 * time.Millisecond)
+	resp := cacheGet(t, gw, "alice", path, h)
+	expectCache(t, resp, "STALE")
+	if !bytes.Equal(resp.Body, first.Body) {
+		t.Fatalf("stale-if-error answered another body:\n%s", resp)
+	}
+	if cold := cacheGet(t, gw, "alice", uniquePath("/api/cache"), h); cold.Status < 500 || cold.Header.Get("X-Cache") == "STALE" {
+		t.Fatalf("a path with no entry and the upstream down: want the gateway's 5xx, got:\n%s", cold)
 	}
 }

@@ -148,6 +148,14 @@ func Run(t *testing.T, target harness.Target, extras Extras) {
 			t.Run("cache_server_killed", func(t *testing.T) { cacheServerKilled(t, gw, srv.Stop) })
 		})
 	}
+	// stale-if-error with the upstream gone: a gateway of its own, since its
+	// upstream is stopped.
+	t.Run("cache_stale_if_error_upstream_killed", func(t *testing.T) {
+		t.Parallel()
+		srv := cachetest.StartBackend(t, cachetest.Memory)
+		gw := target.Start(t, harness.Options{PluginConfig: CacheConfig(t), Clusters: map[string]string{harness.CacheCluster: srv.Addr}})
+		staleIfErrorUpstreamKilled(t, gw)
+	})
 
 	// Purges across two gateways sharing one cache server: per backend on
 	// the wazero host; on Envoy, whose gateways cost far more to start,

@@ -15,6 +15,9 @@
 //	x-upstream-vary: V          → Vary: V
 //	x-upstream-set-cookie: V    → Set-Cookie: V
 //	x-upstream-surrogate-key: V → Surrogate-Key: V
+//	x-upstream-etag: V          → ETag: V, and 304 without a body when the
+//	                              request's If-None-Match names V
+//	x-upstream-status: N        → status N (200-599) instead of 200
 //
 // and the rate-limit tests what the request cost (a rule's cost_header):
 //
@@ -53,7 +56,7 @@ func PlainBody(code int) string { return "upstream says " + strconv.Itoa(code) +
 
 // Handler is the demo upstream. The zero value is ready to use.
 type Handler struct {
-	count atomic.Int64
+	count, notModified atomic.Int64
 }
 
 // New returns a Handler.
@@ -61,6 +64,9 @@ func New() *Handler { return &Handler{} }
 
 // Count is how many requests the handler has received.
 func (h *Handler) Count() int64 { return h.count.Load() }
+
+// NotModified is how many of them it answered 304 (x-upstream-etag).
+func (h *Handler) NotModified() int64 { return h.notModified.Load() }
 
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -110,10 +116,18 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		{"X-Upstream-Cache-Control", "Cache-Control"}, {"X-Upstream-Vary", "Vary"}, {"X-Upstream-Set-Cookie", "Set-Cookie"},
 		{"X-Upstream-Surrogate-Key", "Surrogate-Key"},
 		{"X-Upstream-Tokens-Used", "X-Tokens-Used"},
+		{"X-Upstream-Etag", "ETag"},
 	} {
 		if v := r.Header.Get(h.request); v != "" {
 			w.Header().Set(h.response, v)
 		}
+	}
+	if code, err := strconv.Atoi(r.Header.Get("X-Upstream-Status")); err == nil && code >= 200 && code <= 599 {
+		status = code
+	}
+	if etag := r.Header.Get("X-Upstream-Etag"); etag != "" && strings.Contains(r.Header.Get("If-None-Match"), etag) {
+		h.notModified.Add(1)
+		status = http.StatusNotModified
 	}
 	w.WriteHeader(status)
 	if r.Method == http.MethodHead || status == http.StatusNoContent || status == http.StatusNotModified {

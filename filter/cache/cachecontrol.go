@@ -8,11 +8,15 @@ import "strings"
 //   - Names are compared case-insensitively; unknown directives are ignored
 //     (§5.2.3). Arguments may be tokens or quoted strings (§5.2).
 //   - A restricting directive (no-store, no-cache, private) counts whatever
-//     its argument: the qualified forms no-cache="f" and private="f" are read
-//     as the unqualified ones, which forbid more.
-//   - A permitting directive (public, must-revalidate, which lets a shared
+//     its argument, with one exception: the qualified forms no-cache="f, g"
+//     and private="f, g" (§5.2.2.4, §5.2.2.7), whose argument is a quoted
+//     list of field names, only forbid storing (private) or reusing without
+//     revalidation (no-cache) those fields: NoCacheFields, PrivateFields. Any
+//     other argument reads as the unqualified directive, which forbids more.
+//   - A permitting directive (public, must-revalidate, which let a shared
 //     cache store an authorized response, §3.5) counts only when it is
-//     well-formed and has no argument.
+//     well-formed and has no argument. What must-revalidate and
+//     proxy-revalidate forbid, serving stale, counts whatever their form.
 //   - max-age and s-maxage that are malformed (no argument, not 1*DIGIT) or
 //     given twice with different values read as 0: stale (§4.2.1 allows
 //     treating conflicting values as stale). min-fresh reads as MaxDelta
@@ -20,8 +24,18 @@ import "strings"
 //   - A value beyond 2³¹ reads as 2³¹ (§1.2.2).
 type CacheControl struct {
 	NoStore, NoCache, Private, Public, MustRevalidate bool
-	// Delta-seconds; -1 when absent.
-	MaxAge, SMaxAge, MinFresh int64
+	// MustUnderstand (§5.2.2.3): store only a status the cache implements.
+	MustUnderstand bool
+	// NoCacheFields and PrivateFields are the field names of the qualified
+	// forms, as sent (a comma-separated list); "" when absent.
+	NoCacheFields, PrivateFields string
+	// Delta-seconds; -1 when absent. StaleWhileRevalidate and StaleIfError
+	// are RFC 5861's, MaxStale the request's (§5.2.1.2; without a value,
+	// MaxDelta: any staleness); a malformed one reads as absent (no stale
+	// serving).
+	MaxAge, SMaxAge, MinFresh, StaleWhileRevalidate, StaleIfError, MaxStale int64
+	// Revalidate: must-revalidate or proxy-revalidate, in any form.
+	Revalidate bool
 }
 
 // MaxDelta is the largest delta-seconds value the gateway represents
@@ -37,7 +51,7 @@ func ParseCacheControl(value string) CacheControl {
 }
 
 func emptyCacheControl() CacheControl {
-	return CacheControl{MaxAge: -1, SMaxAge: -1, MinFresh: -1}
+	return CacheControl{MaxAge: -1, SMaxAge: -1, MinFresh: -1, StaleWhileRevalidate: -1, StaleIfError: -1, MaxStale: -1}
 }
 
 // parse adds the directives of one field line to cc.
@@ -70,13 +84,36 @@ func (cc *CacheControl) apply(name, arg string, hasArg, wellFormed bool) {
 	case strings.EqualFold(name, "no-store"):
 		cc.NoStore = true
 	case strings.EqualFold(name, "no-cache"):
-		cc.NoCache = true
+		if hasArg && wellFormed && fieldNameList(arg) {
+			cc.NoCacheFields = joinList(cc.NoCacheFields, arg)
+		} else {
+			cc.NoCache = true
+		}
 	case strings.EqualFold(name, "private"):
-		cc.Private = true
+		if hasArg && wellFormed && fieldNameList(arg) {
+			cc.PrivateFields = joinList(cc.PrivateFields, arg)
+		} else {
+			cc.Private = true
+		}
 	case strings.EqualFold(name, "public"):
 		cc.Public = cc.Public || flag
 	case strings.EqualFold(name, "must-revalidate"):
 		cc.MustRevalidate = cc.MustRevalidate || flag
+		cc.Revalidate = true
+	case strings.EqualFold(name, "proxy-revalidate"):
+		cc.Revalidate = true
+	case strings.EqualFold(name, "must-understand"):
+		cc.MustUnderstand = cc.MustUnderstand || flag
+	case strings.EqualFold(name, "max-stale"):
+		if !hasArg && wellFormed {
+			cc.MaxStale = MaxDelta
+		} else {
+			cc.MaxStale = mergeDelta(cc.MaxStale, arg, wellFormed, -1)
+		}
+	case strings.EqualFold(name, "stale-while-revalidate"):
+		cc.StaleWhileRevalidate = mergeDelta(cc.StaleWhileRevalidate, arg, wellFormed && hasArg, -1)
+	case strings.EqualFold(name, "stale-if-error"):
+		cc.StaleIfError = mergeDelta(cc.StaleIfError, arg, wellFormed && hasArg, -1)
 	case strings.EqualFold(name, "max-age"):
 		cc.MaxAge = mergeDelta(cc.MaxAge, arg, wellFormed && hasArg, 0)
 	case strings.EqualFold(name, "s-maxage"):
@@ -84,6 +121,40 @@ func (cc *CacheControl) apply(name, arg string, hasArg, wellFormed bool) {
 	case strings.EqualFold(name, "min-fresh"):
 		cc.MinFresh = mergeDelta(cc.MinFresh, arg, wellFormed && hasArg, MaxDelta)
 	}
+}
+
+// fieldNameList reports whether arg is a comma-separated list of field names
+// (tokens), the argument of qualified no-cache and private.
+func fieldNameList(arg string) bool {
+	seen := false
+	for arg != "" {
+		var elem string
+		elem, arg, _ = strings.Cut(arg, ",")
+		elem = strings.Trim(elem, " \t")
+		if elem == "" {
+			continue
+		}
+		if !isToken(elem) {
+			return false
+		}
+		seen = true
+	}
+	return seen
+}
+
+func joinList(list, more string) string {
+	if list == "" {
+		return more
+	}
+	return list + ", " + more
+}
+
+// NeverStale reports whether a stored response must never be served stale
+// (RFC 9111 §4.2.4): must-revalidate, proxy-revalidate and s-maxage (§5.2.2.10
+// implies proxy-revalidate for a shared cache) forbid it, and no-cache
+// forbids any reuse without revalidation.
+func (cc *CacheControl) NeverStale() bool {
+	return cc.Revalidate || cc.SMaxAge >= 0 || cc.NoCache
 }
 
 // mergeDelta combines a directive's earlier value (-1: none yet) with a new

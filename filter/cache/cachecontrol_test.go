@@ -8,7 +8,7 @@ import (
 )
 
 func cc(edit func(*cache.CacheControl)) cache.CacheControl {
-	c := cache.CacheControl{MaxAge: -1, SMaxAge: -1, MinFresh: -1}
+	c := cache.CacheControl{MaxAge: -1, SMaxAge: -1, MinFresh: -1, StaleWhileRevalidate: -1, StaleIfError: -1, MaxStale: -1}
 	edit(&c)
 	return c
 }
@@ -26,11 +26,26 @@ func TestParseCacheControl(t *testing.T) {
 		{"  public ,max-age=60 ", cc(func(c *cache.CacheControl) { c.Public, c.MaxAge = true, 60 })},
 		{"max-age=060", cc(func(c *cache.CacheControl) { c.MaxAge = 60 })},
 		{`max-age="60"`, cc(func(c *cache.CacheControl) { c.MaxAge = 60 })},
-		{"s-maxage=5, must-revalidate", cc(func(c *cache.CacheControl) { c.SMaxAge, c.MustRevalidate = 5, true })},
+		{"s-maxage=5, must-revalidate", cc(func(c *cache.CacheControl) { c.SMaxAge, c.MustRevalidate, c.Revalidate = 5, true, true })},
+		{"proxy-revalidate", cc(func(c *cache.CacheControl) { c.Revalidate = true })},
+		{"max-age=10, stale-while-revalidate=30, stale-if-error=60", cc(func(c *cache.CacheControl) {
+			c.MaxAge, c.StaleWhileRevalidate, c.StaleIfError = 10, 30, 60
+		})},
+		{"stale-while-revalidate, stale-if-error=x", cc(none)}, // malformed: no stale serving
+		{"max-stale", cc(func(c *cache.CacheControl) { c.MaxStale = cache.MaxDelta })},
+		{"max-stale=5", cc(func(c *cache.CacheControl) { c.MaxStale = 5 })},
+		{"max-stale=x", cc(none)},
+		{"must-understand, no-store", cc(func(c *cache.CacheControl) { c.MustUnderstand, c.NoStore = true, true })},
 		{"min-fresh=10", cc(func(c *cache.CacheControl) { c.MinFresh = 10 })},
 		{"unknown, x-ext=\"a,b\", no-cache", cc(func(c *cache.CacheControl) { c.NoCache = true })},
-		{`private="set-cookie, x-user"`, cc(func(c *cache.CacheControl) { c.Private = true })},
-		{`no-cache="set-cookie"`, cc(func(c *cache.CacheControl) { c.NoCache = true })},
+		// Qualified forms name fields (RFC 9111 §5.2.2.4, §5.2.2.7); any
+		// other argument reads as the unqualified directive.
+		{`private="set-cookie, x-user"`, cc(func(c *cache.CacheControl) { c.PrivateFields = "set-cookie, x-user" })},
+		{`no-cache="set-cookie"`, cc(func(c *cache.CacheControl) { c.NoCacheFields = "set-cookie" })},
+		{`no-cache=x-a, no-cache="x-b"`, cc(func(c *cache.CacheControl) { c.NoCacheFields = "x-a, x-b" })},
+		{`no-cache="a b"`, cc(func(c *cache.CacheControl) { c.NoCache = true })},
+		{`no-cache=""`, cc(func(c *cache.CacheControl) { c.NoCache = true })},
+		{`private="x-a", private`, cc(func(c *cache.CacheControl) { c.PrivateFields, c.Private = "x-a", true })},
 
 		// Malformed and conflicting: the conservative reading.
 		{"max-age", cc(func(c *cache.CacheControl) { c.MaxAge = 0 })},
@@ -53,7 +68,7 @@ func TestParseCacheControl(t *testing.T) {
 		{"no-store=x", cc(func(c *cache.CacheControl) { c.NoStore = true })},
 		{"no-store junk", cc(func(c *cache.CacheControl) { c.NoStore = true })},
 		{"private junk", cc(func(c *cache.CacheControl) { c.Private = true })},
-		{"public=yes, must-revalidate=1", cc(none)},
+		{"public=yes, must-revalidate=1", cc(func(c *cache.CacheControl) { c.Revalidate = true })},
 		{"public junk", cc(none)},
 		{"nostore, no_store, no-stores", cc(none)},
 		{`"no-store"`, cc(none)},

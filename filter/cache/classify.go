@@ -1,5 +1,7 @@
 package cache
 
+import "strings"
+
 // Request is what the gateway knows of a request when it decides about the
 // cache: after the route rule matched and the caller was identified.
 type Request struct {
@@ -41,14 +43,17 @@ type Plan struct {
 
 // The X-Cache field the gateway sets on every response it decided about.
 const (
-	HeaderXCache = "x-cache"
-	XCacheHit    = "HIT"    // answered from the store, by the gateway
-	XCacheMiss   = "MISS"   // looked up, not found: forwarded (and stored when it can be)
-	XCacheBypass = "BYPASS" // the request or the response is not cacheable
+	HeaderXCache      = "x-cache"
+	XCacheHit         = "HIT"         // answered from the store, by the gateway
+	XCacheMiss        = "MISS"        // looked up, not found: forwarded (and stored when it can be)
+	XCacheBypass      = "BYPASS"      // the request or the response is not cacheable
+	XCacheRevalidated = "REVALIDATED" // a stale entry the upstream confirmed (304): answered from the store
+	XCacheStale       = "STALE"       // a stale entry served (stale-while-revalidate, stale-if-error, RFC 5861)
 )
 
-// hitHeaderCount is the number of header lines a hit adds (x-cache, age).
-const hitHeaderCount = 2
+// hitHeaderCount is the number of header lines a hit adds (x-cache, age,
+// cache-status).
+const hitHeaderCount = 3
 
 // Classify decides what the cache does for req on a rule with policy p (nil
 // when the rule does not cache). It is pure and cheap: two SHA-256 at most.
@@ -88,6 +93,7 @@ func (c *Config) Classify(p *RoutePolicy, req *Request) Plan {
 		headers:     req.Headers,
 		maxAge:      cc.MaxAge,
 		minFresh:    cc.MinFresh,
+		maxStale:    cc.MaxStale,
 	}
 	l.k0 = indexDigest(host, path, req.Tenant, l.shared)
 	l.IndexKey = hexKey(l.k0)
@@ -106,6 +112,55 @@ func invalidationKeys(req *Request) []string {
 		keys = append(keys, hexKey(indexDigest(host, path, req.Tenant, false)))
 	}
 	return keys
+}
+
+// RelatedInvalidations are the index keys an unsafe request's successful
+// response also makes stale (RFC 9111 §4.4): those of the paths its
+// Location and Content-Location (uris) name on the request's own host, for
+// the caller and shared. Another host's are left alone (§4.4: that would let
+// one origin evict another's entries), as are references the gateway does
+// not resolve (dot segments).
+func RelatedInvalidations(req *Request, uris ...string) []string {
+	host := canonicalHost(req.Scheme, req.Authority)
+	var keys []string
+	for _, uri := range uris {
+		path, ok := sameHostPath(req, host, strings.Trim(uri, " \t"))
+		if !ok {
+			continue
+		}
+		related := *req
+		related.Path = path
+		keys = append(keys, invalidationKeys(&related)...)
+	}
+	return keys
+}
+
+// sameHostPath resolves a URI reference against req: an absolute URI on
+// host, an absolute path, or a relative path (against req's directory).
+func sameHostPath(req *Request, host, uri string) (string, bool) {
+	if i := strings.IndexAny(uri, "?#"); i >= 0 {
+		uri = uri[:i]
+	}
+	switch {
+	case uri == "" || strings.Contains(uri, "/.") || strings.HasPrefix(uri, "."):
+		return "", false
+	case strings.HasPrefix(uri, "//"):
+		return "", false // a network-path reference: another authority
+	case strings.HasPrefix(uri, "/"):
+		return uri, true
+	}
+	if scheme, rest, ok := strings.Cut(uri, "://"); ok {
+		authority, path, _ := strings.Cut(rest, "/")
+		if !isToken(scheme) || canonicalHost(strings.ToLower(scheme), authority) != host {
+			return "", false
+		}
+		return "/" + path, true
+	}
+	if strings.Contains(uri, ":") {
+		return "", false // another scheme (mailto:, urn:)
+	}
+	dir, _ := splitTarget(req.Path)
+	return dir[:strings.LastIndexByte(dir, '/')+1] + uri, true
 }
 
 // Invalidates reports whether an unsafe request's response with status

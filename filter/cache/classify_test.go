@@ -114,3 +114,40 @@ func TestFillKey(t *testing.T) {
 		t.Fatal("the fill key did not follow the index's names")
 	}
 }
+
+// TestRelatedInvalidations: an unsafe request's Location and
+// Content-Location invalidate their paths on the same host only (RFC 9111
+// §4.4).
+func TestRelatedInvalidations(t *testing.T) {
+	cfg := testConfig()
+	post := with(get("/api/orders/7"), func(r *cache.Request) { r.Method = "POST" })
+	keysOf := func(path string) []string {
+		return cfg.Classify(private, with(post, func(r *cache.Request) { r.Path = path })).Invalidate
+	}
+	for _, tc := range []struct {
+		uri  string
+		path string // "" when nothing is invalidated
+	}{
+		{"/api/orders", "/api/orders"},
+		{"/api/orders?x=1#f", "/api/orders"},
+		{"https://api.example.com/api/items", "/api/items"},
+		{"HTTPS://API.example.com:443/api/items", "/api/items"},
+		{"8", "/api/orders/8"},
+		{"https://other.example.com/api/items", ""},
+		{"https://api.example.com:8443/api/items", ""},
+		{"//other.example.com/x", ""},
+		{"../secrets", ""},
+		{"/api/./x", ""},
+		{"mailto:a@example.com", ""},
+		{"", ""},
+	} {
+		got := cache.RelatedInvalidations(post, tc.uri)
+		var want []string
+		if tc.path != "" {
+			want = keysOf(tc.path)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%q: %d keys, want those of %q", tc.uri, len(got), tc.path)
+		}
+	}
+}

@@ -11,10 +11,12 @@ type Config struct {
 	Timeout            time.Duration
 	// MaxBodyBytes is the largest response body stored; a longer one is not.
 	MaxBodyBytes int
-	// Statuses maps each cacheable status to the time a response with that
-	// status stays fresh when it carries no freshness of its own (no
-	// s-maxage, max-age or Expires): the heuristic lifetime of RFC 9111
-	// §4.2.2, chosen by the operator. A status not listed is never stored.
+	// Statuses maps each cacheable status to the bound of its heuristic
+	// freshness (RFC 9111 §4.2.2, freshness.go): the lifetime of a response
+	// with that status that carries no freshness of its own (no s-maxage,
+	// max-age or Expires). 0 turns heuristics off: such a response is stored
+	// only when it has a validator, to be revalidated before each reuse. A
+	// status not listed is never stored.
 	Statuses map[int]time.Duration
 	// FillWait is the fill lock's lifetime: how long concurrent misses of one
 	// key wait for the first one's fill before going upstream themselves.
@@ -47,18 +49,18 @@ type RoutePolicy struct {
 	// Public shares the rule's entries across tenants (one entry for every
 	// caller); otherwise each tenant (API key) has its own.
 	Public bool
+	// StaleWhileRevalidate and StaleIfError are the RFC 5861 windows of
+	// the rule's responses that do not set their own (0: none).
+	StaleWhileRevalidate, StaleIfError time.Duration
 }
 
-// heuristicTTL is the lifetime of a response with status on a rule of policy
-// p when it carries no freshness of its own; 0 means the status is not
+// heuristicTTL is the heuristic bound of a response with status on a rule of
+// policy p (0: no heuristic freshness); ok is false when the status is not
 // cacheable.
-func (c *Config) heuristicTTL(status int, p *RoutePolicy) time.Duration {
-	ttl, ok := c.Statuses[status]
-	if !ok {
-		return 0
+func (c *Config) heuristicTTL(status int, p *RoutePolicy) (ttl time.Duration, ok bool) {
+	ttl, ok = c.Statuses[status]
+	if ok && status == 200 && p.TTL > 0 {
+		return p.TTL, true
 	}
-	if status == 200 && p.TTL > 0 {
-		return p.TTL
-	}
-	return ttl
+	return ttl, ok
 }

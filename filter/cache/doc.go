@@ -19,23 +19,41 @@
 //     stored GETs of its path are invalidated, for the caller and shared.
 //
 // A Lookup then reads the index (UseIndex), the entry (Answer: a Hit is the
-// reply, with x-cache: HIT and Age), and on a miss decides on the response
-// headers whether to store the response (Fill) and collects its body.
-// Responses are stored when all of these hold:
+// reply, with x-cache, Age and Cache-Status), and on a miss decides on the
+// response headers whether to store the response (Fill) and collects its
+// body. Responses are stored when all of these hold:
 //
 //   - the status is in Config.Statuses (default 200 only);
-//   - no Set-Cookie; Cache-Control has no no-store, private or no-cache
-//     (qualified forms included: the gateway does not revalidate, nor
-//     store a response in parts); Vary is not "*" (§4.1);
+//   - no Set-Cookie; the governing directives (Portcullis-Cache-Control,
+//     else CDN-Cache-Control, else Cache-Control: RFC 9213) have no
+//     no-store or private (must-understand with a status the gateway
+//     implements overrides no-store, §5.2.2.3; with another status it
+//     forbids storing); Vary is not "*" (§4.1). The qualified no-cache="f"
+//     and private="f" store the response without the named fields;
 //   - in a shared entry (a public rule, or an anonymous caller), a request
 //     with credentials (a tenant, or an Authorization field forwarded) gets
 //     its response stored only with public, s-maxage or must-revalidate
 //     (§3.5); a tenant's own entry needs none of them, since no other
 //     caller can reach it;
-//   - it is fresh once its age is taken off: the lifetime is s-maxage, else
-//     max-age, else Expires − Date, else the status's configured TTL (§4.2),
-//     less the Age it arrived with (§5.1);
+//   - it is fresh once its age is taken off, or it has a validator (ETag,
+//     Last-Modified) to be revalidated with: the lifetime is s-maxage, else
+//     max-age, else Expires − Date, else the heuristic (§4.2.2: a tenth of
+//     Date − Last-Modified, at most the status's configured bound, 0 for
+//     none), less the initial age (§4.2.3: the larger of Age and the
+//     apparent age; an Age that is not one integer makes it stale);
+//     no-cache makes it stale at once;
 //   - its body fits Config.MaxBodyBytes.
+//
+// Past its freshness an entry is served only (revalidate.go): within its
+// stale-while-revalidate window (RFC 5861, or the rule's default; Hit.Stale:
+// the plugin sends one request of the key upstream to refresh it), to a
+// request's max-stale, or instead of an upstream 5xx within stale-if-error
+// (StaleIfError); never when must-revalidate, proxy-revalidate, s-maxage or
+// no-cache forbid it (§4.2.4). Otherwise an entry with a validator is
+// revalidated: the request goes upstream with Conditional's fields, and a
+// 304 (Revalidated) freshens the entry (§4.3.4) and answers the client from
+// it. A fresh entry answers the client's own conditionals with a 304
+// (RFC 9110 §13.2.2).
 //
 // Cache-Control is parsed robustly (ParseCacheControl): anything malformed,
 // duplicated with different values or qualified reads the conservative way.
@@ -204,10 +222,14 @@
 //
 // Entry and Index document their versioned binary layouts. Hit replies
 // carry the stored status, header fields (less hop-by-hop fields, fields
-// named in Connection, Set-Cookie and the per-response ones: age, x-cache,
-// rate-limit fields, retry-after, x-request-id, content-length, Envoy's
-// x-envoy-*), the body, x-cache: HIT and age: the age on arrival plus the
-// seconds since stored-at (§4.2.3, §5.1). Decoding anything else returns an
+// named in Connection, Set-Cookie, the Proxy- fields and the per-response
+// ones: age, x-cache, rate-limit fields, retry-after, x-request-id,
+// content-length, Envoy's x-envoy-*), the body, x-cache, cache-status and
+// age: the initial age plus the seconds since stored-at (§4.2.3, §5.1). The
+// entry layout is version 1 as before; what changed is that an entry may be
+// stored past its expires-at (its TTL hint adds the stale and revalidation
+// windows) and that expires-at may equal stored-at (no-cache, or stale on
+// arrival, with a validator). Decoding anything else returns an
 // error wrapping ErrCorrupt and is a miss; the next fill overwrites it.
 //
 // # Stampedes: fill locks

@@ -21,8 +21,10 @@ type Fill struct {
 	IndexKey string
 	Index    []byte
 	IndexTTL time.Duration
-	// EntryKey is where Envelope goes; TTL is the store hint (the entry's
-	// freshness: it is never served after that, whatever the store keeps).
+	// EntryKey is where Envelope goes; TTL is the store hint: the entry's
+	// freshness, plus how long it may be served stale or revalidated
+	// (retention). Past its freshness it is never served without one of
+	// those, whatever the store keeps.
 	EntryKey string
 	TTL      time.Duration
 	// TagMember and Tags, when Config.Purge is set: file TagMember (the
@@ -36,6 +38,16 @@ type Fill struct {
 	idx  Index // the record in Index, for LocalIndex.Fill
 	body bodyBuffer
 }
+
+// MaxStoreTTL is the longest store hint the cache server takes
+// (x-cache-ttl, README "Cache server"): an entry fresh for longer may be
+// dropped by the store after it, and is then fetched again.
+const MaxStoreTTL = 24 * time.Hour
+
+// revalidationRetention is how long past its freshness an entry with a
+// validator stays in the store, to be revalidated (one upstream round trip
+// without a body) instead of fetched again.
+const revalidationRetention = time.Hour
 
 // minIndexTTL is the least store hint of an index record: an index that
 // expires before its entries makes them unreachable (one more upstream call
@@ -54,22 +66,21 @@ func (l *Lookup) Fill(resp *Response, now time.Time, epoch uint64) (*Fill, strin
 	if l.index == indexUnknown {
 		return nil, ReasonIndexUnknown
 	}
-	heuristic := l.cfg.heuristicTTL(resp.Status, l.policy)
-	if heuristic == 0 {
+	heuristic, cacheable := l.cfg.heuristicTTL(resp.Status, l.policy)
+	if !cacheable {
 		return nil, ReasonStatus
 	}
 	if _, ok := fieldValue(resp.Headers, "set-cookie"); ok {
 		return nil, ReasonSetCookie
 	}
-	value, _ := fieldValue(resp.Headers, "cache-control")
-	cc := ParseCacheControl(value)
+	cc := responseCacheControl(resp.Headers)
 	switch {
-	case cc.NoStore:
+	case cc.MustUnderstand && !understoodStatus(resp.Status):
+		return nil, ReasonMustUnderstand
+	case cc.NoStore && !cc.MustUnderstand: // §5.2.2.3: must-understand overrides no-store for a known status
 		return nil, ReasonResponseNoStore
 	case cc.Private:
 		return nil, ReasonResponsePrivate
-	case cc.NoCache:
-		return nil, ReasonResponseNoCache
 	}
 	vary, _ := fieldValue(resp.Headers, "vary")
 	names, reason := varyNames(vary)
@@ -97,13 +108,17 @@ func (l *Lookup) Fill(resp *Response, now time.Time, epoch uint64) (*Fill, strin
 			return nil, ReasonSurrogateKeys
 		}
 	}
-	fresh := freshness(cc, resp.Headers, now, heuristic)
-	if fresh <= 0 {
+	fr := responseFreshness(cc, resp.Headers, now, heuristic)
+	if fr.fresh <= 0 && !fr.validator {
+		// Reusable only after revalidation, which needs a validator.
+		if cc.NoCache {
+			return nil, ReasonResponseNoCache
+		}
 		return nil, ReasonStale
 	}
 
-	f := &Fill{IndexKey: l.IndexKey, TTL: time.Duration(fresh) * time.Second}
-	f.IndexTTL = max(f.TTL, minIndexTTL)
+	f := &Fill{IndexKey: l.IndexKey, TTL: fr.retention(l.policy.staleWindows(resp.Headers))}
+	f.IndexTTL = min(max(f.TTL, minIndexTTL), MaxStoreTTL)
 	if l.cfg.Purge != nil {
 		f.TagMember, f.Tags = l.tags(surrogate)
 	}
@@ -133,9 +148,9 @@ func (l *Lookup) Fill(resp *Response, now time.Time, epoch uint64) (*Fill, strin
 		Key:        variantDigest("entry", l.k0, &epoch, l.query, names, l.headers),
 		Status:     resp.Status,
 		StoredAt:   ms,
-		ExpiresAt:  ms + fresh*1000,
-		InitialAge: min(ageOnArrival(resp.Headers), MaxDelta),
-		Headers:    l.cfg.replayHeaders(resp.Headers),
+		ExpiresAt:  ms + max(fr.fresh, 0)*1000,
+		InitialAge: fr.age,
+		Headers:    l.cfg.replayHeaders(resp.Headers, joinList(cc.NoCacheFields, cc.PrivateFields)),
 		Vary:       varyValues(names, l.headers),
 	}
 	head, err := e.appendHead(make([]byte, 0, e.headSize()+min(expected, l.cfg.MaxBodyBytes)))
@@ -145,6 +160,18 @@ func (l *Lookup) Fill(resp *Response, now time.Time, epoch uint64) (*Fill, strin
 	f.EntryKey = hexKey(e.Key)
 	f.body = newBodyBuffer(head, l.cfg.MaxBodyBytes)
 	return f, ""
+}
+
+// understoodStatus reports whether the gateway implements the caching
+// rules of status (RFC 9110 §15): a must-understand response with another
+// one is not stored (RFC 9111 §5.2.2.3).
+func understoodStatus(status int) bool {
+	switch {
+	case 200 <= status && status <= 206, 300 <= status && status <= 308 && status != 306,
+		400 <= status && status <= 417, status == 421, status == 422, status == 426, 500 <= status && status <= 505:
+		return true
+	}
+	return false
 }
 
 // varyValues are the request's values of the varied fields names.

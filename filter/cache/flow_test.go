@@ -20,7 +20,8 @@ func TestMissThenHit(t *testing.T) {
 	if got.status != 200 || got.body != up.body || got.header("age") != "30" || got.header("x-cache") != "HIT" {
 		t.Fatalf("hit = %+v", got)
 	}
-	want := [][2]string{h("content-type", "application/json"), h("etag", `"v1"`), h("x-cache", "HIT"), h("age", "30")}
+	want := [][2]string{h("content-type", "application/json"), h("etag", `"v1"`), h("x-cache", "HIT"), h("age", "30"),
+		h("cache-status", "Portcullis; hit; ttl=29")}
 	if len(got.headers) != len(want) {
 		t.Fatalf("headers = %q, want %q", got.headers, want)
 	}
@@ -51,11 +52,23 @@ func TestMissThenHit(t *testing.T) {
 	} {
 		expect(t, do(t, cfg, svc, private, r, up, t0.Add(time.Second), 4), cache.XCacheMiss)
 	}
-	// Fresh until the TTL, then a miss again.
+	// Fresh until the TTL, then a miss again, conditional on the stored
+	// ETag (the origin answers it in full here).
 	expect(t, do(t, cfg, svc, private, req, up, t0.Add(time.Minute-time.Millisecond), 5), cache.XCacheHit)
 	got = do(t, cfg, svc, private, req, up, t0.Add(time.Minute), 5)
-	if got.xcache != cache.XCacheMiss || got.reason != cache.MissExpired {
-		t.Fatalf("at the TTL: %s %q, want MISS entry_expired", got.xcache, got.reason)
+	if got.xcache != cache.XCacheMiss || got.reason != cache.MissRevalidate || len(up.conditional) != 1 ||
+		up.conditional[0] != h("if-none-match", `"v1"`) {
+		t.Fatalf("at the TTL: %s %q, conditional %q; want MISS entry_revalidate with If-None-Match", got.xcache, got.reason, up.conditional)
+	}
+	if cs := got.header("cache-status"); cs != "Portcullis; fwd=stale; stored" {
+		t.Fatalf("cache-status %q", cs)
+	}
+	// Without a validator an expired entry is a plain miss.
+	plain := okOrigin("p")
+	expect(t, do(t, cfg, svc, private, get("/plain"), plain, t0, 6), cache.XCacheMiss)
+	got = do(t, cfg, svc, private, get("/plain"), plain, t0.Add(time.Minute), 7)
+	if got.reason != cache.MissExpired || plain.conditional != nil {
+		t.Fatalf("expired without a validator: %q, conditional %q", got.reason, plain.conditional)
 	}
 }
 

@@ -40,12 +40,15 @@ func fieldValue(headers [][2]string, name string) (value string, present bool) {
 // than the resource (age and x-cache are the cache's own, rate-limit and
 // request-id fields belong to the request that got them, content-length is
 // set by the proxy for the replayed body), Envoy's per-response fields,
-// pseudo-headers, and Set-Cookie, which is never replayed.
+// pseudo-headers, and Set-Cookie, which is never replayed (a response that
+// sets a cookie is not stored at all; this is the second line of defence).
+// Set-Cookie2 is an obsolete field (RFC 6265 §9.4) no client acts on: like
+// any other unknown field it is stored, as RFC 9111 §3.1 asks.
 func replayed(name string) bool {
 	switch name {
-	case "connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization",
+	case "connection", "keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization", "proxy-authentication-info",
 		"te", "trailer", "transfer-encoding", "upgrade",
-		"set-cookie", "set-cookie2",
+		"set-cookie",
 		"age", "x-cache", "ratelimit", "ratelimit-policy", "retry-after", "x-request-id",
 		"content-length":
 		return false
@@ -55,9 +58,11 @@ func replayed(name string) bool {
 }
 
 // replayHeaders returns the response header lines worth storing, names in
-// lower case: those replayed() keeps, less any named in Connection and the
-// surrogate keys field (Config.Purge).
-func (c *Config) replayHeaders(headers [][2]string) [][2]string {
+// lower case: those replayed() keeps, less any named in Connection, the
+// surrogate keys field (Config.Purge), and any named in omit (a list of
+// field names: those of qualified no-cache and private, RFC 9111 §5.2.2.4,
+// §5.2.2.7).
+func (c *Config) replayHeaders(headers [][2]string, omit string) [][2]string {
 	connection, _ := fieldValue(headers, "connection")
 	var tagHeader string
 	if c.Purge != nil {
@@ -66,7 +71,7 @@ func (c *Config) replayHeaders(headers [][2]string) [][2]string {
 	out := make([][2]string, 0, len(headers)+hitHeaderCount)
 	for _, h := range headers {
 		name := strings.ToLower(h[0])
-		if replayed(name) && !listContains(connection, name) && name != tagHeader {
+		if replayed(name) && !listContains(connection, name) && !listContains(omit, name) && name != tagHeader {
 			out = append(out, [2]string{name, h[1]})
 		}
 	}

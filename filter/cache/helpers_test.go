@@ -70,6 +70,13 @@ type origin struct {
 	headers [][2]string
 	body    string
 	calls   int
+	// validates: a conditional request is answered 304 with headers and no
+	// body (as an origin whose resource did not change does).
+	validates bool
+	// conditional is the last request's conditional fields; full counts the
+	// answers with a body.
+	conditional [][2]string
+	full        int
 }
 
 func okOrigin(body string, headers ...[2]string) *origin {
@@ -84,6 +91,14 @@ func do(t *testing.T, cfg *cache.Config, svc *service, p *cache.RoutePolicy, req
 	plan := cfg.Classify(p, req)
 	forward := func() (cache.Response, string) {
 		up.calls++
+		up.conditional = nil
+		if plan.Lookup != nil {
+			up.conditional = plan.Lookup.Conditional()
+		}
+		if up.validates && up.conditional != nil {
+			return cache.Response{Status: 304, Headers: up.headers}, ""
+		}
+		up.full++
 		return cache.Response{Status: up.status, Headers: up.headers}, up.body
 	}
 	switch plan.Action {
@@ -108,12 +123,27 @@ func do(t *testing.T, cfg *cache.Config, svc *service, p *cache.RoutePolicy, req
 	if key, ok := l.UseIndex(idx, found); ok {
 		hit, reason := l.Answer(svc.m[key], now)
 		if reason == "" {
-			return outcome{xcache: cache.XCacheHit, status: hit.Status, headers: hit.Headers, body: string(hit.Body)}
+			xcache := cache.XCacheHit
+			if hit.Stale { // served at once; the plugin refreshes it with one request (not modelled here)
+				xcache = cache.XCacheStale
+			}
+			return outcome{xcache: xcache, status: hit.Status, headers: hit.Headers, body: string(hit.Body)}
 		}
 		miss = reason
 	}
 	resp, body := forward()
+	if rv, ok := l.Revalidated(&resp, now); ok {
+		if rv.Envelope != nil {
+			svc.m[rv.EntryKey] = rv.Envelope
+		}
+		hit := rv.Hit
+		return outcome{xcache: cache.XCacheRevalidated, reason: miss, status: hit.Status, headers: hit.Headers, body: string(hit.Body), upstream: true}
+	}
+	if hit, ok := l.StaleIfError(resp.Status, now); ok {
+		return outcome{xcache: cache.XCacheStale, reason: miss, status: hit.Status, headers: hit.Headers, body: string(hit.Body), upstream: true}
+	}
 	o := outcome{xcache: cache.XCacheMiss, reason: miss, status: resp.Status, headers: resp.Headers, body: body, upstream: true}
+	o.headers = append(o.headers[:len(o.headers):len(o.headers)], h(cache.HeaderCacheStatus, l.CacheStatus(false)))
 	if !l.CanFill() {
 		return o
 	}
@@ -131,6 +161,7 @@ func do(t *testing.T, cfg *cache.Config, svc *service, p *cache.RoutePolicy, req
 		svc.m[fill.IndexKey] = fill.Index
 	}
 	svc.m[fill.EntryKey] = fill.Envelope()
+	o.headers[len(o.headers)-1][1] = l.CacheStatus(true)
 	return o
 }
 

@@ -56,9 +56,10 @@ func (t *HotEntries) Bytes() int { return t.bytes }
 
 // AnswerHot answers l from the table: ok is false when its entry is not
 // there (or no entry key is known) or cannot answer this request (expired,
-// which drops it, or too old for the request's max-age or min-fresh); then
-// GET EntryKey from the store, which may hold a newer response at the same
-// key.
+// which drops it unless it can be revalidated, stale, or too old for the
+// request's max-age or min-fresh); then GET EntryKey from the store, which
+// may hold a newer response at the same key (another request's refresh),
+// and failing that serve or revalidate the stale one.
 func (l *Lookup) AnswerHot(t *HotEntries, now time.Time) (hit Hit, ok bool) {
 	if l.Refresh || l.index != indexPresent {
 		return Hit{}, false
@@ -69,13 +70,14 @@ func (l *Lookup) AnswerHot(t *HotEntries, now time.Time) (hit Hit, ok bool) {
 	}
 	s := &t.slots[i]
 	hit, reason := l.answer(&s.entry, now)
-	switch reason {
-	case "":
+	switch {
+	case reason == "" && !hit.Stale:
 		s.ref = true
 		return hit, true
-	case MissExpired:
+	case reason == MissExpired:
 		t.drop(i)
 	}
+	// Stale: the store may hold the entry another request refreshed.
 	return Hit{}, false
 }
 

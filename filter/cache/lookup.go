@@ -31,13 +31,13 @@ type Lookup struct {
 	// the fill lock, but its response is stored (RFC 9111 §5.2.1.4).
 	Refresh bool
 
-	cfg                       *Config
-	policy                    *RoutePolicy
-	head, shared, credentials bool
-	query                     string
-	host, path, tenant        string // what K0 was derived from, for the purge tags
-	headers                   [][2]string
-	maxAge, minFresh          int64 // the request's directives, -1 when absent
+	cfg                        *Config
+	policy                     *RoutePolicy
+	head, shared, credentials  bool
+	query                      string
+	host, path, tenant         string // what K0 was derived from, for the purge tags
+	headers                    [][2]string
+	maxAge, minFresh, maxStale int64 // the request's directives, -1 when absent
 
 	k0    digest
 	index indexState
@@ -46,6 +46,14 @@ type Lookup struct {
 	// local is what UseLocalIndex read of this Envoy's copy of the index,
 	// for Remember.
 	local localRead
+	// stale is the entry Answer found stale or too old, kept when it has a
+	// validator (revalidate: Conditional) or may answer an upstream error
+	// until ifErrorUntil (Unix ms, RFC 5861 §4).
+	stale        *Entry
+	revalidate   bool
+	ifErrorUntil int64
+	// fwd is why the request goes upstream, for Cache-Status (RFC 9211 §2.2).
+	fwd string
 }
 
 type indexState uint8
@@ -106,8 +114,11 @@ func (l *Lookup) CanFill() bool { return !l.head }
 
 // Hit is the reply to a request answered from the store.
 type Hit struct {
-	Status  int
-	Headers [][2]string // the stored ones, then x-cache: HIT and age
+	// Stale is set for an entry served within its stale-while-revalidate
+	// window: the plugin refreshes it (one request per key, the fill lock).
+	Stale   bool
+	Status  int         // the stored one, or 304 for a request whose conditionals match
+	Headers [][2]string // the stored ones, then x-cache, age and cache-status
 	// Body is the stored body, for HEAD too: the proxy's local reply sets
 	// content-length from it and sends no body to a HEAD request.
 	Body []byte
@@ -132,7 +143,9 @@ func (l *Lookup) Answer(value []byte, now time.Time) (hit Hit, reason string) {
 }
 
 // answer is the reply from the decoded entry e, or why there is none. e is
-// not changed: a hot entry answers many requests.
+// not changed: a hot entry answers many requests. An entry that is stale, or
+// too old for the request, but has a validator is kept as the one to
+// revalidate (Conditional): MissRevalidate.
 func (l *Lookup) answer(e *Entry, now time.Time) (hit Hit, reason string) {
 	if e.Key != l.k1 {
 		return Hit{}, MissMismatch // the store answered with another key's value
@@ -140,19 +153,60 @@ func (l *Lookup) answer(e *Entry, now time.Time) (hit Hit, reason string) {
 	for _, v := range e.Vary { // RFC 9111 §4.1
 		value, present := fieldValue(l.headers, v.Name)
 		if present != v.Present || value != v.Value {
+			l.fwd = fwdVaryMiss
 			return Hit{}, MissMismatch
 		}
 	}
 	ms := now.UnixMilli()
-	if ms >= e.ExpiresAt {
-		return Hit{}, MissExpired
-	}
 	age := e.InitialAge + max(ms-e.StoredAt, 0)/1000 // RFC 9111 §4.2.3: age on arrival + time resident
-	if l.maxAge >= 0 && age > l.maxAge || l.minFresh >= 0 && (e.ExpiresAt-ms)/1000 < l.minFresh {
-		return Hit{}, MissTooOld // RFC 9111 §5.2.1.1, §5.2.1.3
+	switch {
+	case ms >= e.ExpiresAt:
+		reason = MissExpired
+	case l.maxAge >= 0 && age > l.maxAge || l.minFresh >= 0 && (e.ExpiresAt-ms)/1000 < l.minFresh:
+		reason = MissTooOld // RFC 9111 §5.2.1.1, §5.2.1.3
+	default:
+		return l.reply(e, age, ms, XCacheHit, cacheStatusHit), ""
+	}
+	l.fwd = fwdStale
+	var windows staleWindows
+	if reason == MissExpired {
+		windows = l.policy.staleWindows(e.Headers)
+	}
+	validator := hasValidator(e.Headers)
+	if validator || windows.ifError > 0 {
+		stale := *e // the fields are never written after decoding: a copy shares them safely
+		l.stale, l.revalidate, l.ifErrorUntil = &stale, validator, e.ExpiresAt+windows.ifError.Milliseconds()
+	}
+	// RFC 5861 §3: within stale-while-revalidate the stale entry answers at
+	// once; the plugin sends one request of the key upstream to refresh it.
+	// So does a request that accepts it stale (max-stale, RFC 9111 §5.2.1.2).
+	if reason == MissExpired && !windows.forbidden && (ms < e.ExpiresAt+windows.whileRevalidate.Milliseconds() ||
+		l.maxStale >= 0 && (ms-e.ExpiresAt)/1000 <= l.maxStale) {
+		hit = l.reply(e, age, ms, XCacheStale, cacheStatusHit)
+		hit.Stale = true
+		return hit, ""
+	}
+	if validator {
+		return Hit{}, MissRevalidate
+	}
+	return Hit{}, reason
+}
+
+// reply is the answer from e, of age age at ms: the stored response, or a
+// 304 when the request's own conditionals match it (RFC 9110 §13.2.2: a
+// cache evaluates them against the response it selected).
+func (l *Lookup) reply(e *Entry, age, ms int64, xcache, cacheStatus string) Hit {
+	status, body := e.Status, e.Body
+	if notModified(l.headers, e) {
+		status, body = 304, nil
+	}
+	ttl := (e.ExpiresAt - ms) / 1000
+	if ms >= e.ExpiresAt { // stale: a negative ttl (RFC 9211 §2.5), never a truncated 0
+		ttl = -(ms-e.ExpiresAt)/1000 - 1
 	}
 	// A new slice: e.Headers stays as stored (a hot entry answers again).
 	headers := append(make([][2]string, 0, len(e.Headers)+hitHeaderCount), e.Headers...)
-	headers = append(headers, [2]string{HeaderXCache, XCacheHit}, [2]string{"age", strconv.FormatInt(age, 10)})
-	return Hit{Status: e.Status, Headers: headers, Body: e.Body}, ""
+	headers = append(headers, [2]string{HeaderXCache, xcache}, [2]string{"age", strconv.FormatInt(age, 10)},
+		[2]string{HeaderCacheStatus, cacheStatus + strconv.FormatInt(ttl, 10)})
+	return Hit{Status: status, Headers: headers, Body: body}
 }

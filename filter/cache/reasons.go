@@ -15,6 +15,7 @@ const (
 	ReasonStatus              = "status"                // the status is not in Config.Statuses
 	ReasonSetCookie           = "set_cookie"            // the response sets a cookie
 	ReasonResponseNoStore     = "response_no_store"     // RFC 9111 §5.2.2.5
+	ReasonMustUnderstand      = "must_understand"       // RFC 9111 §5.2.2.3: must-understand with a status the gateway does not implement
 	ReasonResponsePrivate     = "response_private"      // RFC 9111 §5.2.2.7: a shared cache must not store it
 	ReasonResponseNoCache     = "response_no_cache"     // RFC 9111 §5.2.2.4: reuse needs revalidation, which the gateway does not do
 	ReasonVaryStar            = "vary_star"             // RFC 9111 §4.1: Vary "*" never matches
@@ -32,5 +33,8 @@ const (
 	MissCorrupt  = "entry_corrupt"  // the entry does not decode
 	MissMismatch = "entry_mismatch" // the entry is not this request's (key or varied values differ)
 	MissExpired  = "entry_expired"  // past its expires-at
-	MissTooOld   = "entry_too_old"  // older than the request's max-age, or fresh for less than its min-fresh
+	// MissRevalidate: stale or too old, but with a validator: forward the
+	// request with Lookup.Conditional's fields (RFC 9111 §4.3.1).
+	MissRevalidate = "entry_revalidate"
+	MissTooOld     = "entry_too_old" // older than the request's max-age, or fresh for less than its min-fresh
 )

@@ -125,6 +125,9 @@ type RouteCacheFile struct {
 	Enabled    *bool
 	TTLSeconds *int
 	Public     bool
+	// RFC 5861 defaults for responses that do not set their own.
+	StaleWhileRevalidateSeconds *int
+	StaleIfErrorSeconds         *int
 }
 
 func (f *RouteCacheFile) members() []member {
@@ -132,6 +135,8 @@ func (f *RouteCacheFile) members() []member {
 		{"enabled", optional(&f.Enabled, flag)},
 		{"ttl_seconds", optional(&f.TTLSeconds, integer[int])},
 		{"public", flag(&f.Public)},
+		{"stale_while_revalidate_seconds", optional(&f.StaleWhileRevalidateSeconds, integer[int])},
+		{"stale_if_error_seconds", optional(&f.StaleIfErrorSeconds, integer[int])},
 	}
 }
 
@@ -145,9 +150,12 @@ const (
 	MaxBodyBytesCeiling   = 16 << 20 // a fill holds the whole body in the VM
 	DefaultCacheTTL       = 60 * time.Second
 	MaxTTLSeconds         = 365 * 24 * 3600
-	DefaultFillWait       = 2 * time.Second // why: filter/cache package documentation
-	MaxFillWaitMS         = 10_000          // well inside Envoy's 15 s route timeout
-	DefaultFillLockSlots  = 4096
+	// MaxStaleSeconds bounds the stale windows: an entry is kept in the
+	// store at most cache.MaxStoreTTL.
+	MaxStaleSeconds      = 86400
+	DefaultFillWait      = 2 * time.Second // why: filter/cache package documentation
+	MaxFillWaitMS        = 10_000          // well inside Envoy's 15 s route timeout
+	DefaultFillLockSlots = 4096
 	// The in-proxy tier; why these: filter/cache package documentation.
 	DefaultLocalIndexTTL      = time.Second
 	MaxLocalIndexTTLMS        = 60_000
@@ -202,7 +210,7 @@ func compileCache(f *CacheFile, routes []RouteFile) (*cache.Config, []*cache.Rou
 		{"cache.max_body_bytes", f.MaxBodyBytes, 1, MaxBodyBytesCeiling, func(v int) { c.MaxBodyBytes = v }},
 		{"cache.fill_wait_ms", f.FillWaitMS, 1, MaxFillWaitMS, func(v int) { c.FillWait = time.Duration(v) * time.Millisecond }},
 		{"cache.fill_lock_slots", f.FillLockSlots, 1, cache.MaxFillLockSlots, func(v int) { c.FillLockSlots = v }},
-		{"cache.default_ttl_seconds", f.DefaultTTLSeconds, 1, MaxTTLSeconds, func(int) {}}, // used by compileStatuses
+		{"cache.default_ttl_seconds", f.DefaultTTLSeconds, 0, MaxTTLSeconds, func(int) {}}, // used by compileStatuses; 0: no heuristic freshness
 		{"cache.local_index_ttl_ms", f.LocalIndexTTLMS, 1, MaxLocalIndexTTLMS, func(v int) { c.LocalIndexTTL = time.Duration(v) * time.Millisecond }},
 		{"cache.local_index_slots", f.LocalIndexSlots, 1, cache.MaxLocalIndexSlots, func(v int) { c.LocalIndexSlots = v }},
 		{"cache.local_entries", f.LocalEntries, 1, MaxLocalEntries, func(v int) { c.LocalEntries = v }},
@@ -266,8 +274,8 @@ func compileStatuses(f *CacheFile) (map[int]time.Duration, error) {
 			return nil, fieldError(field, strconv.Itoa(status)+" responses cannot be replayed from the cache")
 		}
 		ttl := f.Statuses[k]
-		if ttl < 1 || ttl > MaxTTLSeconds {
-			return nil, fieldError(field, "must be between 1 and "+strconv.Itoa(MaxTTLSeconds)+" seconds, got "+strconv.Itoa(ttl))
+		if ttl < 0 || ttl > MaxTTLSeconds { // 0: stored only with freshness of its own or a validator
+			return nil, fieldError(field, "must be between 0 and "+strconv.Itoa(MaxTTLSeconds)+" seconds, got "+strconv.Itoa(ttl))
 		}
 		out[status] = time.Duration(ttl) * time.Second
 	}
@@ -285,6 +293,10 @@ func compileRouteCache(field string, f *RouteCacheFile, c *cache.Config) (*cache
 			return nil, fieldError(field+".ttl_seconds", "has no effect with enabled false")
 		case f.Public:
 			return nil, fieldError(field+".public", "has no effect with enabled false")
+		case f.StaleWhileRevalidateSeconds != nil:
+			return nil, fieldError(field+".stale_while_revalidate_seconds", "has no effect with enabled false")
+		case f.StaleIfErrorSeconds != nil:
+			return nil, fieldError(field+".stale_if_error_seconds", "has no effect with enabled false")
 		}
 		return nil, nil
 	}
@@ -297,6 +309,22 @@ func compileRouteCache(field string, f *RouteCacheFile, c *cache.Config) (*cache
 			return nil, fieldError(field+".ttl_seconds", "is the TTL of status 200, which cache.statuses does not list")
 		}
 		p.TTL = time.Duration(*f.TTLSeconds) * time.Second
+	}
+	for _, w := range [...]struct {
+		name  string
+		value *int
+		set   *time.Duration
+	}{
+		{".stale_while_revalidate_seconds", f.StaleWhileRevalidateSeconds, &p.StaleWhileRevalidate},
+		{".stale_if_error_seconds", f.StaleIfErrorSeconds, &p.StaleIfError},
+	} {
+		if w.value == nil {
+			continue
+		}
+		if v := *w.value; v < 0 || v > MaxStaleSeconds {
+			return nil, fieldError(field+w.name, "must be between 0 and "+strconv.Itoa(MaxStaleSeconds)+", got "+strconv.Itoa(v))
+		}
+		*w.set = time.Duration(*w.value) * time.Second
 	}
 	return p, nil
 }

@@ -44,6 +44,7 @@ func TestCacheCompiles(t *testing.T) {
 	  "routes": [{"prefix": "/off", "cache": {"enabled": false}},
 	             {"prefix": "/short", "cache": {"ttl_seconds": 5}},
 	             {"prefix": "/shared", "public": true, "cache": {"enabled": true, "public": true, "ttl_seconds": 3600}},
+	             {"prefix": "/stale", "cache": {"stale_while_revalidate_seconds": 30, "stale_if_error_seconds": 600}},
 	             {"prefix": "/api"}],
 	  "cache": {"cluster": "cache_redis", "authority": "cache.internal:8080", "timeout_ms": 20,
 	            "max_body_bytes": 65536, "statuses": {"200": 30, "404": 10, "301": 86400},
@@ -65,6 +66,7 @@ func TestCacheCompiles(t *testing.T) {
 		"/off":    nil,
 		"/short":  {TTL: 5 * time.Second},
 		"/shared": {TTL: time.Hour, Public: true},
+		"/stale":  {StaleWhileRevalidate: 30 * time.Second, StaleIfError: 10 * time.Minute},
 		"/api":    {},
 	} {
 		r, _ := c.Routes.Match("GET", path)
@@ -81,6 +83,19 @@ func TestCacheDefaultTTL(t *testing.T) {
 	}
 }
 
+// TestCacheNoHeuristic: 0 keeps the status cacheable with no heuristic
+// lifetime (only explicit freshness or a validator makes it reusable).
+func TestCacheNoHeuristic(t *testing.T) {
+	c := mustParse(t, withMember(`"cache":{"default_ttl_seconds":0}`))
+	if got := c.Cache.Statuses; !reflect.DeepEqual(got, map[int]time.Duration{200: 0}) {
+		t.Errorf("Statuses = %v, want 200 with no heuristic lifetime", got)
+	}
+	c = mustParse(t, withMember(`"cache":{"statuses":{"200":0,"404":30}}`))
+	if got := c.Cache.Statuses; !reflect.DeepEqual(got, map[int]time.Duration{200: 0, 404: 30 * time.Second}) {
+		t.Errorf("Statuses = %v", got)
+	}
+}
+
 func withCache(block string) string { return withMember(`"cache":` + block) }
 
 func withCachedRoutes(routes string) string {
@@ -93,6 +108,10 @@ func TestCacheInvalid(t *testing.T) {
 	}{
 		{"route block without the top-level one", withRoutes(`[{"prefix":"/a"},{"prefix":"/b","cache":{"enabled":true}}]`), "routes[1].cache", "requires the top-level cache block"},
 		{"unknown field", withCache(`{"ttl":5}`), "cache.ttl", "unknown field"},
+		{"stale-while-revalidate negative", withCachedRoutes(`[{"prefix":"/a","cache":{"stale_while_revalidate_seconds":-1}}]`), "routes[0].cache.stale_while_revalidate_seconds", "between 0 and 86400, got -1"},
+		{"stale-if-error over a day", withCachedRoutes(`[{"prefix":"/a","cache":{"stale_if_error_seconds":86401}}]`), "routes[0].cache.stale_if_error_seconds", "between 0 and 86400, got 86401"},
+		{"stale-if-error not a number", withCachedRoutes(`[{"prefix":"/a","cache":{"stale_if_error_seconds":"1m"}}]`), "routes[0].cache.stale_if_error_seconds", "must be an integer"},
+		{"stale window on a disabled rule", withCachedRoutes(`[{"prefix":"/a","cache":{"enabled":false,"stale_while_revalidate_seconds":5}}]`), "routes[0].cache.stale_while_revalidate_seconds", "has no effect with enabled false"},
 		{"unknown route field", withCachedRoutes(`[{"prefix":"/a","cache":{"ttl":5}}]`), "routes[0].cache.ttl", "unknown field"},
 		{"cache not an object", withCache(`true`), "cache", "must be an object"},
 		{"timeout as a string", withCache(`{"timeout_ms":"50"}`), "cache.timeout_ms", "must be an integer"},
@@ -106,8 +125,8 @@ func TestCacheInvalid(t *testing.T) {
 		{"timeout absurd", withCache(`{"timeout_ms":60000}`), "cache.timeout_ms", "between 1 and 5000"},
 		{"max body 0", withCache(`{"max_body_bytes":0}`), "cache.max_body_bytes", "between 1 and 16777216"},
 		{"max body absurd", withCache(`{"max_body_bytes":1073741824}`), "cache.max_body_bytes", "between 1 and 16777216"},
-		{"default TTL 0", withCache(`{"default_ttl_seconds":0}`), "cache.default_ttl_seconds", "between 1 and 31536000"},
-		{"default TTL absurd", withCache(`{"default_ttl_seconds":99999999999}`), "cache.default_ttl_seconds", "between 1 and 31536000"},
+		{"default TTL negative", withCache(`{"default_ttl_seconds":-1}`), "cache.default_ttl_seconds", "between 0 and 31536000"},
+		{"default TTL absurd", withCache(`{"default_ttl_seconds":99999999999}`), "cache.default_ttl_seconds", "between 0 and 31536000"},
 		{"fill wait 0", withCache(`{"fill_wait_ms":0}`), "cache.fill_wait_ms", "between 1 and 10000"},
 		{"fill wait absurd", withCache(`{"fill_wait_ms":60000}`), "cache.fill_wait_ms", "between 1 and 10000"},
 		{"lock slots 0", withCache(`{"fill_lock_slots":0}`), "cache.fill_lock_slots", "between 1 and 1048576"},
@@ -127,8 +146,8 @@ func TestCacheInvalid(t *testing.T) {
 		{"status with a sign", withCache(`{"statuses":{"+200":60}}`), "cache.statuses.+200", "not a status code"},
 		{"status 206", withCache(`{"statuses":{"200":60,"206":60}}`), "cache.statuses.206", "cannot be replayed"},
 		{"status 304", withCache(`{"statuses":{"304":60}}`), "cache.statuses.304", "cannot be replayed"},
-		{"status TTL 0", withCache(`{"statuses":{"200":60,"404":0}}`), "cache.statuses.404", "between 1 and 31536000 seconds, got 0"},
-		{"status TTL negative", withCache(`{"statuses":{"404":-5}}`), "cache.statuses.404", "between 1 and"},
+		{"status TTL too long", withCache(`{"statuses":{"200":60,"404":31536001}}`), "cache.statuses.404", "between 0 and 31536000 seconds, got 31536001"},
+		{"status TTL negative", withCache(`{"statuses":{"404":-5}}`), "cache.statuses.404", "between 0 and"},
 		{"status TTL as a string", withCache(`{"statuses":{"404":"10"}}`), "cache.statuses.404", "must be an integer"},
 		{"default TTL and statuses.200", withCache(`{"default_ttl_seconds":60,"statuses":{"200":30}}`), "cache.default_ttl_seconds", "set it in one place"},
 		{"default TTL without 200", withCache(`{"default_ttl_seconds":60,"statuses":{"404":30}}`), "cache.default_ttl_seconds", "does not list"},

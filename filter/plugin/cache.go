@@ -33,6 +33,8 @@ const maxFillsPerVM = 32
 type cacheState struct {
 	lookup *cache.Lookup
 	xcache string // the X-Cache value for the response, "" when the cache had no say
+	// status is the Cache-Status of a request forwarded without a lookup.
+	status string
 	// waited is set once the request waited for another's fill: it never
 	// waits twice.
 	waited bool
@@ -61,6 +63,7 @@ func (h *httpContext) cacheRequest() types.Action {
 		h.cache.xcache = cache.XCacheBypass
 		p.metrics.cacheBypass.Inc()
 	}
+	h.cache.status = plan.CacheStatus()
 	return h.forward()
 }
 
@@ -120,7 +123,7 @@ func (h *httpContext) lookUpEntry() types.Action {
 	l := h.cache.lookup
 	if hit, ok := l.AnswerHot(p.hot, clockNow()); ok {
 		p.metrics.cacheLocalHit.Inc()
-		return h.answerHit(hit)
+		return h.answerStored(hit)
 	}
 	return h.call("cache", c.Cluster, storeHeaders(c, "GET", l.EntryKey()), nil, c.Timeout, maxCacheValueBytes(c), func(a answer) types.Action {
 		switch a.status {
@@ -135,8 +138,29 @@ func (h *httpContext) lookUpEntry() types.Action {
 			return h.miss()
 		}
 		p.hot.Keep(l, a.body)
-		return h.answerHit(hit)
+		return h.answerStored(hit)
 	})
+}
+
+// answerStored answers a hit. A stale one (within stale-while-revalidate)
+// is answered at once unless this request takes the key's fill lock: that
+// one goes upstream to refresh the entry, while every other request of the
+// key is answered stale (RFC 5861 §3, one refresh per key and Envoy).
+func (h *httpContext) answerStored(hit cache.Hit) types.Action {
+	if !hit.Stale {
+		return h.answerHit(hit)
+	}
+	p := h.plugin
+	l := h.cache.lookup
+	if l.CanFill() && p.fills < maxFillsPerVM {
+		if acq := p.fillLocks.TryAcquire(l.FillKey(), clockNow(), p.cfg.Cache.FillWait); acq.State == cache.Acquired {
+			h.cache.lock, h.cache.fillAllowed = &acq.Lock, true
+			h.cache.xcache = cache.XCacheMiss
+			return h.goUpstream()
+		}
+	}
+	p.metrics.cacheStale.Inc()
+	return h.answerHit(hit)
 }
 
 // cacheUnavailable: the store did not answer usefully (down, slow, an error,
@@ -155,6 +179,9 @@ func (h *httpContext) answerHit(hit cache.Hit) types.Action {
 	headers := append(hit.Headers, h.rateHeaders...)
 	h.stage = stageReplied
 	h.access.Cache = cache.XCacheHit
+	if hit.Stale {
+		h.access.Cache = cache.XCacheStale
+	}
 	h.publishAccess()
 	if err := proxywasm.SendHttpResponse(uint32(hit.Status), headers, hit.Body, -1); err != nil {
 		host.Log(host.Error, "portcullis: cannot send a cached response: "+err.Error())
@@ -189,7 +216,26 @@ func (h *httpContext) miss() types.Action {
 			return types.ActionPause
 		}
 	}
-	p.metrics.cacheMiss.Inc()
+	return h.goUpstream()
+}
+
+// goUpstream forwards a looked-up request. With a stale entry that has a
+// validator the upstream is asked whether it changed (RFC 9111 §4.3.1); a
+// 304 is answered in cacheResponseHeaders.
+func (h *httpContext) goUpstream() types.Action {
+	h.plugin.metrics.cacheMiss.Inc()
+	conditional := h.cache.lookup.Conditional()
+	if conditional != nil {
+		// The client's own validators name some other representation: a 304
+		// to them would not validate the stored one.
+		_ = proxywasm.RemoveHttpRequestHeader("if-none-match")
+		_ = proxywasm.RemoveHttpRequestHeader("if-modified-since")
+	}
+	for _, kv := range conditional {
+		if err := proxywasm.ReplaceHttpRequestHeader(kv[0], kv[1]); err != nil {
+			host.Log(host.Warn, "portcullis: cannot make a cache revalidation conditional: "+err.Error())
+		}
+	}
 	return h.forward()
 }
 
@@ -221,14 +267,40 @@ func (w *fillWaiter) poll(now int64) bool {
 }
 
 // cacheResponseHeaders decides, on the response headers of a forwarded
-// request, whether it is stored, sets X-Cache, and schedules the deletions
-// of an unsafe request that succeeded.
-func (h *httpContext) cacheResponseHeaders(status int, endOfStream bool) {
+// request, whether it is stored, sets X-Cache and Cache-Status, and
+// schedules the deletions of an unsafe request that succeeded. replied is
+// true when it answered the request itself: a 304 to a revalidation.
+func (h *httpContext) cacheResponseHeaders(status int, endOfStream bool) (replied bool) {
 	p := h.plugin
 	cs := &h.cache
+	if status == 304 && cs.lookup != nil && cs.lookup.Revalidating() {
+		if h.answerRevalidated() {
+			return true
+		}
+	}
+	if status >= 500 && cs.lookup != nil {
+		if hit, ok := cs.lookup.StaleIfError(status, clockNow()); ok {
+			h.releaseFillLock()
+			p.metrics.cacheStale.Inc()
+			h.stage = stageReplied
+			h.access.Cache = cache.XCacheStale
+			h.publishAccess()
+			if err := proxywasm.SendHttpResponse(uint32(hit.Status), append(hit.Headers, h.rateHeaders...), hit.Body, -1); err != nil {
+				host.Log(host.Error, "portcullis: cannot send a stale cached response: "+err.Error())
+			}
+			return true
+		}
+	}
 	if cs.invalidate != nil {
 		if cache.Invalidates(status) {
-			p.invalidateIndexes(cs.invalidate)
+			keys := cs.invalidate
+			// The paths the response names are invalidated too (RFC 9111 §4.4).
+			if loc, cl := responseHeader("location"), responseHeader("content-location"); loc != "" || cl != "" {
+				r := h.request
+				req := cache.Request{Method: r.Method, Scheme: r.Scheme, Authority: r.Authority, Path: r.Path, Tenant: h.tenant}
+				keys = append(keys, cache.RelatedInvalidations(&req, loc, cl)...)
+			}
+			p.invalidateIndexes(keys)
 			p.metrics.cacheInvalidations.Inc()
 		}
 		cs.xcache = cache.XCacheBypass
@@ -252,6 +324,11 @@ func (h *httpContext) cacheResponseHeaders(status int, endOfStream bool) {
 	}
 	if cs.xcache != "" {
 		_ = proxywasm.ReplaceHttpResponseHeader(cache.HeaderXCache, cs.xcache)
+		status := cs.status
+		if cs.lookup != nil {
+			status = cs.lookup.CacheStatus(cs.fill != nil)
+		}
+		_ = proxywasm.ReplaceHttpResponseHeader(cache.HeaderCacheStatus, status)
 	}
 	if c := p.cfg.Cache; c != nil && c.Purge != nil {
 		// Surrogate keys are for the gateway, as in Fastly's and
@@ -261,6 +338,43 @@ func (h *httpContext) cacheResponseHeaders(status int, endOfStream bool) {
 	if endOfStream {
 		h.finishFill()
 	}
+	return false
+}
+
+// answerRevalidated answers a revalidation the upstream confirmed (304)
+// with the refreshed entry, and PUTs it back (releasing the fill lock once
+// stored). false when the 304 cannot be used: it goes to the client as it is.
+func (h *httpContext) answerRevalidated() bool {
+	p := h.plugin
+	cs := &h.cache
+	headers, err := proxywasm.GetHttpResponseHeaders()
+	if err != nil {
+		return false
+	}
+	rv, ok := cs.lookup.Revalidated(&cache.Response{Status: 304, Headers: headers}, clockNow())
+	if !ok {
+		return false
+	}
+	p.metrics.cacheRevalidated.Inc()
+	lock := cs.lock
+	cs.lock = nil
+	if rv.Envelope != nil {
+		p.hot.Keep(cs.lookup, rv.Envelope)
+		p.store("PUT", rv.EntryKey, rv.Envelope, &rv.TTL, func(int) {
+			if lock != nil {
+				_ = p.fillLocks.Release(*lock)
+			}
+		})
+	} else if lock != nil {
+		_ = p.fillLocks.Release(*lock)
+	}
+	h.stage = stageReplied
+	h.access.Cache = cache.XCacheRevalidated
+	h.publishAccess()
+	if err := proxywasm.SendHttpResponse(uint32(rv.Hit.Status), append(rv.Hit.Headers, h.rateHeaders...), rv.Hit.Body, -1); err != nil {
+		host.Log(host.Error, "portcullis: cannot send a revalidated cached response: "+err.Error())
+	}
+	return true
 }
 
 // invalidateIndexes makes index records unreachable: this Envoy's copies at

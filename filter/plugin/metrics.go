@@ -69,6 +69,12 @@ type metrics struct {
 	// VM's hot entries, with no callout.
 	cacheLocalHit                                                                                                                              *counter
 	cacheHit, cacheMiss, cacheBypass, cacheUnavailable, cacheStored, cacheNotStored, cacheDropped, cacheWaits, cacheInvalidations, cachePurges *counter
+	// cacheRevalidated counts stale entries the upstream confirmed with a
+	// 304, answered from the store (RFC 9111 §4.3.4).
+	cacheRevalidated *counter
+	// cacheStale counts stale entries served (RFC 5861: within
+	// stale-while-revalidate, or instead of an upstream error).
+	cacheStale *counter
 	// gcOnTick and gcInRequest count the VM's garbage collections made on
 	// the tick and those the Go runtime started by itself, inside a
 	// request's callback (gc.go).
@@ -121,6 +127,8 @@ func newMetrics(rules []route.Rule) *metrics {
 	m.cacheWaits = m.define("cache.fill_waits")
 	m.cacheInvalidations = m.define("cache.invalidations")
 	m.cachePurges = m.define("cache.purges")
+	m.cacheRevalidated = m.define("cache.revalidated")
+	m.cacheStale = m.define("cache.stale")
 	for _, f := range ratelimit.Faults() {
 		m.rateFaults = append(m.rateFaults, m.define("ratelimit.fault."+f.Metric()))
 	}

@@ -28,7 +28,9 @@ func (h *httpContext) OnHttpResponseHeaders(_ int, endOfStream bool) (action typ
 		_ = proxywasm.ReplaceHttpResponseHeader(kv[0], kv[1])
 	}
 	status, _ := strconv.Atoi(responseHeader(":status"))
-	h.cacheResponseHeaders(status, endOfStream)
+	if h.cacheResponseHeaders(status, endOfStream) {
+		return types.ActionPause // answered from the cache: the 304 never goes on
+	}
 	h.access.Cache, h.access.CacheFill = h.cache.xcache, h.cache.fill != nil
 	failure := gateway.NotUpstreamFailure
 	if status >= 500 { // only a 5xx can be Envoy's own: no need for its details otherwise
