@@ -20,13 +20,14 @@ import (
 const (
 	// maxHostCallsHotHit: the request headers in one call (and its
 	// allocation), the index copy read from shared data (and its
-	// allocation), the local reply: 5. The identity edits are made only on
-	// a forwarded request, so a HIT makes none.
-	maxHostCallsHotHit = 6
+	// allocation), the access record published, the local reply: 6. The
+	// identity edits are made only on a forwarded request, so a HIT makes
+	// none.
+	maxHostCallsHotHit = 7
 	// maxHostCallsClusterHit: as a hot HIT, plus the entry's callout, two
 	// effective-context switches when it answers, and its headers and body
-	// (each with its allocation): 12.
-	maxHostCallsClusterHit = 13
+	// (each with its allocation): 13.
+	maxHostCallsClusterHit = 14
 )
 
 // benchCacheHost runs the shipped configuration with caching, a cache
