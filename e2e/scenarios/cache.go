@@ -463,11 +463,13 @@ func cacheStatusValues(t *testing.T, gw *harness.Gateway) {
 // response is a HIT. The upstream sees the one refresh only.
 func staleWhileRevalidate(t *testing.T, gw *harness.Gateway) {
 	path := "/api/slow?ms=600&k=" + freshKey("swr")
-	h := map[string][]string{"X-Upstream-Cache-Control": {"max-age=1, stale-while-revalidate=30"}}
+	// max-age 3: the refresh's own answer, 600 ms late and later still on
+	// a loaded machine, must arrive fresh to be stored (its age counts).
+	h := map[string][]string{"X-Upstream-Cache-Control": {"max-age=3, stale-while-revalidate=30"}}
 	first := cacheGet(t, gw, "alice", path, h)
 	expectCache(t, first, "MISS")
 	eventuallyHit(t, gw, "alice", path, h)
-	time.Sleep(1100 * time.Millisecond)
+	time.Sleep(4100 * time.Millisecond) // a whole second past max-age: Cache-Status ttl is negative
 	count := gw.Upstream.Count()
 	refresh := make(chan Response, 1)
 	go func() { refresh <- cacheGet(t, gw, "alice", path, h) }()
