@@ -41,6 +41,10 @@ type Revalidation struct {
 	EntryKey string
 	Envelope []byte
 	TTL      time.Duration
+	// Fresh: the refreshed entry may be reused without another
+	// revalidation (it has freshness and no no-cache), so requests waiting
+	// on the key's fill lock are better served once it is stored.
+	Fresh bool
 }
 
 // Revalidated takes the upstream's answer to a revalidation. A 304 freshens
@@ -79,6 +83,7 @@ func (l *Lookup) Revalidated(resp *Response, now time.Time) (r Revalidation, ok 
 		InitialAge: fr.age, Headers: merged, Vary: old.Vary, Body: old.Body,
 	}
 	r.Hit = l.reply(&e, fr.age, ms, XCacheRevalidated, cacheStatusRevalidated)
+	r.Fresh = fr.fresh > 0 && !cc.NoCache
 	if cc.NoStore || cc.Private {
 		return r, true
 	}
