@@ -29,6 +29,9 @@ const (
 	// effective-context switches when it answers, and its headers and body
 	// (each with its allocation): 13.
 	maxHostCallsClusterHit = 14
+	// maxHostCallsStaleHit: a cluster HIT's, and the key's fill lock tried
+	// in shared data (busy: another request is refreshing).
+	maxHostCallsStaleHit = 16
 	// maxHostCallsRevalidated and maxCalloutsRevalidated bound a
 	// revalidation (an entry stored no-cache with an ETag, every request
 	// revalidated): a forwarded request with its validator written, the
@@ -129,6 +132,43 @@ func BenchmarkPluginCacheHotHit(b *testing.B) {
 func BenchmarkPluginCacheClusterHit(b *testing.B) {
 	h, req := benchCacheHost(b, map[string]any{"local_max_entry_bytes": 1})
 	benchCacheHits(b, h, req, maxHostCallsClusterHit, 1)
+}
+
+// BenchmarkPluginCacheStaleHit: an entry past max-age within its
+// stale-while-revalidate window while another request's refresh is in
+// flight (its upstream answer held until the run ends; fill_wait_ms 10 s so
+// the refresh's fill lock outlasts the run), so every request is answered
+// STALE at once. A stale hot entry defers to the store, so a STALE answer
+// costs a HIT from the cluster and the fill lock's attempt.
+func BenchmarkPluginCacheStaleHit(b *testing.B) {
+	var refreshing atomic.Bool
+	held, release := make(chan struct{}, 1), make(chan struct{})
+	h, req := benchCacheHostWith(b, map[string]any{"fill_wait_ms": 10_000}, func(w http.ResponseWriter, _ *http.Request) {
+		if refreshing.Load() {
+			held <- struct{}{}
+			<-release
+		}
+		w.Header().Set("cache-control", "max-age=1, stale-while-revalidate=3600")
+		writeOrders(w)
+	}, "HIT")
+	time.Sleep(1100 * time.Millisecond) // past max-age
+	refreshing.Store(true)
+	refreshed := make(chan string, 1)
+	go func() {
+		w := httptest.NewRecorder()
+		h.Handler().ServeHTTP(w, req)
+		refreshed <- w.Header().Get("X-Cache")
+	}()
+	select {
+	case <-held:
+	case <-time.After(5 * time.Second):
+		b.Fatal("the stale entry's refresh never reached the upstream")
+	}
+	benchCacheAnswers(b, h, req, "STALE", maxHostCallsStaleHit, 1)
+	close(release)
+	if got := <-refreshed; got != "MISS" {
+		b.Errorf("the refresh answered X-Cache %q, want MISS", got)
+	}
 }
 
 // BenchmarkPluginCacheRevalidated: an entry stored no-cache with an ETag,
