@@ -61,6 +61,24 @@ func (t *HotEntries) Bytes() int { return t.bytes }
 // may hold a newer response at the same key (another request's refresh),
 // and failing that serve or revalidate the stale one.
 func (l *Lookup) AnswerHot(t *HotEntries, now time.Time) (hit Hit, ok bool) {
+	if hit, ok = l.answerHot(t, now); !ok || hit.Stale {
+		return Hit{}, false
+	}
+	return hit, true
+}
+
+// StaleHot is the hit of a hot entry that is stale but may be served stale
+// (within stale-while-revalidate): for a caller that knows the store cannot
+// hold a newer response yet, because the key's refresh is still in flight
+// (its fill lock is held), so that the stale answer costs no callout.
+func (l *Lookup) StaleHot(t *HotEntries, now time.Time) (hit Hit, ok bool) {
+	if hit, ok = l.answerHot(t, now); !ok || !hit.Stale {
+		return Hit{}, false
+	}
+	return hit, true
+}
+
+func (l *Lookup) answerHot(t *HotEntries, now time.Time) (hit Hit, ok bool) {
 	if l.Refresh || l.index != indexPresent {
 		return Hit{}, false
 	}
@@ -71,13 +89,12 @@ func (l *Lookup) AnswerHot(t *HotEntries, now time.Time) (hit Hit, ok bool) {
 	s := &t.slots[i]
 	hit, reason := l.answer(&s.entry, now)
 	switch {
-	case reason == "" && !hit.Stale:
+	case reason == "":
 		s.ref = true
 		return hit, true
 	case reason == MissExpired:
 		t.drop(i)
 	}
-	// Stale: the store may hold the entry another request refreshed.
 	return Hit{}, false
 }
 

@@ -324,3 +324,36 @@ func TestHotEntriesBounds(t *testing.T) {
 		t.Fatalf("%d entries of about 1 KiB in a 3 KiB budget", hot.Len())
 	}
 }
+
+// TestStaleHotOnlyWithinStaleWhileRevalidate: a hot entry past max-age
+// within its stale-while-revalidate window is StaleHot's (and never
+// AnswerHot's), served with X-Cache STALE; past the window neither answers.
+func TestStaleHotOnlyWithinStaleWhileRevalidate(t *testing.T) {
+	cfg := tierConfig(64)
+	idx := cache.NewLocalIndex(sharedtest.New(), cfg)
+	hot := cache.NewHotEntries(cfg)
+	req := get("/orders")
+	l := lookup(t, cfg, private, req)
+	l.UseIndex(nil, false)
+	f, reason := l.Fill(&cache.Response{Status: 200, Headers: [][2]string{h("cache-control", "max-age=1, stale-while-revalidate=10")}}, t0, 1)
+	if reason != "" {
+		t.Fatalf("not stored: %s", reason)
+	}
+	f.Append([]byte("body"))
+	_ = idx.Fill(f, t0)
+	hot.Keep(hotLookup(t, cfg, idx, req, t0), f.Envelope())
+	if _, ok := hotLookup(t, cfg, idx, req, t0).StaleHot(hot, t0); ok {
+		t.Fatal("StaleHot answered a fresh entry")
+	}
+	stale := t0.Add(3 * time.Second)
+	if _, ok := hotLookup(t, cfg, idx, req, t0).AnswerHot(hot, stale); ok {
+		t.Fatal("AnswerHot answered a stale entry")
+	}
+	hit, ok := hotLookup(t, cfg, idx, req, t0).StaleHot(hot, stale)
+	if !ok || !hit.Stale || string(hit.Body) != "body" || headerOf(hit.Headers, "x-cache") != "STALE" {
+		t.Fatalf("StaleHot within the window = %+v, %v", hit, ok)
+	}
+	if _, ok := hotLookup(t, cfg, idx, req, t0).StaleHot(hot, t0.Add(20*time.Second)); ok {
+		t.Fatal("StaleHot answered past stale-while-revalidate")
+	}
+}

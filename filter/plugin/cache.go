@@ -121,9 +121,20 @@ func (h *httpContext) lookUpEntry() types.Action {
 	p := h.plugin
 	c := p.cfg.Cache
 	l := h.cache.lookup
-	if hit, ok := l.AnswerHot(p.hot, clockNow()); ok {
+	now := clockNow()
+	if hit, ok := l.AnswerHot(p.hot, now); ok {
 		p.metrics.cacheLocalHit.Inc()
 		return h.answerStored(hit)
+	}
+	// A stale hot entry while another request refreshes the key (its fill
+	// lock is held) is answered from here: the store cannot hold the
+	// refreshed response before that refresh has stored it.
+	if hit, ok := l.StaleHot(p.hot, now); ok {
+		if _, refreshing := p.fillLocks.Held(l.FillKey(), now); refreshing {
+			p.metrics.cacheLocalHit.Inc()
+			p.metrics.cacheStale.Inc()
+			return h.answerHit(hit)
+		}
 	}
 	return h.call("cache", c.Cluster, storeHeaders(c, "GET", l.EntryKey()), nil, c.Timeout, maxCacheValueBytes(c), func(a answer) types.Action {
 		switch a.status {
