@@ -56,29 +56,13 @@ func (t *HotEntries) Bytes() int { return t.bytes }
 
 // AnswerHot answers l from the table: ok is false when its entry is not
 // there (or no entry key is known) or cannot answer this request (expired,
-// which drops it unless it can be revalidated, stale, or too old for the
-// request's max-age or min-fresh); then GET EntryKey from the store, which
-// may hold a newer response at the same key (another request's refresh),
-// and failing that serve or revalidate the stale one.
+// which drops it unless it can be revalidated, or too old for the request's
+// max-age or min-fresh); then GET EntryKey from the store. A hit may be
+// Stale (within stale-while-revalidate): the caller answers it from here
+// only when the store cannot hold a newer response yet, because the key's
+// refresh is still in flight (its fill lock is held), and otherwise GETs
+// the store, which may hold the response another request refreshed.
 func (l *Lookup) AnswerHot(t *HotEntries, now time.Time) (hit Hit, ok bool) {
-	if hit, ok = l.answerHot(t, now); !ok || hit.Stale {
-		return Hit{}, false
-	}
-	return hit, true
-}
-
-// StaleHot is the hit of a hot entry that is stale but may be served stale
-// (within stale-while-revalidate): for a caller that knows the store cannot
-// hold a newer response yet, because the key's refresh is still in flight
-// (its fill lock is held), so that the stale answer costs no callout.
-func (l *Lookup) StaleHot(t *HotEntries, now time.Time) (hit Hit, ok bool) {
-	if hit, ok = l.answerHot(t, now); !ok || !hit.Stale {
-		return Hit{}, false
-	}
-	return hit, true
-}
-
-func (l *Lookup) answerHot(t *HotEntries, now time.Time) (hit Hit, ok bool) {
 	if l.Refresh || l.index != indexPresent {
 		return Hit{}, false
 	}

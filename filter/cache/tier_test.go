@@ -325,10 +325,10 @@ func TestHotEntriesBounds(t *testing.T) {
 	}
 }
 
-// TestStaleHotOnlyWithinStaleWhileRevalidate: a hot entry past max-age
-// within its stale-while-revalidate window is StaleHot's (and never
-// AnswerHot's), served with X-Cache STALE; past the window neither answers.
-func TestStaleHotOnlyWithinStaleWhileRevalidate(t *testing.T) {
+// TestHotEntriesStaleOnlyWithinStaleWhileRevalidate: a hot entry past
+// max-age within its stale-while-revalidate window answers as a stale hit,
+// served with X-Cache STALE; past the window it does not answer.
+func TestHotEntriesStaleOnlyWithinStaleWhileRevalidate(t *testing.T) {
 	cfg := tierConfig(64)
 	idx := cache.NewLocalIndex(sharedtest.New(), cfg)
 	hot := cache.NewHotEntries(cfg)
@@ -342,18 +342,14 @@ func TestStaleHotOnlyWithinStaleWhileRevalidate(t *testing.T) {
 	f.Append([]byte("body"))
 	_ = idx.Fill(f, t0)
 	hot.Keep(hotLookup(t, cfg, idx, req, t0), f.Envelope())
-	if _, ok := hotLookup(t, cfg, idx, req, t0).StaleHot(hot, t0); ok {
-		t.Fatal("StaleHot answered a fresh entry")
+	if hit, ok := hotLookup(t, cfg, idx, req, t0).AnswerHot(hot, t0); !ok || hit.Stale {
+		t.Fatalf("fresh entry = %+v, %v; want a fresh hit", hit, ok)
 	}
-	stale := t0.Add(3 * time.Second)
-	if _, ok := hotLookup(t, cfg, idx, req, t0).AnswerHot(hot, stale); ok {
-		t.Fatal("AnswerHot answered a stale entry")
-	}
-	hit, ok := hotLookup(t, cfg, idx, req, t0).StaleHot(hot, stale)
+	hit, ok := hotLookup(t, cfg, idx, req, t0).AnswerHot(hot, t0.Add(3*time.Second))
 	if !ok || !hit.Stale || string(hit.Body) != "body" || headerOf(hit.Headers, "x-cache") != "STALE" {
-		t.Fatalf("StaleHot within the window = %+v, %v", hit, ok)
+		t.Fatalf("within the window = %+v, %v; want a stale hit", hit, ok)
 	}
-	if _, ok := hotLookup(t, cfg, idx, req, t0).StaleHot(hot, t0.Add(20*time.Second)); ok {
-		t.Fatal("StaleHot answered past stale-while-revalidate")
+	if _, ok := hotLookup(t, cfg, idx, req, t0).AnswerHot(hot, t0.Add(20*time.Second)); ok {
+		t.Fatal("answered past stale-while-revalidate")
 	}
 }

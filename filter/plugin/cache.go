@@ -50,7 +50,7 @@ type cacheState struct {
 // invalidations of an unsafe method, or a bypass; then forwards it.
 func (h *httpContext) cacheRequest() types.Action {
 	p := h.plugin
-	r := h.request
+	r := &h.request
 	req := cache.Request{Method: r.Method, Scheme: r.Scheme, Authority: r.Authority, Path: r.Path, Tenant: h.tenant, Headers: r.Headers}
 	plan := p.cfg.Cache.Classify(h.cachePolicy, &req)
 	switch plan.Action {
@@ -123,13 +123,13 @@ func (h *httpContext) lookUpEntry() types.Action {
 	l := h.cache.lookup
 	now := clockNow()
 	if hit, ok := l.AnswerHot(p.hot, now); ok {
-		p.metrics.cacheLocalHit.Inc()
-		return h.answerStored(hit)
-	}
-	// A stale hot entry while another request refreshes the key (its fill
-	// lock is held) is answered from here: the store cannot hold the
-	// refreshed response before that refresh has stored it.
-	if hit, ok := l.StaleHot(p.hot, now); ok {
+		if !hit.Stale {
+			p.metrics.cacheLocalHit.Inc()
+			return h.answerHit(hit)
+		}
+		// A stale hot entry while another request refreshes the key (its
+		// fill lock is held) is answered from here: the store cannot hold
+		// the refreshed response before that refresh has stored it.
 		if _, refreshing := p.fillLocks.Held(l.FillKey(), now); refreshing {
 			p.metrics.cacheLocalHit.Inc()
 			p.metrics.cacheStale.Inc()
@@ -307,7 +307,7 @@ func (h *httpContext) cacheResponseHeaders(status int, endOfStream bool) (replie
 			keys := cs.invalidate
 			// The paths the response names are invalidated too (RFC 9111 §4.4).
 			if loc, cl := responseHeader("location"), responseHeader("content-location"); loc != "" || cl != "" {
-				r := h.request
+				r := &h.request
 				req := cache.Request{Method: r.Method, Scheme: r.Scheme, Authority: r.Authority, Path: r.Path, Tenant: h.tenant}
 				keys = append(keys, cache.RelatedInvalidations(&req, loc, cl)...)
 			}

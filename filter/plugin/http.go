@@ -36,8 +36,7 @@ type httpContext struct {
 	at        int64 // when the request headers arrived, Unix nanoseconds
 	// request is the request as it was decided on: its headers (after the
 	// identity edits, once they are made) are what the cache reads.
-	request *gateway.Request
-	req     gateway.Request // request points here: no allocation of its own
+	request gateway.Request
 	method  string
 	path    string // without query, for logs
 	rule    string
@@ -72,10 +71,9 @@ func (h *httpContext) OnHttpRequestHeaders(_ int, endOfStream bool) (action type
 	if err != nil {
 		return h.reply(gateway.InternalError("cannot read the request headers"))
 	}
-	h.req = gateway.NewRequest(headers, endOfStream)
-	req := &h.req
+	h.request = gateway.NewRequest(headers, endOfStream)
+	req := &h.request
 	h.requestID, h.method, h.path = req.ID, req.Method, gateway.PathForLog(req.Path)
-	h.request = req
 	now := clockNow()
 	h.at = now.UnixNano()
 	dec := p.gw.Decide(*req, now)
@@ -124,7 +122,7 @@ func (h *httpContext) apply(dec gateway.Decision) types.Action {
 	// A decision on a fleet answer has no edits: the first decision's stay.
 	if len(dec.Edits.Remove)+len(dec.Edits.Set) > 0 {
 		h.edits = dec.Edits
-		if h.plugin.cfg.Cache != nil && h.request != nil {
+		if h.plugin.cfg.Cache != nil {
 			// The cache keys and varies on the request as it goes upstream.
 			h.request.Headers = dec.Edits.Apply(h.request.Headers)
 		}

@@ -27,7 +27,7 @@ const maxPurgeAnswerBytes = cache.MaxTagMembers * 65
 func (h *httpContext) purge() types.Action {
 	p := h.plugin
 	c := p.cfg.Cache
-	r := h.request
+	r := &h.request
 	if r.Method != "POST" {
 		return h.reply(&gateway.Rejection{Kind: httperr.MethodNotAllowed, Message: "the purge endpoint takes POST",
 			Reason: gateway.ReasonPurgeMethod, Headers: [][2]string{{"allow", "POST"}}})

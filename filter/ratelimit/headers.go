@@ -99,17 +99,10 @@ func (p *Policy) writePolicyField(b *strings.Builder, pk string) {
 	}
 }
 
-// RateLimitField is the RateLimit value for the tightest limit, e.g.
-// `"default";r=42;t=17`: r is Remaining, t is ResetSeconds (rounded up, so
-// a client that waits t seconds finds the budget full).
-func (d *Decision) RateLimitField() string {
-	var b strings.Builder
-	d.writeRateLimitField(&b, "")
-	return b.String()
-}
-
-// writeRateLimitField writes RateLimitField, with the partition key pk
-// when it is not "".
+// writeRateLimitField writes the RateLimit value for the tightest limit,
+// e.g. `"default";r=42;t=17`: r is Remaining, t is ResetSeconds (rounded
+// up, so a client that waits t seconds finds the budget full), with the
+// partition key pk when it is not "".
 func (d *Decision) writeRateLimitField(b *strings.Builder, pk string) {
 	b.WriteByte('"')
 	b.WriteString(d.Limit.Name)
