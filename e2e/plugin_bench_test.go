@@ -193,6 +193,37 @@ func BenchmarkPluginFleetAllowed(b *testing.B) {
 	b.ReportMetric(float64(calls.Load())/float64(b.N), "callouts/op")
 }
 
+// maxLeaseCalloutsPerRequest is the most callouts per request a hot key on
+// a leasing rule may make (README "Quota leasing").
+const maxLeaseCalloutsPerRequest = 0.05
+
+// BenchmarkPluginFleetLeased: fleet mode, a hot key on a rule with
+// fleet_lease: after the batch has grown, requests are admitted from the
+// lease in shared data. It fails past maxLeaseCalloutsPerRequest callouts or
+// local mode's host-call budget per request.
+func BenchmarkPluginFleetLeased(b *testing.B) {
+	url, calls := fakeRateLimitService(b, http.StatusOK,
+		`{"overallCode":"OK","statuses":[{"code":"OK","currentLimit":{"requestsPerUnit":1000000,"unit":"HOUR"},"limitRemaining":999000,"durationUntilReset":"3599s"}]}`)
+	h := benchHost(b, func(cfg map[string]any) {
+		fleetMode(cfg)
+		for _, r := range cfg["routes"].([]any) {
+			if rule := r.(map[string]any); rule["public"] != true {
+				rule["fleet_lease"] = map[string]any{}
+			}
+		}
+	}, map[string]string{harness.RateLimitCluster: url})
+	handler := h.Handler()
+	req := firstCall(b, handler, calls, http.StatusNotFound)
+	before := h.HostCalls()
+	benchRequests(b, handler, req, http.StatusNotFound)
+	perRequest := reportHostCalls(b, before, h.HostCalls())
+	callouts := float64(calls.Load()) / float64(b.N)
+	b.ReportMetric(callouts, "callouts/op")
+	if callouts > maxLeaseCalloutsPerRequest || perRequest > maxHostCallsLimited {
+		b.Fatalf("%.3f callouts and %.1f host calls per request, want ≤ %.2f and ≤ %d", callouts, perRequest, maxLeaseCalloutsPerRequest, maxHostCallsLimited)
+	}
+}
+
 // BenchmarkPluginHybridLocallyRefused: hybrid mode, a key over its local
 // limit of 1 per hour (the fleet admits everything): every request is
 // refused by the local limit with no callout (the benchmark fails if one
