@@ -25,10 +25,12 @@ const RateLimitCluster = "ratelimit"
 type RateLimitService struct {
 	// Addr is its HTTP listener ("127.0.0.1:port"), which serves /json.
 	Addr string
-	cmd  *exec.Cmd
-	log  *bytes.Buffer
-	once sync.Once
-	done chan struct{}
+	// GRPCAddr is its gRPC listener (ShouldRateLimit, HTTP/2).
+	GRPCAddr string
+	cmd      *exec.Cmd
+	log      *bytes.Buffer
+	once     sync.Once
+	done     chan struct{}
 }
 
 // StartRateLimitService starts envoyproxy/ratelimit on free loopback ports
@@ -45,7 +47,7 @@ func StartRateLimitService(t testing.TB, redisAddr, runtimeRoot string) *RateLim
 		Unavailable(t, "envoyproxy/ratelimit binary: %v", err)
 	}
 	ports := freePorts(t, 3)
-	s := &RateLimitService{Addr: "127.0.0.1:" + strconv.Itoa(ports[0]), log: &bytes.Buffer{}, done: make(chan struct{})}
+	s := &RateLimitService{Addr: "127.0.0.1:" + strconv.Itoa(ports[0]), GRPCAddr: "127.0.0.1:" + strconv.Itoa(ports[1]), log: &bytes.Buffer{}, done: make(chan struct{})}
 	s.cmd = exec.Command(bin)
 	s.cmd.Env = []string{
 		"PATH=" + os.Getenv("PATH"),

@@ -49,7 +49,7 @@ const (
 	LeaseMargin = time.Second
 	// LeaseTarget is how long a batch is sized to last at the pair's
 	// recent rate: at most about one call per pair per LeaseTarget per Envoy.
-	LeaseTarget = time.Second
+	LeaseTarget = 2 * time.Second
 	// leaseRetries bounds the compare-and-swap attempts of one update.
 	leaseRetries = 4
 )
@@ -158,9 +158,9 @@ func (l *Leases) Spend(key, route string, cost int64, now time.Time) (Spent, boo
 //
 // The batch is sized to last LeaseTarget at the pair's rate over its last
 // lease (at most four times the last batch, at least half of it), and is at
-// most maxBatch, half of what the service had left (so that one Envoy never
-// asks for more than is left), and what the rate would spend before the
-// window ends. The first lease of a pair is cost: it learns the limit.
+// most maxBatch, half of what the service had left (half the limit in a new
+// window: so that one Envoy never asks for more than is left), and what the
+// rate would spend before the window ends. The first lease of a pair is cost: it learns the limit.
 func (l *Leases) Reserve(key, route string, cost, maxBatch int64, inFlight time.Duration, now time.Time) (hits int64, ok bool) {
 	h := shared.PairHash(key, route)
 	slot := l.slotKey(h)
@@ -202,6 +202,8 @@ func nextBatch(r *leaseRecord, maxBatch, now int64) int64 {
 	b = min(max(b, r.batch/2), 4*r.batch, maxBatch)
 	if r.windowEnd > now { // the same window as the last grant: the service's count is known
 		b = min(b, r.serviceLeft/2)
+	} else { // a new window: at most the whole limit is left
+		b = min(b, r.limit/2)
 	}
 	return max(b, 1)
 }

@@ -266,3 +266,25 @@ func TestLeaseOfASlowAnswerEndsWithTheServiceWindow(t *testing.T) {
 		t.Fatal("spent a lease past the service's window (asked + reset − LeaseMargin)")
 	}
 }
+
+// In a new window the service's count is not known: a batch is at most half
+// the limit, however large the last one was, so it cannot be refused whole
+// by a fresh window.
+func TestLeaseInANewWindowAsksAtMostHalfTheLimit(t *testing.T) {
+	l := fleet.NewLeases(sharedtest.New(), 0)
+	asked := time.Unix(1_700_000_000, 0)
+	if _, ok := l.Reserve("k", "r", 1, 10000, time.Second, asked); !ok {
+		t.Fatal("no lease asked for")
+	}
+	a := fleet.Answer{Limited: true, Limit: 100, Window: 10 * time.Second, Remaining: 54, Reset: 1500 * time.Millisecond}
+	if err := l.Grant("k", "r", 45, 1, asked, a, asked); err != nil {
+		t.Fatal(err)
+	}
+	// The window ended 0.1 s ago; a batch of 45 lasting 1.6 s sizes the
+	// next at 56 for the 2 s target.
+	next := asked.Add(1600 * time.Millisecond)
+	hits, ok := l.Reserve("k", "r", 1, 10000, time.Second, next)
+	if !ok || hits > 50 {
+		t.Fatalf("first batch of a new window: %d (%v), want at most half the limit of 100", hits, ok)
+	}
+}
