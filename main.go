@@ -1,5 +1,6 @@
 // Command portcullis is the proxy-wasm plugin. `make build` builds it, then
-// cmd/pollfix makes it answer WASI poll_oneoff itself and wasm-opt shrinks it:
+// cmd/pollfix makes it answer WASI poll_oneoff itself, cmd/pclnstrip drops
+// the function names and line tables from its data, and wasm-opt shrinks it:
 //
 //	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -o build/portcullis.go.wasm .
 package main

@@ -23,7 +23,10 @@ const (
 
 // BenchmarkEnvoyFootprint: what loading the plugin costs an Envoy. For 1, 2
 // and 4 workers it starts the shipped envoy.yaml bare (the wasm filter
-// removed) and with the plugin, one Envoy at a time, and reports the time
+// removed), with the Go do-nothing module in the plugin's place (what the
+// SDK and the Go runtime cost before the plugin adds anything;
+// PORTCULLIS_NOOP_GO_WASM, as for bench-compare) and with the plugin, one
+// Envoy at a time, and reports the time
 // from start to admin /ready, the CPU time Envoy spent until then (all its
 // threads: on a shared machine the wall time depends on the neighbours, the
 // CPU time on the work, mostly V8 compiling the module) and VmRSS once it has
@@ -31,21 +34,19 @@ const (
 // parent benchmark's log is not shown). Run it once: make bench-footprint.
 func BenchmarkEnvoyFootprint(b *testing.B) {
 	envoy := harness.NewEnvoy(b)
-	module, err := os.Stat(envoy.Wasm)
-	if err != nil {
-		b.Fatal(err)
-	}
+	modules := map[string]string{"bare": "", "noop-go": noopGoModule(b), "plugin": envoy.Wasm}
+	variants := []string{"bare", "noop-go", "plugin"}
 	tok := "Bearer " + scenarios.Token(harness.TestSecret, "footprint", nil)
 	type sample struct{ rss, ready, cpu float64 } // MiB, seconds, seconds
 	results := map[string]sample{}
 	workers := []int{1, 2, 4}
 	for _, n := range workers {
-		for _, variant := range []string{"bare", "plugin"} {
+		for _, variant := range variants {
 			name := fmt.Sprintf("workers=%d/%s", n, variant)
 			b.Run(name, func(b *testing.B) {
 				for b.Loop() {
 					began := time.Now()
-					gw := envoy.Start(b, harness.Options{Concurrency: n, WithoutPlugin: variant == "bare"})
+					gw := envoy.Start(b, harness.Options{Concurrency: n, WithoutPlugin: variant == "bare", Wasm: modules[variant]})
 					ready := time.Since(began)
 					cpu := cpuSeconds(b, gw.PID)
 					client := &http.Client{}
@@ -65,16 +66,24 @@ func BenchmarkEnvoyFootprint(b *testing.B) {
 		}
 	}
 	var table strings.Builder
-	fmt.Fprintf(&table, "module %s: %d bytes\n", envoy.Wasm, module.Size())
-	table.WriteString("| workers | bare RSS | with plugin | plugin − bare | bare ready (CPU) | with plugin ready (CPU) |\n|---|---|---|---|---|---|\n")
+	for _, variant := range variants[1:] {
+		module, err := os.Stat(modules[variant])
+		if err != nil {
+			b.Fatal(err)
+		}
+		fmt.Fprintf(&table, "%s module %s: %d bytes\n", variant, modules[variant], module.Size())
+	}
+	table.WriteString("| workers | bare RSS | Go do-nothing module | with plugin | do-nothing − bare | plugin − bare | bare ready (CPU) | do-nothing ready (CPU) | with plugin ready (CPU) |\n|---|---|---|---|---|---|---|---|---|\n")
 	for _, n := range workers {
 		bare, okBare := results[fmt.Sprintf("workers=%d/bare", n)]
+		noop, okNoop := results[fmt.Sprintf("workers=%d/noop-go", n)]
 		plugin, okPlugin := results[fmt.Sprintf("workers=%d/plugin", n)]
-		if !okBare || !okPlugin {
+		if !okBare || !okNoop || !okPlugin {
 			continue // filtered out with -bench
 		}
-		fmt.Fprintf(&table, "| %d | %.0f MiB | %.0f MiB | +%.0f MiB | %.2f s (%.2f s) | %.2f s (%.2f s) |\n",
-			n, bare.rss, plugin.rss, plugin.rss-bare.rss, bare.ready, bare.cpu, plugin.ready, plugin.cpu)
+		fmt.Fprintf(&table, "| %d | %.0f MiB | %.0f MiB | %.0f MiB | +%.0f MiB | +%.0f MiB | %.2f s (%.2f s) | %.2f s (%.2f s) | %.2f s (%.2f s) |\n",
+			n, bare.rss, noop.rss, plugin.rss, noop.rss-bare.rss, plugin.rss-bare.rss,
+			bare.ready, bare.cpu, noop.ready, noop.cpu, plugin.ready, plugin.cpu)
 	}
 	fmt.Print(table.String())
 }

@@ -14,7 +14,8 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"path/filepath"
+
+	"github.com/portcullis/portcullis/internal/atomicfile"
 )
 
 func main() {
@@ -40,24 +41,7 @@ func run(in, out string) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", in, err)
 	}
-	// Write beside the target and rename, so a failed run never leaves a
-	// half-written module where Envoy and the tests look for it.
-	tmp, err := os.CreateTemp(filepath.Dir(out), ".pollfix-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(rewritten); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", tmp.Name(), err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", tmp.Name(), err)
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), out); err != nil {
+	if err := atomicfile.Write(out, rewritten); err != nil {
 		return err
 	}
 	fmt.Printf("pollfix: %s: %s (function %d) now calls %s (function %d) instead of the %s.%s import (function %d); %d -> %d bytes\n",

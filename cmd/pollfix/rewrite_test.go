@@ -3,13 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
-	"os"
 	"reflect"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/portcullis/portcullis/e2e/harness"
+	"github.com/portcullis/portcullis/internal/wasmtest"
 	"github.com/tetratelabs/wabin/binary"
 	"github.com/tetratelabs/wabin/wasm"
 	"github.com/tetratelabs/wazero"
@@ -210,8 +210,8 @@ func TestRewriteRefuses(t *testing.T) {
 // it into build/portcullis.wasm, which the ENOSYS regression test in
 // e2e/pollfix_test.go runs.)
 func TestPluginModule(t *testing.T) {
-	goWasm := readFile(t, harness.GoWasmPath(t))
-	built := readFile(t, harness.PollfixWasmPath(t))
+	goWasm := wasmtest.ReadFile(t, harness.GoWasmPath(t))
+	built := wasmtest.ReadFile(t, harness.PollfixWasmPath(t))
 
 	rewritten, res, err := Rewrite(goWasm)
 	if err != nil {
@@ -222,14 +222,14 @@ func TestPluginModule(t *testing.T) {
 	}
 	t.Logf("%s: function %d; the import is %d, the local function %d; %d -> %d bytes", wrapperName, res.Wrapper, res.Import, res.Local, len(goWasm), len(built))
 
-	before := decode(t, goWasm)
+	before := wasmtest.Decode(t, goWasm)
 	// wabin re-encodes some immediates with other LEB128 widths and moves
 	// custom sections after the name section; what a module means must
 	// survive the round trip unchanged.
-	if again := decode(t, binary.EncodeModule(before)); !reflect.DeepEqual(again, before) {
+	if again := wasmtest.Decode(t, binary.EncodeModule(before)); !reflect.DeepEqual(again, before) {
 		t.Fatalf("wabin does not round-trip the Go module: decode(encode(m)) != m")
 	}
-	after := decode(t, built)
+	after := wasmtest.Decode(t, built)
 	imported := before.ImportFuncCount()
 	if !reflect.DeepEqual(after.ImportSection, before.ImportSection) {
 		t.Errorf("imports changed")
@@ -301,22 +301,4 @@ func importNames(c wazero.CompiledModule) []string {
 		out = append(out, mod+"."+name)
 	}
 	return out
-}
-
-func decode(t *testing.T, module []byte) *wasm.Module {
-	t.Helper()
-	m, err := binary.DecodeModule(module, wasm.CoreFeaturesV2)
-	if err != nil {
-		t.Fatalf("decode: %v", err)
-	}
-	return m
-}
-
-func readFile(t *testing.T, path string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }

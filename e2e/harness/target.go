@@ -265,12 +265,20 @@ func GoWasmPath(t testing.TB) string {
 	return artifact(t, "PORTCULLIS_GO_WASM", "portcullis.go.wasm")
 }
 
-// PollfixWasmPath returns the plugin after cmd/pollfix, before wasm-opt:
+// PollfixWasmPath returns the plugin after cmd/pollfix, before cmd/pclnstrip:
 // $PORTCULLIS_POLLFIX_WASM, else <repo>/build/portcullis.pollfix.wasm. A
 // missing file fails under CI, skips otherwise.
 func PollfixWasmPath(t testing.TB) string {
 	t.Helper()
 	return artifact(t, "PORTCULLIS_POLLFIX_WASM", "portcullis.pollfix.wasm")
+}
+
+// PclnstripWasmPath returns the plugin after cmd/pclnstrip, before wasm-opt:
+// $PORTCULLIS_PCLNSTRIP_WASM, else <repo>/build/portcullis.pclnstrip.wasm. A
+// missing file fails under CI, skips otherwise.
+func PclnstripWasmPath(t testing.TB) string {
+	t.Helper()
+	return artifact(t, "PORTCULLIS_PCLNSTRIP_WASM", "portcullis.pclnstrip.wasm")
 }
 
 // artifact returns $env, else <repo>/build/name, as an absolute path that exists.
