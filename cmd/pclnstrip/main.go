@@ -1,5 +1,6 @@
-// Command pclnstrip drops the function names and the pc → file:line tables
-// from the Go function table (pclntab) of a Go wasm module: `make build` runs
+// Command pclnstrip drops the function names, the pc → file:line tables and
+// the inlined-call trees from the Go function table (pclntab) of a Go wasm
+// module: `make build` runs
 // it after cmd/pollfix, before wasm-opt (README "Performance", module
 // footprint).
 //
@@ -45,7 +46,7 @@ func run(in, out string) error {
 	if err := atomicfile.Write(out, stripped); err != nil {
 		return err
 	}
-	fmt.Printf("pclnstrip: %s: %d functions, %d bytes of names, %d of file names, %d of file and line tables left out; %d -> %d bytes\n",
-		out, res.Funcs, res.Names, res.Files, res.LineTable, len(module), len(stripped))
+	fmt.Printf("pclnstrip: %s: %d functions; left out %d bytes of names, %d of file names, %d of line and inline-index tables, %d of inline trees; %d -> %d bytes\n",
+		out, res.Funcs, res.Names, res.Files, res.LineTable, res.InlTrees, len(module), len(stripped))
 	return nil
 }

@@ -26,6 +26,20 @@ const (
 	funcNPCData   = 28
 	funcNFuncData = 43 // after funcID, flag and a pad byte
 	funcFixedLen  = 44 // then npcdata uint32 pcdata offsets, then nfuncdata uint32 funcdata offsets
+
+	pcdataInlTreeIndex = 2  // abi.PCDATA_InlTreeIndex
+	funcdataInlTree    = 3  // abi.FUNCDATA_InlTree
+	inlinedCallSize    = 16 // runtime.inlinedCall
+	noFuncdata         = ^uint32(0)
+
+	// Offsets in runtime.moduledata: the pcHeader pointer, then six slices
+	// (funcnametab, cutab, filetab, pctab, pclntable, ftab), then uintptrs
+	// up to gofunc and epclntab.
+	moduledataFuncnametab = 8
+	moduledataPctab       = 8 + 3*24
+	moduledataPclntable   = 8 + 4*24
+	moduledataGofunc      = 8 + 6*24 + 21*ptrSize
+	moduledataEpclntab    = moduledataGofunc + ptrSize
 )
 
 // minZeroRun is the shortest run of zero bytes worth its own cut in a data
@@ -38,19 +52,24 @@ type Result struct {
 	Funcs     int // functions in the table
 	Names     int // function names (funcnametab)
 	Files     int // source file names (cutab and filetab)
-	LineTable int // non-zero bytes of the pc → file and pc → line tables
+	LineTable int // non-zero bytes of the pc → file, pc → line and pc → inline-index tables
+	InlTrees  int // the inlined-call trees (FUNCDATA_InlTree) and their pc tables
 }
 
 // Strip drops from a Go wasm module what only a traceback reads: the
-// function names and the pc → file:line tables of Go's function table
-// (pclntab). Go on wasm keeps that table in the module's data, which every
+// function names, the pc → file:line tables and the inlined-call trees of
+// Go's function table (pclntab). Go on wasm keeps that table in the module's data, which every
 // VM copies into its memory; the runtime reads it to unwind and scan stacks
 // (the pc → stack-pointer and pc → stack-map tables, kept byte for byte)
 // and to print a traceback, which then shows "?" for names, files and lines.
 //
-// Names and files are zeroed where they are; each function's file and line
-// table offsets become 0, which the runtime reads as "no table", and every
-// byte of the pc tables that is not part of a kept table is zeroed; every data
+// Names and files are zeroed where they are; each function's file, line and
+// inline-index table offsets become 0 and its inline tree's ^0, which the
+// runtime reads as "no table" (a traceback, and recover's walk over the
+// frames, then see each physical frame as one function: recover works as
+// before, since a function that calls recover is never inlined); the trees
+// are zeroed, and every byte of the pc tables that is not part of a kept
+// table is zeroed; every data
 // segment is then cut around its runs of zeros (memory starts zeroed, so the
 // memory image is the same but for what was stripped). Strip refuses a
 // module whose table it does not recognise, or one that links the reflect
@@ -131,6 +150,7 @@ func memoryImage(m *wasm.Module) ([]byte, []uint32, error) {
 type table struct {
 	nfunc                                      int
 	names, cutab, filetab, pctab, funcs, limit uint64 // funcs: the functab and the _func records
+	gofunc, end                                uint64 // the funcdata (go:func.*), and the table's end
 }
 
 func findTable(image []byte) (*table, error) {
@@ -162,6 +182,20 @@ func findTable(image []byte) (*table, error) {
 		t.funcs+uint64(t.nfunc+1)*8 <= t.limit) || t.nfunc <= 0 {
 		return nil, errors.New("the function table's header has offsets out of order")
 	}
+	// moduledata points at the header, then at the names: find it by that,
+	// and check it points at the other parts where the header says.
+	var refs [16]byte
+	binary.LittleEndian.PutUint64(refs[:], base)
+	binary.LittleEndian.PutUint64(refs[8:], t.names)
+	md := bytes.Index(image, refs[:])
+	if md < 0 || md+moduledataEpclntab+ptrSize > len(image) || bytes.Contains(image[md+1:], refs[:]) {
+		return nil, errors.New("no single runtime.moduledata pointing at the function table")
+	}
+	u64 := func(off int) uint64 { return binary.LittleEndian.Uint64(image[md+off:]) }
+	t.gofunc, t.end = u64(moduledataGofunc), u64(moduledataEpclntab)
+	if u64(moduledataPctab) != t.pctab || u64(moduledataPclntable) != t.funcs || !(t.funcs < t.gofunc && t.gofunc <= t.end && t.end <= t.limit) {
+		return nil, errors.New("runtime.moduledata does not match the function table (another Go release?)")
+	}
 	return t, nil
 }
 
@@ -184,16 +218,39 @@ func (t *table) strip(image []byte) (Result, error) {
 		}
 		return nil
 	}
+	var trees [][2]uint64         // [from, to) of each inline tree
+	funcdata := map[uint64]bool{} // the other funcdata the runtime reads
 	for i := range t.nfunc {
 		f := t.funcs + uint64(u32(t.funcs+uint64(i)*8+4))
-		if f+funcFixedLen > t.limit || f+funcFixedLen+4*(uint64(u32(f+funcNPCData))+uint64(image[f+funcNFuncData])) > t.limit {
+		npcdata, nfuncdata := uint64(u32(f+funcNPCData)), uint64(image[f+funcNFuncData])
+		if f+funcFixedLen > t.limit || f+funcFixedLen+4*(npcdata+nfuncdata) > t.limit {
 			return Result{}, errors.New("function " + strconv.Itoa(i) + "'s record is outside the data")
+		}
+		pcdata, fdata := f+funcFixedLen, f+funcFixedLen+4*npcdata
+		for k := range nfuncdata {
+			off := u32(fdata + 4*k)
+			switch {
+			case off == noFuncdata:
+			case t.gofunc+uint64(off) >= t.end:
+				return Result{}, errors.New("function " + strconv.Itoa(i) + "'s funcdata " + strconv.Itoa(int(k)) + " is outside the table")
+			case k == funcdataInlTree && npcdata > pcdataInlTreeIndex:
+				n, err := inlineTreeLen(image[t.pctab:t.funcs], u32(pcdata+4*pcdataInlTreeIndex))
+				if err != nil {
+					return Result{}, errors.New("function " + strconv.Itoa(i) + "'s inline tree: " + err.Error())
+				}
+				from := t.gofunc + uint64(off)
+				trees = append(trees, [2]uint64{from, min(from+uint64(n), t.end)})
+				binary.LittleEndian.PutUint32(image[fdata+4*k:], noFuncdata)
+				binary.LittleEndian.PutUint32(image[pcdata+4*pcdataInlTreeIndex:], 0)
+			default:
+				funcdata[t.gofunc+uint64(off)] = true
+			}
 		}
 		if err := mark(u32(f + funcPCSP)); err != nil {
 			return Result{}, err
 		}
-		for k := range uint64(u32(f + funcNPCData)) {
-			if err := mark(u32(f + funcFixedLen + 4*k)); err != nil {
+		for k := range npcdata {
+			if err := mark(u32(pcdata + 4*k)); err != nil {
 				return Result{}, err
 			}
 		}
@@ -207,7 +264,49 @@ func (t *table) strip(image []byte) (Result, error) {
 		}
 	}
 	clear(image[t.names:t.pctab])
+	// The linker writes each function's tree as a symbol of its own; a kept
+	// funcdata starting inside one would mean it does not any more.
+	for _, tree := range trees {
+		for at := tree[0]; at < tree[1]; at++ {
+			if funcdata[at] {
+				return Result{}, errors.New("an inline tree overlaps other funcdata")
+			}
+		}
+		res.InlTrees += int(tree[1] - tree[0])
+		clear(image[tree[0]:tree[1]])
+	}
 	return res, nil
+}
+
+// inlineTreeLen is the length of a function's inline tree: its entries are
+// indexed by the values of its PCDATA_InlTreeIndex table (-1 where nothing
+// is inlined), and every entry is reached that way, as each entry's parent
+// is the entry at its parentPc.
+func inlineTreeLen(pctab []byte, off uint32) (int, error) {
+	if off == 0 {
+		return 0, nil
+	}
+	if int(off) >= len(pctab) {
+		return 0, errors.New("index table outside the pc tables")
+	}
+	b := pctab[off:]
+	maxIndex, index := int32(-1), int32(-1)
+	for at, first := 0, true; ; first = false {
+		delta, n := binary.Uvarint(b[at:])
+		if n <= 0 || n > 5 {
+			return 0, errors.New("index table truncated")
+		}
+		at += n
+		if delta == 0 && !first {
+			return int(maxIndex+1) * inlinedCallSize, nil
+		}
+		index += int32(-(uint32(delta) & 1) ^ (uint32(delta) >> 1))
+		maxIndex = max(maxIndex, index)
+		if _, n = binary.Uvarint(b[at:]); n <= 0 {
+			return 0, errors.New("index table truncated")
+		}
+		at += n
+	}
 }
 
 // pcTableLen is the length of the pc-value table at the start of b: pairs of

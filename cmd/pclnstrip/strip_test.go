@@ -39,7 +39,7 @@ func TestPluginModule(t *testing.T) {
 		t.Fatalf("PORTCULLIS_PCLNSTRIP_WASM is not Strip(PORTCULLIS_POLLFIX_WASM): run `make build`")
 	}
 	t.Logf("%+v; %d -> %d bytes", res, len(in), len(built))
-	if res.Names == 0 || res.Files == 0 || res.LineTable == 0 {
+	if res.Names == 0 || res.Files == 0 || res.LineTable == 0 || res.InlTrees == 0 {
 		t.Errorf("nothing stripped: %+v", res)
 	}
 	checkKept(t, in, built)
@@ -151,7 +151,7 @@ func checkKept(t *testing.T, module, stripped []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if *tab != (table{nfunc: stab.nfunc, names: stab.names, cutab: stab.cutab, filetab: stab.filetab, pctab: stab.pctab, funcs: stab.funcs, limit: tab.limit}) {
+	if *tab != (table{nfunc: stab.nfunc, names: stab.names, cutab: stab.cutab, filetab: stab.filetab, pctab: stab.pctab, funcs: stab.funcs, limit: tab.limit, gofunc: stab.gofunc, end: stab.end}) {
 		t.Fatalf("function table header %+v, stripped %+v", tab, stab)
 	}
 	if len(simg) > len(img) || !bytes.Equal(simg[:tab.names], img[:tab.names]) {
@@ -177,36 +177,50 @@ func checkKept(t *testing.T, module, stripped []byte) {
 	if !bytes.Equal(simg[tab.funcs:tab.funcs+uint64(tab.nfunc+1)*8], img[tab.funcs:tab.funcs+uint64(tab.nfunc+1)*8]) {
 		t.Fatalf("the function index changed")
 	}
+	// Each record changes in four offsets only: the file, line and
+	// inline-index tables become 0, the inline tree ^0.
+	changed := map[uint64]bool{} // bytes of those offsets
 	for i := range tab.nfunc {
 		f := tab.funcs + uint64(u32(img, tab.funcs+uint64(i)*8+4))
 		npcdata, nfuncdata := uint64(u32(img, f+funcNPCData)), uint64(img[f+funcNFuncData])
 		end := f + funcFixedLen + 4*(npcdata+nfuncdata)
 		want := bytes.Clone(img[f:end])
-		clear(want[funcPCFile : funcPCLn+4])
+		zero := []uint64{funcPCFile, funcPCLn}
+		if npcdata > pcdataInlTreeIndex && nfuncdata > funcdataInlTree && u32(img, f+funcFixedLen+4*npcdata+4*funcdataInlTree) != noFuncdata {
+			zero = append(zero, funcFixedLen+4*pcdataInlTreeIndex)
+			binary.LittleEndian.PutUint32(want[funcFixedLen+4*npcdata+4*funcdataInlTree:], noFuncdata)
+			for at := range uint64(4) {
+				changed[f+funcFixedLen+4*npcdata+4*funcdataInlTree+at] = true
+			}
+		}
+		for _, off := range zero {
+			clear(want[off : off+4])
+			for at := range uint64(4) {
+				changed[f+off+at] = true
+			}
+		}
 		if !bytes.Equal(simg[f:end], want) {
 			t.Errorf("function %d: record %x, want %x", i, simg[f:end], want)
 		}
 		sameTable(i, u32(img, f+funcPCSP))
 		for k := range npcdata {
-			sameTable(i, u32(img, f+funcFixedLen+4*k))
+			if k != pcdataInlTreeIndex {
+				sameTable(i, u32(img, f+funcFixedLen+4*k))
+			}
 		}
 	}
-	// Anything else that changed became zero: names, file names, line
-	// tables, the records' two offsets. (The stripped image may end early:
-	// memory past its last segment is zero.)
-	offsets := map[uint64]bool{}
-	for i := range tab.nfunc {
-		f := tab.funcs + uint64(u32(img, tab.funcs+uint64(i)*8+4))
-		for at := f + funcPCFile; at < f+funcPCLn+4; at++ {
-			offsets[at] = true
-		}
-	}
+	// Anything else that changed became zero, and lies in what Strip may
+	// clear: names, file names, pc tables, the funcdata of inline trees. (The
+	// stripped image may end early: memory past its last segment is zero.)
 	for at := range uint64(len(img)) {
 		var got byte
 		if at < uint64(len(simg)) {
 			got = simg[at]
 		}
-		if got != img[at] && (got != 0 || !(at >= tab.names && at < tab.funcs || offsets[at])) {
+		if got == img[at] || changed[at] {
+			continue
+		}
+		if got != 0 || !(at >= tab.names && at < tab.funcs || at >= tab.gofunc && at < tab.end) {
 			t.Fatalf("data at %#x changed from %#x to %#x", at, img[at], got)
 		}
 	}

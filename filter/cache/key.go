@@ -16,6 +16,10 @@ const keyMagic = "portcullis-cache/1 "
 // digest is the SHA-256 of a canonical key string; the store sees its hex.
 type digest = [sha256.Size]byte
 
+// hexKey is not inlined: a SHA-256 costs far more than the call, and each
+// inlined copy of the hex loop is about 300 bytes of module.
+//
+//go:noinline
 func hexKey(d digest) string {
 	var buf [2 * sha256.Size]byte
 	hex.Encode(buf[:], d[:])

@@ -70,6 +70,10 @@ type NameError struct {
 
 func (e *NameError) Error() string { return "policy name " + strconv.Quote(e.Name) + ": " + e.Problem }
 
+// limitError is not inlined: it runs only on a bad configuration, and an
+// inlined copy at each of its call sites costs the module more than the call.
+//
+//go:noinline
 func limitError(index int, field, problem string) error {
 	return &LimitError{Index: index, Field: field, Problem: problem}
 }
