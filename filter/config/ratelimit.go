@@ -56,7 +56,7 @@ func (f *RateLimitFile) members() []member {
 	}
 }
 
-// FleetFile configures the calls to envoyproxy/ratelimit's /json endpoint.
+// FleetFile configures the calls to envoyproxy/ratelimit.
 type FleetFile struct {
 	Cluster    string
 	Authority  string
@@ -64,6 +64,7 @@ type FleetFile struct {
 	TimeoutMS  int
 	OnFailure  string
 	BlockSlots int
+	Protocol   string
 }
 
 func (f *FleetFile) members() []member {
@@ -74,6 +75,7 @@ func (f *FleetFile) members() []member {
 		{"timeout_ms", integer(&f.TimeoutMS)},
 		{"on_failure", str(&f.OnFailure)},
 		{"block_slots", integer(&f.BlockSlots)},
+		{"protocol", str(&f.Protocol)},
 	}
 }
 
@@ -170,6 +172,9 @@ type Fleet struct {
 	// time, an error, an answer not understood); otherwise they are refused.
 	FailOpen   bool
 	BlockSlots int
+	// Protocol is how the service is called: gRPC (an HTTP/2 cluster) or
+	// its HTTP /json endpoint.
+	Protocol fleet.Protocol
 }
 
 // Fleet defaults.
@@ -466,6 +471,13 @@ func compileFleet(f *RateLimitFile, hybrid bool) (*Fleet, error) {
 	case "deny":
 	default:
 		return nil, fieldError("rate_limit.fleet.on_failure", "must be allow or deny, got "+strconv.Quote(ff.OnFailure))
+	}
+	switch ff.Protocol {
+	case "", "grpc":
+	case "json":
+		fl.Protocol = fleet.JSON
+	default:
+		return nil, fieldError("rate_limit.fleet.protocol", "must be grpc or json, got "+strconv.Quote(ff.Protocol))
 	}
 	if n := ff.BlockSlots; n != 0 && (n < 1 || n > fleet.MaxBlockSlots) {
 		return nil, fieldError("rate_limit.fleet.block_slots", "must be between 1 and "+strconv.Itoa(fleet.MaxBlockSlots)+", got "+strconv.Itoa(n))

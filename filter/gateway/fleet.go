@@ -30,7 +30,7 @@ func (g *Gateway) askFleet(dec *Decision, entry, key string, now time.Time) {
 	}
 	dec.Kind = AskFleet
 	dec.Fleet = &FleetCall{
-		Body:      fleet.RequestBody(nil, g.cfg.RateLimit.Fleet.Domain, entry, key, routeName, dec.Rule.Cost),
+		Body:      g.cfg.RateLimit.Fleet.Protocol.RequestBody(nil, g.cfg.RateLimit.Fleet.Domain, entry, key, routeName, dec.Rule.Cost),
 		Key:       key,
 		Route:     routeName,
 		partition: partition,
@@ -66,23 +66,23 @@ func tighter(a, b *ratelimit.Decision) bool {
 	return a.PolicyName() != "" && a.Remaining < b.Remaining
 }
 
-// FleetAnswer decides a request from the service's answer to call (status
-// and body; status 0 when the call failed: no answer in time, reset,
-// cluster missing). An answer that is not understood, like no answer, is
+// FleetAnswer decides a request from the service's reply to call (its
+// Status is 0 when the call failed: no answer in time, reset, cluster
+// missing). An answer that is not understood, like no answer, is
 // the configured failure mode. The decision is Forward (with no header
 // edits: they were made before the call) or Reject.
-func (g *Gateway) FleetAnswer(call *FleetCall, status int, body []byte, now time.Time) Decision {
-	dec := g.fleetAnswer(call, status, body, now)
+func (g *Gateway) FleetAnswer(call *FleetCall, reply fleet.Reply, now time.Time) Decision {
+	dec := g.fleetAnswer(call, reply, now)
 	withLocal(&dec, call.local)
 	return dec
 }
 
 // fleetAnswer is FleetAnswer's decision on the fleet side alone.
-func (g *Gateway) fleetAnswer(call *FleetCall, status int, body []byte, now time.Time) Decision {
+func (g *Gateway) fleetAnswer(call *FleetCall, reply fleet.Reply, now time.Time) Decision {
 	dec := Decision{Kind: Forward}
-	a, err := fleet.ParseAnswer(status, body)
+	a, err := g.cfg.RateLimit.Fleet.Protocol.ParseAnswer(reply)
 	switch {
-	case status == 0 || err != nil:
+	case reply.Status == 0 || err != nil:
 		rd := ratelimit.Unreported(g.cfg.RateLimit.Fleet.FailOpen, time.Second, now)
 		g.charge(&dec, rd, call.charged(RateFleetUnavailable), "rate limit service unavailable", ReasonRateLimitUnavailable)
 		return dec
