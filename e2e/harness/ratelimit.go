@@ -25,6 +25,9 @@ const RateLimitCluster = "ratelimit"
 type RateLimitService struct {
 	// Addr is its HTTP listener ("127.0.0.1:port"), which serves /json.
 	Addr string
+	// GRPCAddr is its gRPC listener (HTTP/2 without TLS), which serves
+	// RateLimitService/ShouldRateLimit.
+	GRPCAddr string
 	cmd  *exec.Cmd
 	log  *bytes.Buffer
 	once sync.Once
@@ -45,7 +48,7 @@ func StartRateLimitService(t testing.TB, redisAddr, runtimeRoot string) *RateLim
 		Unavailable(t, "envoyproxy/ratelimit binary: %v", err)
 	}
 	ports := freePorts(t, 3)
-	s := &RateLimitService{Addr: "127.0.0.1:" + strconv.Itoa(ports[0]), log: &bytes.Buffer{}, done: make(chan struct{})}
+	s := &RateLimitService{Addr: "127.0.0.1:" + strconv.Itoa(ports[0]), GRPCAddr: "127.0.0.1:" + strconv.Itoa(ports[1]), log: &bytes.Buffer{}, done: make(chan struct{})}
 	s.cmd = exec.Command(bin)
 	s.cmd.Env = []string{
 		"PATH=" + os.Getenv("PATH"),
