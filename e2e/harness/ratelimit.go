@@ -28,10 +28,10 @@ type RateLimitService struct {
 	// GRPCAddr is its gRPC listener (HTTP/2 without TLS), which serves
 	// RateLimitService/ShouldRateLimit.
 	GRPCAddr string
-	cmd  *exec.Cmd
-	log  *bytes.Buffer
-	once sync.Once
-	done chan struct{}
+	cmd      *exec.Cmd
+	log      *bytes.Buffer
+	once     sync.Once
+	done     chan struct{}
 }
 
 // StartRateLimitService starts envoyproxy/ratelimit on free loopback ports
