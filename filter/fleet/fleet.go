@@ -1,6 +1,7 @@
 // Package fleet speaks to envoyproxy/ratelimit, the rate limiter shared by a
-// fleet of Envoys: it builds the body of a ShouldRateLimit call to the
-// service's HTTP /json endpoint, reads the answer, and remembers (in a
+// fleet of Envoys: it builds the body of a ShouldRateLimit call, to the
+// service's gRPC method (a protobuf RateLimitRequest in a gRPC frame,
+// grpc.go) or its HTTP /json endpoint, reads the answer, and remembers (in a
 // bounded table in shared data, Blocklist) keys that are over their limit so
 // that a blocked key costs no call until its reset.
 //
