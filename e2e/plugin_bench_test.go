@@ -277,7 +277,7 @@ func BenchmarkPluginHybridLocallyRefused(b *testing.B) {
 	url, calls := fakeRateLimitService(b, http.StatusOK,
 		`{"overallCode":"OK","statuses":[{"code":"OK","currentLimit":{"requestsPerUnit":100,"unit":"HOUR"},"limitRemaining":99,"durationUntilReset":"3599s"}]}`)
 	h := benchHost(b, func(cfg map[string]any) {
-		cfg["rate_limit"] = map[string]any{"mode": "hybrid", "fleet": map[string]any{},
+		cfg["rate_limit"] = map[string]any{"mode": "hybrid", "fleet": map[string]any{"protocol": "json"},
 			"default": []any{map[string]any{"requests": 1, "window_seconds": 3600}}}
 	}, map[string]string{harness.RateLimitCluster: url})
 	handler := h.Handler()
