@@ -229,3 +229,11 @@ func checkAccepted(t *testing.T, msg []byte) {
 		t.Fatalf("% x: read %+v, the generated types %+v", msg, a, want)
 	}
 }
+
+func TestParseGRPCAnswerDoesNotAllocate(t *testing.T) {
+	ok := rlsv3.RateLimitResponse_OK
+	body := frame(t, &rlsv3.RateLimitResponse{OverallCode: ok, Statuses: []*rlsv3.RateLimitResponse_DescriptorStatus{status(ok, perMinute, 2, durationpb.New(14*time.Second))}})
+	if n := testing.AllocsPerRun(100, func() { _, _ = ParseGRPCAnswer(200, "0", body) }); n != 0 {
+		t.Errorf("reading an answer: %v allocations, want 0", n)
+	}
+}
