@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/e2e/harness"
+	"github.com/portcullis/portcullis/e2e/scenarios"
 	"github.com/portcullis/portcullis/e2e/wasmhost"
 	"github.com/portcullis/portcullis/internal/jwttest"
 )
@@ -157,10 +158,25 @@ func reportHostCalls(b *testing.B, before, after wasmhost.CallCounts) float64 {
 	return perRequest
 }
 
-// BenchmarkPluginRejectedRequest: no token, so the plugin answers 401 JSON itself.
+// BenchmarkPluginRejectedRequest: no token, so the plugin answers 401 JSON
+// itself. It reports the host calls per request.
 func BenchmarkPluginRejectedRequest(b *testing.B) {
-	handler := benchPluginHost(b, nil, nil)
-	benchRequests(b, handler, httptest.NewRequest(http.MethodGet, "/api/orders", nil), http.StatusUnauthorized)
+	h := benchHost(b, nil, nil)
+	before := h.HostCalls()
+	benchRequests(b, h.Handler(), httptest.NewRequest(http.MethodGet, "/api/orders", nil), http.StatusUnauthorized)
+	reportHostCalls(b, before, h.HostCalls())
+}
+
+// BenchmarkPluginRefusedSignature: a token with a bad signature, as an
+// attacker sprays them: refused from the refused-token cache after the
+// first. It reports the host calls per request.
+func BenchmarkPluginRefusedSignature(b *testing.B) {
+	h := benchHost(b, nil, nil)
+	req := httptest.NewRequest(http.MethodGet, "/api/orders", nil)
+	req.Header.Set("Authorization", "Bearer "+scenarios.Token("not-the-gateway-secret-"+harness.TestSecret, "mallory", nil))
+	before := h.HostCalls()
+	benchRequests(b, h.Handler(), req, http.StatusUnauthorized)
+	reportHostCalls(b, before, h.HostCalls())
 }
 
 // fakeRateLimitService answers every /json call with answer (status and
