@@ -202,10 +202,12 @@ func fleetMode(cfg map[string]any) {
 func BenchmarkPluginFleetAllowed(b *testing.B) {
 	url, calls := fakeRateLimitService(b, http.StatusOK,
 		`{"overallCode":"OK","statuses":[{"code":"OK","currentLimit":{"requestsPerUnit":100,"unit":"MINUTE"},"limitRemaining":99,"durationUntilReset":"30s"}]}`)
-	handler := benchPluginHost(b, fleetMode, map[string]string{harness.RateLimitCluster: url})
+	h := benchHost(b, fleetMode, map[string]string{harness.RateLimitCluster: url})
 	req := httptest.NewRequest(http.MethodGet, "/api/orders", nil)
 	req.Header.Set("Authorization", benchToken("alice"))
-	benchRequests(b, handler, req, http.StatusNotFound)
+	before := h.HostCalls()
+	benchRequests(b, h.Handler(), req, http.StatusNotFound)
+	reportHostCalls(b, before, h.HostCalls())
 	b.ReportMetric(float64(calls.Load())/float64(b.N), "callouts/op")
 }
 
