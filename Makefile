@@ -114,6 +114,15 @@ $(WASM): $(POLLFIX_WASM)
 
 # The plugin as an OCI image for Istio's WasmPlugin (README "Istio"): an OCI
 # image layout in build/oci, its digest printed and pinned in istio/*.yaml.
+# A Go proxy-wasm module that does nothing, built the way the plugin is (SDK,
+# pollfix, wasm-opt): bench-compare's floor for any Go plugin.
+NOOP_GO_WASM := build/noop-go.wasm
+$(NOOP_GO_WASM): e2e/testdata/noopgo/main.go go.mod go.sum $(POLLFIX_SOURCES)
+	@mkdir -p $(@D)
+	GOOS=wasip1 GOARCH=wasm $(GO) build -trimpath -buildvcs=false -buildmode=c-shared -o $(@:.wasm=.go.wasm) ./e2e/testdata/noopgo
+	$(GO) run ./cmd/pollfix -in $(@:.wasm=.go.wasm) -out $(@:.wasm=.pollfix.wasm)
+	$(WASM_OPT) $(WASM_OPT_FLAGS) $(@:.wasm=.pollfix.wasm) -o $@
+
 OCI_LAYOUT := build/oci
 oci: $(WASM)
 	@$(GO) run ./cmd/wasmoci build -wasm $(WASM) -out $(OCI_LAYOUT) -pin istio
@@ -230,7 +239,7 @@ soak: build
 # Native benchmarks of every package, then the pure packages' benchmarks again
 # inside WebAssembly: compiled for wasip1 and run under wazero by build/wasirun.
 WASM_BENCH_PACKAGES := ./filter/jwt ./filter/ratelimit ./filter/cache
-BENCH_ENV = ENVOY_BIN="$(ENVOY)" PORTCULLIS_WASM="$(CURDIR)/$(WASM)" RATELIMIT_BIN="$(RATELIMIT_BIN)"
+BENCH_ENV = ENVOY_BIN="$(ENVOY)" PORTCULLIS_WASM="$(CURDIR)/$(WASM)" RATELIMIT_BIN="$(RATELIMIT_BIN)" PORTCULLIS_NOOP_GO_WASM="$(CURDIR)/$(NOOP_GO_WASM)"
 bench: build envoy ratelimit redis
 	$(BENCH_ENV) $(GO) test -run '^$$' -bench . -skip 'Memory$$|Footprint$$|^BenchmarkCompare$$' -benchmem ./...
 	$(GO) build -o build/wasirun ./e2e/cmd/wasirun
@@ -243,7 +252,7 @@ bench-memory: build envoy
 # The plugin beside Envoy's jwt_authn + local_ratelimit, with wrk (README
 # "Side by side with Envoy's own filters"; about 5 minutes with the defaults,
 # see PORTCULLIS_COMPARE_* in e2e/compare_bench_test.go).
-bench-compare: build envoy
+bench-compare: build envoy ratelimit redis $(NOOP_GO_WASM)
 	@command -v wrk >/dev/null || { echo "bench-compare: wrk is missing (Debian: apt-get install wrk)" >&2; exit 1; }
 	$(BENCH_ENV) $(GO) test -run '^$$' -bench '^BenchmarkCompare$$' -benchtime 1x -timeout 60m ./e2e/
 

@@ -18,6 +18,7 @@ import (
 	"github.com/portcullis/portcullis/e2e/harness"
 	"github.com/portcullis/portcullis/e2e/scenarios"
 	"github.com/portcullis/portcullis/internal/jwttest"
+	"github.com/portcullis/portcullis/internal/redistest"
 )
 
 // BenchmarkCompare (`make bench-compare`) sets the plugin beside Envoy's own
@@ -61,9 +62,17 @@ func BenchmarkCompare(b *testing.B) {
 	native := nativeFilters(b)
 	bare := start("bare", harness.Options{EditConfig: func(root map[string]any) error { return harness.ReplacePlugin(root) }})
 	noop := start("noop-wasm", harness.Options{Wasm: noopModule(b)})
+	noopGo := start("noop-go", harness.Options{Wasm: noopGoModule(b)})
 	jwtAuthn := start("jwt_authn", harness.Options{EditConfig: native(compareLimit, false)})
 	jwtAuthnCached := start("jwt_authn-cached", harness.Options{EditConfig: native(compareLimit, true)})
 	plugin := start("portcullis", harness.Options{PluginConfig: withRateLimit(b, map[string]any{"default": generousLimit}, false)})
+	// Fleet mode: one envoyproxy/ratelimit (and its Redis) on this machine
+	// for Envoy's ratelimit filter and the plugin alike.
+	svc := harness.StartRateLimitService(b, redistest.Start(b).Addr, compareDescriptors(b))
+	fleetClusters := map[string]string{harness.RateLimitCluster: svc.Addr}
+	nativeFleet := start("jwt_authn-ratelimit", harness.Options{EditConfig: newNatives(b).nativeFleet(svc.GRPCAddr, "portcullis")})
+	pluginFleet := start("portcullis-fleet", harness.Options{PluginConfig: withFleet(b, false), Clusters: fleetClusters})
+	pluginLeased := start("portcullis-leased", harness.Options{PluginConfig: withFleet(b, true), Clusters: fleetClusters})
 	pluginCached := start("portcullis-cached", harness.Options{PluginConfig: withShippedCache(b, withRateLimit(b, map[string]any{"default": generousLimit}, false))})
 
 	dir := b.TempDir()
@@ -74,13 +83,22 @@ func BenchmarkCompare(b *testing.B) {
 	client := &http.Client{Timeout: 5 * time.Second}
 	expect(b, client, bare, valid[0], http.StatusOK, "")
 	expect(b, client, noop, valid[0], http.StatusOK, "")
-	for _, gw := range []*harness.Gateway{jwtAuthn, jwtAuthnCached, plugin} {
+	expect(b, client, noopGo, valid[0], http.StatusOK, "")
+	for _, gw := range []*harness.Gateway{jwtAuthn, jwtAuthnCached, plugin, nativeFleet, pluginFleet, pluginLeased} {
 		expect(b, client, gw, valid[0], http.StatusOK, valid[0].sub)
 		expect(b, client, gw, refused[0], http.StatusUnauthorized, "")
 		expect(b, client, gw, compareRequest{path: valid[0].path}, http.StatusUnauthorized, "")
 	}
-	if h := expect(b, client, plugin, valid[1], http.StatusOK, valid[1].sub); h.Get("X-RateLimit-Limit") == "" {
-		b.Fatal("the plugin configuration under test does not rate-limit: no X-RateLimit-Limit")
+	for _, gw := range []*harness.Gateway{plugin, pluginFleet, pluginLeased} {
+		if h := expect(b, client, gw, valid[1], http.StatusOK, valid[1].sub); h.Get("X-RateLimit-Limit") == "" {
+			b.Fatalf("%s does not rate-limit: no X-RateLimit-Limit", gw.NodeID)
+		}
+	}
+	// Envoy's ratelimit filter sends the plugin's descriptor: in a domain
+	// whose limit is 2 per hour, a key's third request is refused.
+	tinyFleet := start("jwt_authn-ratelimit-limit-2", harness.Options{EditConfig: newNatives(b).nativeFleet(svc.GRPCAddr, compareTinyDomain)})
+	for _, want := range []int{http.StatusOK, http.StatusOK, http.StatusTooManyRequests} {
+		expect(b, client, tinyFleet, valid[2], want, "")
 	}
 	// The native limiter refuses, per key, once a key is over its limit.
 	tiny := start("jwt_authn-limit-2", harness.Options{EditConfig: native(2, false)})
@@ -93,15 +111,20 @@ func BenchmarkCompare(b *testing.B) {
 	configs := []*compareConfig{
 		{name: "bare Envoy: CORS + router (envoy.yaml without the plugin)", gw: bare, script: validScript, status: http.StatusOK},
 		{name: "floor: a proxy-wasm module that does nothing (e2e/testdata/noop.wat)", gw: noop, script: validScript, status: http.StatusOK},
+		{name: "floor: a Go module that does nothing (same SDK and build, e2e/testdata/noopgo)", gw: noopGo, script: validScript, status: http.StatusOK},
 		{name: "Envoy: jwt_authn + local_ratelimit per key", gw: jwtAuthn, script: validScript, status: http.StatusOK},
 		{name: "Envoy: jwt_authn with jwt_cache_config + local_ratelimit per key", gw: jwtAuthnCached, script: validScript, status: http.StatusOK},
 		{name: "Portcullis: JWT + local rate limit, no cache", gw: plugin, script: validScript, status: http.StatusOK},
 		{name: "Portcullis with its cache, every request a HIT", gw: pluginCached, script: validScript, status: http.StatusOK, hits: true},
 		{name: "refused (bad signature): jwt_authn", gw: jwtAuthn, script: refusedScript, status: http.StatusUnauthorized},
 		{name: "refused (bad signature): Portcullis", gw: plugin, script: refusedScript, status: http.StatusUnauthorized},
+		{name: "fleet: Envoy jwt_authn + ratelimit filter (gRPC to envoyproxy/ratelimit)", gw: nativeFleet, script: validScript, status: http.StatusOK},
+		{name: "fleet: Portcullis, a call per request", gw: pluginFleet, script: validScript, status: http.StatusOK, fleetCalls: true},
+		{name: "fleet: Portcullis with quota leasing (fleet_lease)", gw: pluginLeased, script: validScript, status: http.StatusOK, fleetCalls: true},
 	}
-	floor, pluginLimited := configs[1], configs[4]
-	nativeRefused, pluginRefused := configs[6], configs[7]
+	floor, goFloor, pluginLimited := configs[1], configs[2], configs[5]
+	nativeRefused, pluginRefused := configs[7], configs[8]
+	nativeFleetRow, pluginFleetRow, pluginLeasedRow := configs[9], configs[10], configs[11]
 
 	// The machine's load frames the figures: 2 cores shared with other work
 	// shift every configuration, the ratios less.
@@ -146,10 +169,21 @@ func BenchmarkCompare(b *testing.B) {
 		fmt.Println(row + " |")
 	}
 	fmt.Printf("\nthe wasm filter's floor (a module that does nothing) is %s× bare's Envoy CPU/request and %s× its requests/s; "+
-		"Portcullis JWT + rate limit is %s× the floor's CPU/request\n",
-		ratio(floor, configs[0], columns[3].value), ratio(floor, configs[0], columns[0].value), ratio(pluginLimited, floor, columns[3].value))
-	fmt.Printf("refused, Portcullis vs jwt_authn: requests/s %s×, Envoy CPU/request %s× (medians of per-round ratios; the floor is ≥ 0.9× requests/s)\n\n",
+		"a Go module that does nothing %s× and %s×; Portcullis JWT + rate limit is %s× the Go floor's CPU/request and %s× its requests/s\n",
+		ratio(floor, configs[0], columns[3].value), ratio(floor, configs[0], columns[0].value),
+		ratio(goFloor, configs[0], columns[3].value), ratio(goFloor, configs[0], columns[0].value),
+		ratio(pluginLimited, goFloor, columns[3].value), ratio(pluginLimited, goFloor, columns[0].value))
+	fmt.Printf("refused, Portcullis vs jwt_authn: requests/s %s×, Envoy CPU/request %s× (medians of per-round ratios; the floor is ≥ 0.9× requests/s)\n",
 		ratio(pluginRefused, nativeRefused, columns[0].value), ratio(pluginRefused, nativeRefused, columns[3].value))
+	fmt.Printf("fleet, Portcullis vs Envoy's ratelimit filter: requests/s %s×, Envoy CPU/request %s× (floor ≥ 1.0× requests/s); "+
+		"with quota leasing %s× and %s×\n",
+		ratio(pluginFleetRow, nativeFleetRow, columns[0].value), ratio(pluginFleetRow, nativeFleetRow, columns[3].value),
+		ratio(pluginLeasedRow, nativeFleetRow, columns[0].value), ratio(pluginLeasedRow, nativeFleetRow, columns[3].value))
+	fmt.Printf("quota leasing vs Portcullis local mode: requests/s %s×, Envoy CPU/request %s× (floor ≥ 0.8× requests/s); "+
+		"calls to the service per request: %s a call per request, %s with leasing (floor ≤ 0.05)\n\n",
+		ratio(pluginLeasedRow, pluginLimited, columns[0].value), ratio(pluginLeasedRow, pluginLimited, columns[3].value),
+		spread(pluginFleetRow.samples, func(s compareSample) float64 { return s.calls }, "%.3f"),
+		spread(pluginLeasedRow.samples, func(s compareSample) float64 { return s.calls }, "%.3f"))
 }
 
 // noopModule assembles e2e/testdata/noop.wat with binaryen's wasm-as (the
@@ -164,6 +198,18 @@ func noopModule(b *testing.B) string {
 		b.Fatalf("wasm-as noop.wat: %v: %s", err, msg)
 	}
 	return out
+}
+
+// noopGoModule returns the Go do-nothing module `make bench-compare` builds.
+func noopGoModule(b *testing.B) string {
+	path := os.Getenv("PORTCULLIS_NOOP_GO_WASM")
+	if path == "" {
+		harness.Unavailable(b, "PORTCULLIS_NOOP_GO_WASM is not set (make bench-compare builds build/noop-go.wasm and sets it)")
+	}
+	if _, err := os.Stat(path); err != nil {
+		harness.Unavailable(b, "the Go do-nothing module: %v", err)
+	}
+	return path
 }
 
 const (
@@ -209,14 +255,33 @@ func startCompareUpstream(b *testing.B) string {
 	return srv.Listener.Addr().String()
 }
 
+// natives builds Envoy's own filters doing what the shipped plugin
+// configuration does (see nativeFilters).
+type natives struct {
+	// jwtAuthn verifies what the plugin verifies: HS256 with the same
+	// secret as an inline oct JWKS, issuer, audiences, the key claim copied
+	// into the key header, the token not forwarded; cache adds
+	// jwt_cache_config.
+	jwtAuthn func(cache bool) map[string]any
+	// localRateLimit is a token bucket of limit per hour per value of the
+	// key header (a dynamic descriptor).
+	localRateLimit func(limit int) map[string]any
+	keyHeader      string
+}
+
 // nativeFilters returns, for a per-key limit and with or without the JWT
-// cache, an Options.EditConfig that puts Envoy's own filters where the plugin
-// is: jwt_authn verifying what the shipped plugin configuration verifies
-// (HS256 with the same secret as an inline oct JWKS, issuer, audiences, the
-// key claim copied into the key header, the token not forwarded) and
-// local_ratelimit with a token bucket per value of that header (a dynamic
-// descriptor).
+// cache, an Options.EditConfig that puts jwt_authn and local_ratelimit where
+// the plugin is.
 func nativeFilters(b *testing.B) func(limit int, cache bool) func(map[string]any) error {
+	n := newNatives(b)
+	return func(limit int, cache bool) func(map[string]any) error {
+		return func(root map[string]any) error {
+			return harness.ReplacePlugin(root, n.jwtAuthn(cache), n.localRateLimit(limit))
+		}
+	}
+}
+
+func newNatives(b *testing.B) natives {
 	var shipped struct {
 		JWT struct {
 			Issuer    string   `json:"issuer"`
@@ -240,7 +305,7 @@ func nativeFilters(b *testing.B) func(limit int, cache bool) func(map[string]any
 		return map[string]any{"max_tokens": tokens, "tokens_per_fill": tokens, "fill_interval": "3600s"}
 	}
 	always := map[string]any{"default_value": map[string]any{"numerator": 100, "denominator": "HUNDRED"}}
-	return func(limit int, cache bool) func(map[string]any) error {
+	jwtAuthn := func(cache bool) map[string]any {
 		provider := map[string]any{
 			"issuer":           shipped.JWT.Issuer,
 			"audiences":        shipped.JWT.Audiences,
@@ -253,7 +318,7 @@ func nativeFilters(b *testing.B) func(limit int, cache bool) func(map[string]any
 			// Larger than the rotation, so every token stays cached.
 			provider["jwt_cache_config"] = map[string]any{"jwt_cache_size": 4 * compareTokens}
 		}
-		jwtAuthn := map[string]any{
+		return map[string]any{
 			"name": "envoy.filters.http.jwt_authn",
 			"typed_config": map[string]any{
 				"@type":     "type.googleapis.com/envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication",
@@ -264,7 +329,9 @@ func nativeFilters(b *testing.B) func(limit int, cache bool) func(map[string]any
 				}},
 			},
 		}
-		localRateLimit := map[string]any{
+	}
+	localRateLimit := func(limit int) map[string]any {
+		return map[string]any{
 			"name": "envoy.filters.http.local_ratelimit",
 			"typed_config": map[string]any{
 				"@type":       "type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit",
@@ -286,8 +353,87 @@ func nativeFilters(b *testing.B) func(limit int, cache bool) func(map[string]any
 				"max_dynamic_descriptors": 4 * compareTokens,
 			},
 		}
-		return func(root map[string]any) error { return harness.ReplacePlugin(root, jwtAuthn, localRateLimit) }
 	}
+	return natives{jwtAuthn: jwtAuthn, localRateLimit: localRateLimit, keyHeader: shipped.Identity.KeyHeader}
+}
+
+// nativeFleet returns an Options.EditConfig that puts jwt_authn and Envoy's
+// ratelimit filter where the plugin is: a gRPC ShouldRateLimit call per
+// request to the service at grpcAddr (an HTTP/2 cluster), in domain, with
+// the descriptor the plugin sends ([api_key=<key header>, route=api]).
+func (n natives) nativeFleet(grpcAddr, domain string) func(map[string]any) error {
+	const cluster = "ratelimit_grpc"
+	rateLimit := map[string]any{
+		"name": "envoy.filters.http.ratelimit",
+		"typed_config": map[string]any{
+			"@type":  "type.googleapis.com/envoy.extensions.filters.http.ratelimit.v3.RateLimit",
+			"domain": domain,
+			// The plugin's fleet timeout (rate_limit.fleet.timeout_ms).
+			"timeout": "0.100s",
+			"rate_limit_service": map[string]any{
+				"transport_api_version": "V3",
+				"grpc_service":          map[string]any{"envoy_grpc": map[string]any{"cluster_name": cluster}},
+			},
+		},
+	}
+	actions := []any{map[string]any{"actions": []any{
+		map[string]any{"request_headers": map[string]any{"header_name": n.keyHeader, "descriptor_key": "api_key"}},
+		map[string]any{"generic_key": map[string]any{"descriptor_key": "route", "descriptor_value": "api"}},
+	}}}
+	return func(root map[string]any) error {
+		if err := harness.ReplacePlugin(root, n.jwtAuthn(false), rateLimit); err != nil {
+			return err
+		}
+		if err := harness.AddHTTP2Cluster(root, cluster, grpcAddr); err != nil {
+			return err
+		}
+		hosts, err := harness.VirtualHosts(root)
+		if err != nil {
+			return err
+		}
+		for _, vh := range hosts {
+			vh["rate_limits"] = actions
+		}
+		return nil
+	}
+}
+
+// compareTinyDomain is the descriptor domain whose limit (2 per hour) shows
+// that Envoy's ratelimit filter sends the plugin's descriptor.
+const compareTinyDomain = "compare-tiny"
+
+// compareDescriptors writes the service's descriptor configs: in domain
+// portcullis a limit per key and route never reached in a run (as
+// generousLimit is the local limiter's), in compareTinyDomain 2 per hour.
+func compareDescriptors(b *testing.B) string {
+	limit := func(domain string, n int) string {
+		return "domain: " + domain + "\ndescriptors:\n  - key: api_key\n    descriptors:\n      - key: route\n" +
+			"        rate_limit:\n          unit: hour\n          requests_per_unit: " + strconv.Itoa(n) + "\n"
+	}
+	root := harness.WriteDescriptorConfig(b, limit("portcullis", compareLimit))
+	if err := os.WriteFile(filepath.Join(root, "ratelimit", "config", "tiny.yaml"), []byte(limit(compareTinyDomain, 2)), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	return root
+}
+
+// withFleet returns the shipped plugin configuration in fleet mode without
+// its cache, the protected rule leasing its budget when lease is set.
+func withFleet(b *testing.B, lease bool) string {
+	cfg := shippedWithout(b, "rate_limit", "cache")
+	cfg["rate_limit"] = map[string]any{"mode": "fleet", "fleet": map[string]any{"timeout_ms": 100}}
+	if lease {
+		for _, r := range cfg["routes"].([]any) {
+			if rule := r.(map[string]any); rule["public"] != true {
+				rule["fleet_lease"] = map[string]any{}
+			}
+		}
+	}
+	raw, err := json.Marshal(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return string(raw)
 }
 
 // withShippedCache returns the plugin configuration cfg with the shipped
@@ -393,18 +539,21 @@ end
 
 // compareConfig is one row of the comparison.
 type compareConfig struct {
-	name    string
-	gw      *harness.Gateway
-	script  string
-	status  int  // the status of every answer
-	hits    bool // every answer must be a cache HIT
-	samples []compareSample
+	name   string
+	gw     *harness.Gateway
+	script string
+	status int  // the status of every answer
+	hits   bool // every answer must be a cache HIT
+	// fleetCalls: count the plugin's calls to the ratelimit service.
+	fleetCalls bool
+	samples    []compareSample
 }
 
 // compareSample is one measurement: requests/s, p50 and p99 in µs, Envoy
-// CPU µs per request.
+// CPU µs per request, and (for fleetCalls) the plugin's calls to the
+// ratelimit service per request.
 type compareSample struct {
-	rps, p50, p99, cpu float64
+	rps, p50, p99, cpu, calls float64
 }
 
 // measure runs wrk against c for d and fails b unless every answer was what
@@ -413,6 +562,10 @@ func (c *compareConfig) measure(b *testing.B, wrk string, d time.Duration) compa
 	var cacheBefore map[string]int64
 	if c.hits {
 		cacheBefore = cacheCounters(b, c.gw)
+	}
+	var callsBefore int64
+	if c.fleetCalls {
+		callsBefore = fleetCallCount(b, c.gw)
 	}
 	cpuBefore := cpuTicks(b, c.gw.PID)
 	out, err := exec.Command(wrk, "-t1", "-c"+strconv.Itoa(compareConnections), "-d"+strconv.Itoa(int(d.Seconds()))+"s", "-s", c.script, c.gw.BaseURL).CombinedOutput()
@@ -445,11 +598,24 @@ func (c *compareConfig) measure(b *testing.B, wrk string, d time.Duration) compa
 			b.Fatalf("%s: not every request was a HIT: %.0f requests, cache counters %v", c.name, requests, after)
 		}
 	}
+	var calls float64
+	if c.fleetCalls {
+		calls = float64(fleetCallCount(b, c.gw)-callsBefore) / requests
+	}
 	return compareSample{
-		rps: requests / (micros / 1e6), p50: p50, p99: p99,
+		rps: requests / (micros / 1e6), p50: p50, p99: p99, calls: calls,
 		// /proc counts in USER_HZ: 100 per second on Linux, 10 ms a tick.
 		cpu: float64(cpu) * 10_000 / requests,
 	}
+}
+
+// fleetCallCount returns the plugin's count of calls to the ratelimit service.
+func fleetCallCount(b *testing.B, gw *harness.Gateway) int64 {
+	n, ok := gw.Counter("portcullis.ratelimit.fleet.calls")
+	if !ok {
+		b.Fatalf("%s: no plugin counter portcullis.ratelimit.fleet.calls", gw.NodeID)
+	}
+	return n
 }
 
 // cacheCounters returns the plugin's counters of cache lookups by outcome.

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/portcullis/portcullis/e2e/harness"
+	"github.com/portcullis/portcullis/e2e/scenarios"
 	"github.com/portcullis/portcullis/e2e/wasmhost"
 	"github.com/portcullis/portcullis/internal/jwttest"
 )
@@ -162,10 +163,25 @@ func reportHostCalls(b *testing.B, before, after wasmhost.CallCounts) float64 {
 	return perRequest
 }
 
-// BenchmarkPluginRejectedRequest: no token, so the plugin answers 401 JSON itself.
+// BenchmarkPluginRejectedRequest: no token, so the plugin answers 401 JSON
+// itself. It reports the host calls per request.
 func BenchmarkPluginRejectedRequest(b *testing.B) {
-	handler := benchPluginHost(b, nil, nil)
-	benchRequests(b, handler, httptest.NewRequest(http.MethodGet, "/api/orders", nil), http.StatusUnauthorized)
+	h := benchHost(b, nil, nil)
+	before := h.HostCalls()
+	benchRequests(b, h.Handler(), httptest.NewRequest(http.MethodGet, "/api/orders", nil), http.StatusUnauthorized)
+	reportHostCalls(b, before, h.HostCalls())
+}
+
+// BenchmarkPluginRefusedSignature: a token with a bad signature, as an
+// attacker sprays them: refused from the refused-token cache after the
+// first. It reports the host calls per request.
+func BenchmarkPluginRefusedSignature(b *testing.B) {
+	h := benchHost(b, nil, nil)
+	req := httptest.NewRequest(http.MethodGet, "/api/orders", nil)
+	req.Header.Set("Authorization", "Bearer "+scenarios.Token("not-the-gateway-secret-"+harness.TestSecret, "mallory", nil))
+	before := h.HostCalls()
+	benchRequests(b, h.Handler(), req, http.StatusUnauthorized)
+	reportHostCalls(b, before, h.HostCalls())
 }
 
 // fakeRateLimitService answers every /json call with answer (status and
@@ -267,6 +283,37 @@ func grpcAnswer(b *testing.B, resp *rlsv3.RateLimitResponse) []byte {
 		b.Fatal(err)
 	}
 	return append(binary.BigEndian.AppendUint32([]byte{0}, uint32(len(raw))), raw...)
+}
+
+// maxLeaseCalloutsPerRequest is the most callouts per request a hot key on
+// a leasing rule may make (README "Quota leasing").
+const maxLeaseCalloutsPerRequest = 0.05
+
+// BenchmarkPluginFleetLeased: fleet mode, a hot key on a rule with
+// fleet_lease: after the batch has grown, requests are admitted from the
+// lease in shared data. It fails past maxLeaseCalloutsPerRequest callouts or
+// local mode's host-call budget per request.
+func BenchmarkPluginFleetLeased(b *testing.B) {
+	url, calls := fakeRateLimitService(b, http.StatusOK,
+		`{"overallCode":"OK","statuses":[{"code":"OK","currentLimit":{"requestsPerUnit":1000000,"unit":"HOUR"},"limitRemaining":999000,"durationUntilReset":"3599s"}]}`)
+	h := benchHost(b, func(cfg map[string]any) {
+		fleetMode(cfg)
+		for _, r := range cfg["routes"].([]any) {
+			if rule := r.(map[string]any); rule["public"] != true {
+				rule["fleet_lease"] = map[string]any{}
+			}
+		}
+	}, map[string]string{harness.RateLimitCluster: url})
+	handler := h.Handler()
+	req := firstCall(b, handler, calls, http.StatusNotFound)
+	before := h.HostCalls()
+	benchRequests(b, handler, req, http.StatusNotFound)
+	perRequest := reportHostCalls(b, before, h.HostCalls())
+	callouts := float64(calls.Load()) / float64(b.N)
+	b.ReportMetric(callouts, "callouts/op")
+	if callouts > maxLeaseCalloutsPerRequest || perRequest > maxHostCallsLimited {
+		b.Fatalf("%.3f callouts and %.1f host calls per request, want ≤ %.2f and ≤ %d", callouts, perRequest, maxLeaseCalloutsPerRequest, maxHostCallsLimited)
+	}
 }
 
 // BenchmarkPluginHybridLocallyRefused: hybrid mode, a key over its local

@@ -33,3 +33,54 @@ func ReplacePlugin(root map[string]any, filters ...map[string]any) error {
 	}
 	return fmt.Errorf("no %s http filter to replace", WasmFilterName)
 }
+
+// VirtualHosts returns the virtual hosts of the gateway listener's route
+// config in a rendered configuration, for edits such as route-level
+// rate_limits actions.
+func VirtualHosts(root map[string]any) ([]map[string]any, error) {
+	static, err := obj(root, "static_resources")
+	if err != nil {
+		return nil, err
+	}
+	listener, err := named(static, "listeners", ListenerName)
+	if err != nil {
+		return nil, err
+	}
+	hcm, err := hcmConfig(listener)
+	if err != nil {
+		return nil, err
+	}
+	rc, err := obj(hcm, "route_config")
+	if err != nil {
+		return nil, err
+	}
+	var out []map[string]any
+	hosts, _ := rc["virtual_hosts"].([]any)
+	for _, h := range hosts {
+		if vh, ok := h.(map[string]any); ok {
+			out = append(out, vh)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("route_config has no virtual hosts")
+	}
+	return out, nil
+}
+
+// AddHTTP2Cluster adds to a rendered configuration a static cluster name
+// that speaks HTTP/2 (as gRPC needs) to addr ("host:port").
+func AddHTTP2Cluster(root map[string]any, name, addr string) error {
+	static, err := obj(root, "static_resources")
+	if err != nil {
+		return err
+	}
+	clusters, _ := static["clusters"].([]any)
+	static["clusters"] = append(clusters, map[string]any{
+		"name": name, "type": "STATIC", "connect_timeout": "1s",
+		"typed_extension_protocol_options": map[string]any{"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": map[string]any{
+			"@type":                "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+			"explicit_http_config": map[string]any{"http2_protocol_options": map[string]any{}},
+		}},
+	})
+	return setEndpoint(static, name, addr)
+}

@@ -48,9 +48,14 @@ func FleetConfig(t *testing.T, onFailure, protocol string) string {
 		}
 		cfg["log"] = everyErrorLogged
 		costly := map[string]any{"name": "costly", "prefix": "/api/costly", "cost": FleetCost}
-		cfg["routes"] = append([]any{costly}, cfg["routes"].([]any)...)
+		leased := map[string]any{"name": "leased", "prefix": "/api/leased", "fleet_lease": map[string]any{"max_batch": FleetLeaseBatch}}
+		cfg["routes"] = append([]any{costly, leased}, cfg["routes"].([]any)...)
 	})
 }
+
+// FleetLeaseBatch is the largest batch the fleet gateways' "leased" rule
+// reserves in one call.
+const FleetLeaseBatch = 4
 
 // FleetCost is the cost of a request of the fleet gateways' "costly" rule,
 // sent to the service as its hitsAddend.
@@ -93,6 +98,8 @@ func fleetScenarios(t *testing.T, target harness.Target, redisAddr string) {
 	t.Run("two_gateways_share_one_limit", func(t *testing.T) { key = fleetBurst(t, a, b) })
 	t.Run("blocked_key_makes_no_call", func(t *testing.T) { blockedKeyNoCall(t, a, key) })
 	t.Run("cost_is_the_services_hits_addend", func(t *testing.T) { fleetCost(t, a, b) })
+	t.Run("lease_alone_admits_the_limit_with_fewer_calls", func(t *testing.T) { leaseAlone(t, a) })
+	t.Run("leases_of_two_gateways_never_exceed_the_limit", func(t *testing.T) { leaseShared(t, a, b) })
 	t.Run("live_service_fail_closed_gateway_admits", func(t *testing.T) {
 		tok := Token(harness.TestSecret, freshKey("closed"), nil)
 		if resp := Send(t, closed, Request{Path: "/api/x", Header: Bearer(tok)}); resp.Status != http.StatusOK {
@@ -277,6 +284,58 @@ func fleetCost(t *testing.T, a, b *harness.Gateway) {
 	}
 	if want := FleetLimit / FleetCost; admitted != want {
 		t.Errorf("%d admitted at cost %d, want ⌊%d/%d⌋ = %d", admitted, FleetCost, FleetLimit, FleetCost, want)
+	}
+}
+
+// leaseAlone: a fresh key on the "leased" rule of one gateway is admitted
+// exactly FleetLimit times — a batch is never more than half of what the
+// service has left, so one Envoy loses none of the limit — in fewer calls
+// than admissions, the rest spent from its leases; then refused.
+func leaseAlone(t *testing.T, gw *harness.Gateway) {
+	waitAwayFromHourEdge(30 * time.Second)
+	tok := Token(harness.TestSecret, freshKey("leased"), nil)
+	calls0, _ := gw.Counter("portcullis.ratelimit.fleet.calls")
+	spent0, _ := gw.Counter("portcullis.ratelimit.fleet.lease_spent")
+	upstream := gw.Upstream.Count()
+	admitted := 0
+	for range FleetLimit + 4 {
+		resp := Send(t, gw, Request{Path: "/api/leased", Header: Bearer(tok)})
+		if resp.Status == http.StatusOK {
+			admitted++
+			continue
+		}
+		checkTooMany(t, gw, resp, FleetLimit, 3600, 1)
+	}
+	if admitted != FleetLimit || gw.Upstream.Count()-upstream != FleetLimit {
+		t.Errorf("admitted %d (the upstream saw %d), want exactly %d", admitted, gw.Upstream.Count()-upstream, FleetLimit)
+	}
+	calls, _ := gw.Counter("portcullis.ratelimit.fleet.calls")
+	spent, _ := gw.Counter("portcullis.ratelimit.fleet.lease_spent")
+	t.Logf("%d requests: %d admitted, %d calls, %d spent from leases", FleetLimit+4, admitted, calls-calls0, spent-spent0)
+	if spent-spent0 < FleetLeaseBatch-1 || calls-calls0 >= FleetLimit {
+		t.Errorf("%d calls and %d requests spent from leases for %d requests; want ≥ %d from a lease and fewer calls than admissions",
+			calls-calls0, spent-spent0, FleetLimit+4, FleetLeaseBatch-1)
+	}
+}
+
+// leaseShared: a fresh key on the "leased" rule of two gateways, each
+// leasing from the service: together they never admit more than
+// FleetLimit, and at worst one batch each fewer.
+func leaseShared(t *testing.T, a, b *harness.Gateway) {
+	waitAwayFromHourEdge(30 * time.Second)
+	tok := Token(harness.TestSecret, freshKey("leased-2"), nil)
+	admitted := 0
+	for i := range 3 * FleetLimit {
+		gw := []*harness.Gateway{a, b}[i%2]
+		if resp := Send(t, gw, Request{Path: "/api/leased", Header: Bearer(tok)}); resp.Status == http.StatusOK {
+			admitted++
+		} else {
+			checkTooMany(t, gw, resp, FleetLimit, 3600, 1)
+		}
+	}
+	t.Logf("two leasing gateways: %d of %d requests admitted", admitted, 3*FleetLimit)
+	if admitted > FleetLimit || admitted < FleetLimit-2*FleetLeaseBatch {
+		t.Errorf("two leasing gateways admitted %d, want at most %d and at least %d", admitted, FleetLimit, FleetLimit-2*FleetLeaseBatch)
 	}
 }
 

@@ -122,6 +122,9 @@ type RouteFile struct {
 	// what the request really cost: the part beyond Cost is charged after
 	// the response, so it weighs on the next requests.
 	CostHeader string
+	// FleetLease lets this Envoy reserve batches of the rule's fleet budget
+	// and spend them with no call (fleet and hybrid mode).
+	FleetLease *FleetLeaseFile
 	// Enforce says what the rule enforces; a check that is not enforced is
 	// decided, counted and logged, and the request goes on (shadow mode).
 	Enforce *EnforceFile
@@ -138,9 +141,21 @@ func (f *RouteFile) members() []member {
 		{"rate_limit", list(&f.RateLimit, nested[LimitFile])},
 		{"cost", optional(&f.Cost, integer[int64])},
 		{"cost_header", str(&f.CostHeader)},
+		{"fleet_lease", optional(&f.FleetLease, nested[FleetLeaseFile])},
 		{"enforce", optional(&f.Enforce, nested[EnforceFile])},
 		{"cache", optional(&f.Cache, nested[RouteCacheFile])},
 	}
+}
+
+// FleetLeaseFile is a rule's quota leasing: MaxBatch bounds the hits one
+// call reserves (default DefaultLeaseMaxBatch), and so what a lease can
+// leave unspent at a window's end.
+type FleetLeaseFile struct {
+	MaxBatch int64
+}
+
+func (f *FleetLeaseFile) members() []member {
+	return []member{{"max_batch", integer(&f.MaxBatch)}}
 }
 
 // EnforceFile is a rule's enforcement: true (the default) refuses what the

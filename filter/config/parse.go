@@ -124,7 +124,7 @@ func compileRoutes(rules []RouteFile, caching []*cache.RoutePolicy, limits []rul
 		}
 		lim := limits[i]
 		out = append(out, route.Rule{Name: ruleName(r), Prefix: r.Prefix, Methods: methods, Public: r.Public, Cache: caching[i],
-			RateLimit: lim.policy, Cost: lim.cost, CostHeader: lim.costHeader, ShadowRateLimit: lim.shadow, ShadowJWT: shadowJWT})
+			RateLimit: lim.policy, Cost: lim.cost, CostHeader: lim.costHeader, FleetLease: lim.leaseBatch, ShadowRateLimit: lim.shadow, ShadowJWT: shadowJWT})
 	}
 	return route.NewTable(out), nil
 }

@@ -64,6 +64,7 @@ type FleetFile struct {
 	TimeoutMS  int
 	OnFailure  string
 	BlockSlots int
+	LeaseSlots int
 	Protocol   string
 }
 
@@ -75,6 +76,7 @@ func (f *FleetFile) members() []member {
 		{"timeout_ms", integer(&f.TimeoutMS)},
 		{"on_failure", str(&f.OnFailure)},
 		{"block_slots", integer(&f.BlockSlots)},
+		{"lease_slots", integer(&f.LeaseSlots)},
 		{"protocol", str(&f.Protocol)},
 	}
 }
@@ -146,6 +148,7 @@ type ruleLimit struct {
 	policy     *ratelimit.Policy // the rule's override; nil when it has none
 	cost       int64             // 1 unless the rule says more
 	costHeader string            // lower case; "" when the rule has none
+	leaseBatch int64             // the fleet lease's largest batch; 0 without one
 	shadow     bool              // not enforced: counted and forwarded
 }
 
@@ -172,6 +175,9 @@ type Fleet struct {
 	// time, an error, an answer not understood); otherwise they are refused.
 	FailOpen   bool
 	BlockSlots int
+	LeaseSlots int
+	// Leasing: some rule leases batches of its budget (routes[].fleet_lease).
+	Leasing bool
 	// Protocol is how the service is called: gRPC (an HTTP/2 cluster) or
 	// its HTTP /json endpoint.
 	Protocol fleet.Protocol
@@ -184,6 +190,7 @@ const (
 	DefaultFleetDomain    = "portcullis"
 	DefaultFleetTimeout   = 100 * time.Millisecond
 	MaxFleetTimeoutMS     = 5000
+	DefaultLeaseMaxBatch  = 50
 )
 
 // DefaultRateLimit is the limit used when rate_limit.default is omitted: the
@@ -217,6 +224,10 @@ func compileRateLimit(f *RateLimitFile, routes []RouteFile) (*RateLimit, []ruleL
 		}
 		if r.Enforce != nil && r.Enforce.RateLimit != nil {
 			rules[i].shadow = !*r.Enforce.RateLimit
+		}
+		if r.FleetLease != nil {
+			rules[i].leaseBatch = cmp.Or(r.FleetLease.MaxBatch, DefaultLeaseMaxBatch)
+			rl.Fleet.Leasing = true
 		}
 	}
 	if !rl.Local() {
@@ -373,7 +384,7 @@ func checkRuleLimitFields(f *RateLimitFile, i int, r RouteFile) error {
 		set  bool
 	}{
 		{"rate_limit", r.RateLimit != nil}, {"cost", r.Cost != nil}, {"cost_header", r.CostHeader != ""},
-		{"enforce.rate_limit", r.Enforce != nil && r.Enforce.RateLimit != nil},
+		{"enforce.rate_limit", r.Enforce != nil && r.Enforce.RateLimit != nil}, {"fleet_lease", r.FleetLease != nil},
 	} {
 		switch {
 		case !set.set:
@@ -381,6 +392,14 @@ func checkRuleLimitFields(f *RateLimitFile, i int, r RouteFile) error {
 			return fieldError(field+"."+set.name, "requires the top-level rate_limit block")
 		case r.Public && f.PublicKey == "":
 			return fieldError(field+"."+set.name, "public routes are rate-limited only with rate_limit.public_key (there is no verified key to count against)")
+		}
+	}
+	if r.FleetLease != nil {
+		switch n := r.FleetLease.MaxBatch; {
+		case f.Mode != "fleet" && f.Mode != "hybrid":
+			return fieldError(field+".fleet_lease", `leases a fleet budget: only in fleet or hybrid mode (rate_limit.mode "fleet" or "hybrid")`)
+		case n != 0 && (n < 2 || n > fleet.MaxLeaseBatch):
+			return fieldError(field+".fleet_lease.max_batch", "must be between 2 and "+strconv.Itoa(fleet.MaxLeaseBatch)+", got "+strconv.FormatInt(n, 10))
 		}
 	}
 	if r.RateLimit != nil && f.Mode == "fleet" {
@@ -449,6 +468,7 @@ func compileFleet(f *RateLimitFile, hybrid bool) (*Fleet, error) {
 		Domain:     cmp.Or(ff.Domain, DefaultFleetDomain),
 		Timeout:    DefaultFleetTimeout,
 		BlockSlots: ff.BlockSlots,
+		LeaseSlots: ff.LeaseSlots,
 	}
 	if !isToken(fl.Cluster) {
 		return nil, fieldError("rate_limit.fleet.cluster", "not an Envoy cluster name: "+strconv.Quote(fl.Cluster))
@@ -481,6 +501,9 @@ func compileFleet(f *RateLimitFile, hybrid bool) (*Fleet, error) {
 	}
 	if n := ff.BlockSlots; n != 0 && (n < 1 || n > fleet.MaxBlockSlots) {
 		return nil, fieldError("rate_limit.fleet.block_slots", "must be between 1 and "+strconv.Itoa(fleet.MaxBlockSlots)+", got "+strconv.Itoa(n))
+	}
+	if n := ff.LeaseSlots; n != 0 && (n < 1 || n > fleet.MaxLeaseSlots) {
+		return nil, fieldError("rate_limit.fleet.lease_slots", "must be between 1 and "+strconv.Itoa(fleet.MaxLeaseSlots)+", got "+strconv.Itoa(n))
 	}
 	return fl, nil
 }

@@ -119,9 +119,7 @@ func TestShadowAndCostCompile(t *testing.T) {
 
 func TestShadowAndCostRefused(t *testing.T) {
 	noLimits := `{"jwt": {"secrets": [{"env": "JWT_SECRET"}]}, "routes": [%s]}`
-	for _, tc := range []struct {
-		name, doc, field, problem string
-	}{
+	checkRefusals(t, []refusal{
 		{"enforce not a boolean", shadowDoc(`, "enforce": "no"`, `{"prefix": "/a"}`), "rate_limit.enforce", "must be a boolean"},
 		{"shadow_headers not a boolean", shadowDoc(`, "shadow_headers": 1`, `{"prefix": "/a"}`), "rate_limit.shadow_headers", "must be a boolean"},
 		{"rule enforce unknown member", shadowDoc(``, `{"prefix": "/a", "enforce": {"cache": false}}`), "routes[0].enforce.cache", "unknown field"},
@@ -138,15 +136,7 @@ func TestShadowAndCostRefused(t *testing.T) {
 		{"cost above the default", shadowDoc(``, `{"prefix": "/a", "cost": 11}`), "routes[0].cost", `11 is more than the 10 requests of limit "default"`},
 		{"cost above a plan", shadowDoc(``, `{"prefix": "/a", "cost": 5}`), "routes[0].cost", `5 is more than the 4 requests of limit "plan-small"`},
 		{"cost above the override", shadowDoc(``, `{"prefix": "/a", "cost": 3, "rate_limit": [{"requests": 2, "window_seconds": 1}]}`), "routes[0].cost", `3 is more than the 2 requests of limit "route-/a"`},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			_, err := config.Parse([]byte(tc.doc), testEnv)
-			var fe *config.FieldError
-			if !errors.As(err, &fe) || fe.Field != tc.field || !strings.Contains(fe.Problem, tc.problem) {
-				t.Fatalf("error %v, want field %s saying %q", err, tc.field, tc.problem)
-			}
-		})
-	}
+	})
 }
 
 // quotaDoc is a configuration with local rate limiting whose rate_limit
@@ -184,9 +174,7 @@ func TestCalendarQuotasCompile(t *testing.T) {
 }
 
 func TestCalendarQuotasRefused(t *testing.T) {
-	for _, tc := range []struct {
-		name, doc, field, problem string
-	}{
+	checkRefusals(t, []refusal{
 		{"unknown calendar", quotaDoc(`"default": [{"requests": 3, "calendar": "year"}]`, `{"prefix": "/a"}`), "rate_limit.default[0].calendar", `must be day, week or month, got "year"`},
 		{"calendar not a string", quotaDoc(`"default": [{"requests": 3, "calendar": 30}]`, `{"prefix": "/a"}`), "rate_limit.default[0].calendar", "must be a string"},
 		{"calendar and window", quotaDoc(`"default": [{"requests": 3, "calendar": "day", "window_seconds": 86400}]`, `{"prefix": "/a"}`), "rate_limit.default[0].window_seconds", "not with calendar"},
@@ -199,15 +187,7 @@ func TestCalendarQuotasRefused(t *testing.T) {
 		{"offset without a quota", quotaDoc(`"utc_offset_minutes": 60`, `{"prefix": "/a"}`), "rate_limit.utc_offset_minutes", "only for limits with a calendar window"},
 		{"offset in fleet mode", quotaDoc(`"mode": "fleet", "fleet": {}, "utc_offset_minutes": 60`, `{"prefix": "/a"}`), "rate_limit.utc_offset_minutes", "only in local or hybrid mode"},
 		{"cost above a quota", quotaDoc(`"default": [{"requests": 3, "calendar": "month"}]`, `{"prefix": "/a", "cost": 4}`), "routes[0].cost", `4 is more than the 3 requests of limit "default"`},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			_, err := config.Parse([]byte(tc.doc), testEnv)
-			var fe *config.FieldError
-			if !errors.As(err, &fe) || fe.Field != tc.field || !strings.Contains(fe.Problem, tc.problem) {
-				t.Fatalf("error %v, want field %s saying %q", err, tc.field, tc.problem)
-			}
-		})
-	}
+	})
 }
 
 func TestStrictAlgorithmCompiles(t *testing.T) {
@@ -223,23 +203,13 @@ func TestStrictAlgorithmCompiles(t *testing.T) {
 }
 
 func TestStrictAlgorithmRefused(t *testing.T) {
-	for _, tc := range []struct {
-		name, doc, field, problem string
-	}{
+	checkRefusals(t, []refusal{
 		{"unknown algorithm", quotaDoc(`"default": [{"requests": 3, "window_seconds": 1, "algorithm": "sliding"}]`, `{"prefix": "/a"}`), "rate_limit.default[0].algorithm", `must be gcra or strict, got "sliding"`},
 		{"algorithm not a string", quotaDoc(`"default": [{"requests": 3, "window_seconds": 1, "algorithm": true}]`, `{"prefix": "/a"}`), "rate_limit.default[0].algorithm", "must be a string"},
 		{"strict quota", quotaDoc(`"default": [{"requests": 3, "calendar": "day", "algorithm": "strict"}]`, `{"prefix": "/a"}`), "rate_limit.default[0].algorithm", "not with calendar"},
 		{"too many strict limits", quotaDoc(`"plans": {"by_plan": {"x": [{"requests": 3, "window_seconds": 1, "algorithm": "strict"}, {"requests": 30, "window_seconds": 60, "algorithm": "strict"}, {"requests": 300, "window_seconds": 3600}]}}`, `{"prefix": "/a"}`), "rate_limit.plans.by_plan.x", "the limits need 9 values per key, at most 8"},
 		{"strict window too long", quotaDoc(``, `{"prefix": "/a", "rate_limit": [{"requests": 3, "window_seconds": 86401, "algorithm": "strict"}]}`), "routes[0].rate_limit[0].window_seconds", "must be between 1 and 86400"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			_, err := config.Parse([]byte(tc.doc), testEnv)
-			var fe *config.FieldError
-			if !errors.As(err, &fe) || fe.Field != tc.field || !strings.Contains(fe.Problem, tc.problem) {
-				t.Fatalf("error %v, want field %s saying %q", err, tc.field, tc.problem)
-			}
-		})
-	}
+	})
 }
 
 func TestHybridCompiles(t *testing.T) {
@@ -268,9 +238,7 @@ func TestHybridCompiles(t *testing.T) {
 }
 
 func TestHybridRefused(t *testing.T) {
-	for _, tc := range []struct {
-		name, doc, field, problem string
-	}{
+	checkRefusals(t, []refusal{
 		{"no fleet block", quotaDoc(`"mode": "hybrid"`, `{"prefix": "/a"}`), "rate_limit.fleet", "required in fleet and hybrid mode"},
 		{"bad fleet field", quotaDoc(`"mode": "hybrid", "fleet": {"timeout_ms": 0.5}`, `{"prefix": "/a"}`), "rate_limit.fleet.timeout_ms", "must be an integer"},
 		{"bad local field", quotaDoc(`"mode": "hybrid", "fleet": {}, "slots": 3`, `{"prefix": "/a"}`), "rate_limit.slots", "must be a multiple of 4"},
@@ -280,15 +248,7 @@ func TestHybridRefused(t *testing.T) {
 		{"unknown protocol", quotaDoc(`"mode": "fleet", "fleet": {"protocol": "http"}`, `{"prefix": "/a"}`), "rate_limit.fleet.protocol", `must be grpc or json, got "http"`},
 		{"protocol in upper case", quotaDoc(`"mode": "hybrid", "fleet": {"protocol": "GRPC"}`, `{"prefix": "/a"}`), "rate_limit.fleet.protocol", `must be grpc or json, got "GRPC"`},
 		{"protocol not a string", quotaDoc(`"mode": "fleet", "fleet": {"protocol": 2}`, `{"prefix": "/a"}`), "rate_limit.fleet.protocol", "must be a string"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			_, err := config.Parse([]byte(tc.doc), testEnv)
-			var fe *config.FieldError
-			if !errors.As(err, &fe) || fe.Field != tc.field || !strings.Contains(fe.Problem, tc.problem) {
-				t.Fatalf("error %v, want field %s saying %q", err, tc.field, tc.problem)
-			}
-		})
-	}
+	})
 }
 
 func TestCostHeader(t *testing.T) {
@@ -301,16 +261,50 @@ func TestCostHeader(t *testing.T) {
 	}
 	mustParse(t, `{"jwt": {"secrets": [{"env": "JWT_SECRET"}]}, "routes": [{"prefix": "/a", "cost_header": "x-rows"}], "rate_limit": {"mode": "fleet", "fleet": {}}}`)
 	noLimits := `{"jwt": {"secrets": [{"env": "JWT_SECRET"}]}, "routes": [{"prefix": "/a", "cost_header": "x-tokens"}]}`
-	for _, tc := range []struct {
-		name, doc, field, problem string
-	}{
+	checkRefusals(t, []refusal{
 		{"without rate_limit", noLimits, "routes[0].cost_header", "requires the top-level rate_limit block"},
 		{"on an uncounted public rule", shadowDoc(``, `{"prefix": "/a", "public": true, "cost_header": "x-tokens"}`), "routes[0].cost_header", "public_key"},
 		{"not a header name", shadowDoc(``, `{"prefix": "/a", "cost_header": "x tokens"}`), "routes[0].cost_header", `not a response header the upstream can set: "x tokens"`},
 		{"a header the gateway sets", shadowDoc(``, `{"prefix": "/a", "cost_header": "X-RateLimit-Remaining"}`), "routes[0].cost_header", "not a response header the upstream can set"},
 		{"Retry-After", shadowDoc(``, `{"prefix": "/a", "cost_header": "retry-after"}`), "routes[0].cost_header", "not a response header the upstream can set"},
 		{"not a string", shadowDoc(``, `{"prefix": "/a", "cost_header": 5}`), "routes[0].cost_header", "must be a string"},
-	} {
+	})
+}
+
+func TestFleetLease(t *testing.T) {
+	c := mustParse(t, quotaDoc(`"mode": "fleet", "fleet": {"lease_slots": 128}`,
+		`{"prefix": "/a", "fleet_lease": {}}, {"prefix": "/b", "fleet_lease": {"max_batch": 500}}, {"prefix": "/c"}`))
+	if !c.RateLimit.Fleet.Leasing || c.RateLimit.Fleet.LeaseSlots != 128 {
+		t.Errorf("fleet %+v, want leasing on with 128 slots", c.RateLimit.Fleet)
+	}
+	for path, want := range map[string]int64{"/a": config.DefaultLeaseMaxBatch, "/b": 500, "/c": 0} {
+		if r, _ := c.Routes.Match("GET", path); r.FleetLease != want {
+			t.Errorf("%s: lease batch %d, want %d", path, r.FleetLease, want)
+		}
+	}
+	if c := mustParse(t, quotaDoc(`"mode": "hybrid", "fleet": {}`, `{"prefix": "/a", "fleet_lease": {"max_batch": 2}}`)); !c.RateLimit.Fleet.Leasing {
+		t.Error("hybrid mode: leasing off")
+	}
+	if c := mustParse(t, quotaDoc(`"mode": "fleet", "fleet": {}`, `{"prefix": "/a"}`)); c.RateLimit.Fleet.Leasing {
+		t.Error("leasing on without a leasing rule")
+	}
+	checkRefusals(t, []refusal{
+		{"local mode", quotaDoc(``, `{"prefix": "/a", "fleet_lease": {}}`), "routes[0].fleet_lease", "only in fleet or hybrid mode"},
+		{"without rate_limit", `{"jwt": {"secrets": [{"env": "JWT_SECRET"}]}, "routes": [{"prefix": "/a", "fleet_lease": {}}]}`, "routes[0].fleet_lease", "requires the top-level rate_limit block"},
+		{"batch of 1", quotaDoc(`"mode": "fleet", "fleet": {}`, `{"prefix": "/a", "fleet_lease": {"max_batch": 1}}`), "routes[0].fleet_lease.max_batch", "must be between 2 and 10000, got 1"},
+		{"batch too large", quotaDoc(`"mode": "fleet", "fleet": {}`, `{"prefix": "/a", "fleet_lease": {"max_batch": 10001}}`), "routes[0].fleet_lease.max_batch", "must be between 2 and 10000"},
+		{"not an object", quotaDoc(`"mode": "fleet", "fleet": {}`, `{"prefix": "/a", "fleet_lease": true}`), "routes[0].fleet_lease", "must be an object"},
+		{"unknown field", quotaDoc(`"mode": "fleet", "fleet": {}`, `{"prefix": "/a", "fleet_lease": {"batch": 5}}`), "routes[0].fleet_lease.batch", "unknown field"},
+		{"lease slots", quotaDoc(`"mode": "fleet", "fleet": {"lease_slots": -1}`, `{"prefix": "/a"}`), "rate_limit.fleet.lease_slots", "must be between 1 and"},
+	})
+}
+
+// refusal is a document config.Parse must refuse, naming field.
+type refusal struct{ name, doc, field, problem string }
+
+func checkRefusals(t *testing.T, cases []refusal) {
+	t.Helper()
+	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := config.Parse([]byte(tc.doc), testEnv)
 			var fe *config.FieldError

@@ -33,7 +33,7 @@ type Access struct {
 	Reply string
 }
 
-var rateSources = [...]string{RateLocal: "local", RateFleet: "fleet", RateBlocklist: "blocklist", RateFleetUnavailable: "fleet_unavailable"}
+var rateSources = [...]string{RateLocal: "local", RateFleet: "fleet", RateBlocklist: "blocklist", RateFleetUnavailable: "fleet_unavailable", RateLease: "lease"}
 
 // AppendJSON builds the published value in buf's memory (see
 // jsonobj.Reuse) and returns it: one flat JSON object, fields omitted when

@@ -1,6 +1,8 @@
 package gateway
 
 import (
+	"time"
+
 	"slices"
 
 	"github.com/portcullis/portcullis/filter/httperr"
@@ -171,6 +173,13 @@ type FleetCall struct {
 	// local is the local limits' admission in hybrid mode, nil in fleet
 	// mode: merged with the answer (withLocal).
 	local *RateOutcome
+	// Lease is the batch of hits the call reserves for this Envoy (its
+	// hits_addend; the request spends its cost of them); 0 for a plain call.
+	Lease int64
+	// asked is when the call was decided: a lease's window is measured
+	// from then.
+	asked time.Time
+	cost  int64
 }
 
 // RateSource is who decided a rate-limit outcome.
@@ -187,6 +196,9 @@ const (
 	// RateFleetUnavailable: the service did not answer usefully, and the
 	// configured failure mode decided.
 	RateFleetUnavailable
+	// RateLease: admitted from this Envoy's lease of the fleet budget,
+	// made without a call.
+	RateLease
 )
 
 // RateOutcome is one rate-limit decision and the response headers it gives.

@@ -8,35 +8,62 @@ import (
 )
 
 // askFleet turns dec into the ratelimit service call for (entry: key) on
-// the rule, unless the blocklist already knows the pair is over its limit:
-// then the request is refused here, with no call.
+// the rule, unless the request can be decided here with no call: admitted
+// from this Envoy's lease of the pair's budget (a rule with fleet_lease), or
+// refused because the blocklist knows the pair is over its limit. A leasing
+// rule's call may reserve a batch (FleetCall.Lease).
 //
 // In hybrid mode dec already holds the local limits' admission: it is kept
 // aside (in the call) and merged with the fleet's decision, which alone is
 // then in dec (see withLocal), so each request counts one outcome.
 func (g *Gateway) askFleet(dec *Decision, entry, key string, now time.Time) {
-	routeName := dec.Rule.Name
-	partition, shadow := localKey(entry, key), dec.Rule.ShadowRateLimit
+	routeName, cost, maxBatch := dec.Rule.Name, max(dec.Rule.Cost, 1), dec.Rule.FleetLease
+	here := charged{partition: localKey(entry, key), shadow: dec.Rule.ShadowRateLimit}
 	local := dec.Rate
 	dec.Rate = nil
-	if blk, ok := g.blocklist.Blocked(key, routeName, now); ok {
-		rd := ratelimit.Unreported(false, blk.Until.Sub(now), now)
-		if p := g.reportedPolicy(reportedLimit{requests: blk.Limit, window: blk.Window}); p != nil {
-			rd = p.Reported(false, 0, blk.Until.Sub(now), now)
-		}
-		g.charge(dec, rd, charged{partition: partition, shadow: shadow, source: RateBlocklist}, "rate limit exceeded", ReasonRateLimited)
+	// The lease first: its hits were counted by the service, so spending
+	// them is right even for a pair another worker has blocklisted since.
+	if spent, ok := g.spendLease(maxBatch, key, routeName, cost, now); ok {
+		here.source = RateLease
+		g.charge(dec, g.reportedDecision(true, reportedLimit{requests: spent.Limit, window: spent.Window}, spent.Remaining, spent.Reset, now),
+			here, "rate limit exceeded", ReasonRateLimited)
 		withLocal(dec, local)
 		return
 	}
+	if blk, ok := g.blocklist.Blocked(key, routeName, now); ok {
+		here.source = RateBlocklist
+		g.charge(dec, g.reportedDecision(false, reportedLimit{requests: blk.Limit, window: blk.Window}, 0, blk.Until.Sub(now), now),
+			here, "rate limit exceeded", ReasonRateLimited)
+		withLocal(dec, local)
+		return
+	}
+	var lease int64
+	if maxBatch > 0 {
+		// The in-flight mark outlives the call's timeout, so one worker at
+		// a time asks for the pair's lease.
+		lease, _ = g.leases.Reserve(key, routeName, cost, maxBatch, g.cfg.RateLimit.Fleet.Timeout+fleet.LeaseMargin, now)
+	}
 	dec.Kind = AskFleet
 	dec.Fleet = &FleetCall{
-		Body:      g.cfg.RateLimit.Fleet.Protocol.RequestBody(nil, g.cfg.RateLimit.Fleet.Domain, entry, key, routeName, dec.Rule.Cost),
+		Body:      g.cfg.RateLimit.Fleet.Protocol.RequestBody(nil, g.cfg.RateLimit.Fleet.Domain, entry, key, routeName, max(lease, cost)),
 		Key:       key,
 		Route:     routeName,
-		partition: partition,
-		shadow:    shadow,
+		Lease:     lease,
+		partition: here.partition,
+		shadow:    here.shadow,
 		local:     local,
+		asked:     now,
+		cost:      cost,
 	}
+}
+
+// spendLease takes cost from the pair's lease, for a rule that leases
+// (maxBatch > 0).
+func (g *Gateway) spendLease(maxBatch int64, key, routeName string, cost int64, now time.Time) (fleet.Spent, bool) {
+	if maxBatch == 0 {
+		return fleet.Spent{}, false
+	}
+	return g.leases.Spend(key, routeName, cost, now)
 }
 
 // withLocal merges the local limits' admission (hybrid mode; nil in fleet
@@ -77,10 +104,21 @@ func (g *Gateway) FleetAnswer(call *FleetCall, reply fleet.Reply, now time.Time)
 	return dec
 }
 
-// fleetAnswer is FleetAnswer's decision on the fleet side alone.
+// fleetAnswer is FleetAnswer's decision on the fleet side alone. A call
+// that reserved a lease stores what the service granted, or releases the
+// pair's in-flight mark when it granted nothing.
 func (g *Gateway) fleetAnswer(call *FleetCall, reply fleet.Reply, now time.Time) Decision {
 	dec := Decision{Kind: Forward}
 	a, err := g.cfg.RateLimit.Fleet.Protocol.ParseAnswer(reply)
+	granted := call.Lease > 0 && err == nil && reply.Status != 0 && a.Limited && !a.Over
+	if granted {
+		// A lost grant only loses the batch: the service counted it, so the
+		// fleet admits less, never more.
+		_ = g.leases.Grant(call.Key, call.Route, call.Lease, call.cost, call.asked, a, now)
+		a.Remaining += call.Lease - call.cost
+	} else if call.Lease > 0 {
+		g.leases.Release(call.Key, call.Route)
+	}
 	switch {
 	case reply.Status == 0 || err != nil:
 		rd := ratelimit.Unreported(g.cfg.RateLimit.Fleet.FailOpen, time.Second, now)
@@ -89,17 +127,13 @@ func (g *Gateway) fleetAnswer(call *FleetCall, reply fleet.Reply, now time.Time)
 	case !a.Limited:
 		return dec // no limit applies to this descriptor: forward without headers
 	}
-	p := g.reportedPolicy(reportedLimit{requests: a.Limit, window: a.Window})
-	if p == nil {
-		g.charge(&dec, ratelimit.Unreported(!a.Over, a.Reset, now), call.charged(RateFleet), "rate limit exceeded", ReasonRateLimited)
-		return dec
-	}
 	if a.Over {
 		// Remember the refusal so that this Envoy's workers refuse the pair
 		// without calling until the reset. A lost write costs one call.
 		_ = g.blocklist.Add(call.Key, call.Route, fleet.Block{Until: now.Add(a.Reset), Limit: a.Limit, Window: a.Window})
 	}
-	g.charge(&dec, p.Reported(!a.Over, a.Remaining, a.Reset, now), call.charged(RateFleet), "rate limit exceeded", ReasonRateLimited)
+	rd := g.reportedDecision(!a.Over, reportedLimit{requests: a.Limit, window: a.Window}, a.Remaining, a.Reset, now)
+	g.charge(&dec, rd, call.charged(RateFleet), "rate limit exceeded", ReasonRateLimited)
 	return dec
 }
 
@@ -119,6 +153,15 @@ type reportedLimit struct {
 // maxReportedPolicies bounds the cache: a descriptor config has few limits,
 // and a misbehaving service must not grow the VM's memory.
 const maxReportedPolicies = 64
+
+// reportedDecision is the decision of a limit l the service reported, with
+// the headers of its policy, or only Retry-After when l cannot be described.
+func (g *Gateway) reportedDecision(allowed bool, l reportedLimit, remaining int64, reset time.Duration, now time.Time) ratelimit.Decision {
+	if p := g.reportedPolicy(l); p != nil {
+		return p.Reported(allowed, remaining, reset, now)
+	}
+	return ratelimit.Unreported(allowed, reset, now)
+}
 
 // reportedPolicy returns the policy describing l for the response headers,
 // or nil when l cannot be described (then only Retry-After is sent).

@@ -31,6 +31,7 @@ type Gateway struct {
 	refused   *tokenCache[jwt.Reason] // tokens refused for good; nil when the token cache is off
 	limiter   *ratelimit.Limiter      // nil unless rate limiting is local or hybrid
 	blocklist *fleet.Blocklist        // nil unless rate limiting is fleet or hybrid
+	leases    *fleet.Leases           // nil unless a rule leases its fleet budget
 	// clientAddress reads the client's address; nil unless public routes
 	// are counted by it.
 	clientAddress func() string
@@ -47,6 +48,9 @@ type Tables struct {
 	Limiter *ratelimit.Limiter
 	// Blocklist is required in fleet and hybrid mode.
 	Blocklist *fleet.Blocklist
+	// Leases is required when a rule leases its fleet budget
+	// (config.Fleet.Leasing).
+	Leases *fleet.Leases
 	// ClientAddress reads the client's IP address ("" when unknown), for
 	// rate_limit.public_key "client_address". It is only called for public
 	// routes (and shadow-refused tokens), so verified callers never pay for it.
@@ -58,7 +62,7 @@ type Tables struct {
 
 // New returns a Gateway for cfg.
 func New(cfg *config.Config, t Tables) *Gateway {
-	g := &Gateway{cfg: cfg, limiter: t.Limiter, blocklist: t.Blocklist, clientAddress: t.ClientAddress, partitions: t.Partitions}
+	g := &Gateway{cfg: cfg, limiter: t.Limiter, blocklist: t.Blocklist, leases: t.Leases, clientAddress: t.ClientAddress, partitions: t.Partitions}
 	if cfg.JWT != nil {
 		g.verifier = jwt.NewVerifier(*cfg.JWT)
 		g.tokens = newTokenCache[verdict](cfg.TokenCacheSize)

@@ -52,6 +52,9 @@ func newGatewayWith(t *testing.T, cfg string, env config.Env, clientAddress stri
 		}
 		if rl.Fleet != nil {
 			tables.Blocklist = fleet.NewBlocklist(store, rl.Fleet.BlockSlots)
+			if rl.Fleet.Leasing {
+				tables.Leases = fleet.NewLeases(store, rl.Fleet.LeaseSlots)
+			}
 		}
 		if rl.Local() {
 			opts := rl.Options

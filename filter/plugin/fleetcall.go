@@ -43,6 +43,10 @@ func (h *httpContext) callFleet(call *gateway.FleetCall) types.Action {
 	p := h.plugin
 	fl := p.cfg.RateLimit.Fleet
 	p.metrics.fleetCalls.Inc()
+	if call.Lease > 0 {
+		p.metrics.fleetLeaseCalls.Inc()
+		p.metrics.fleetLeaseHits.Add(call.Lease)
+	}
 	h.access.FleetCall = true
 	return h.call("ratelimit service", fl.Cluster, fleetCallHeaders(fl, h.requestID), call.Body, fl.Timeout, maxFleetAnswerBytes, func(a answer) types.Action {
 		if a.status == 0 {

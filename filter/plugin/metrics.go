@@ -24,6 +24,9 @@ type counter struct {
 // Inc adds one, to be flushed.
 func (c *counter) Inc() { c.pending++ }
 
+// Add adds n (≥ 0), to be flushed.
+func (c *counter) Add(n int64) { c.pending += uint64(n) }
+
 // flushPeriod is how often counts reach the proxy: on every tick, which
 // runs at least this often (background.go).
 const flushPeriod = 100 * time.Millisecond
@@ -61,6 +64,10 @@ type metrics struct {
 	// fleetNoAnswer counts the calls among fleetUnavailable that got no
 	// answer at all (no answer within timeout_ms, reset, no cluster).
 	fleetNoAnswer *counter
+	// Quota leasing: requests admitted from a lease (no call), calls that
+	// reserved a batch, and the hits they reserved (reserved − spent is what
+	// the leases left unspent, the fleet's under-admission).
+	fleetLeaseSpent, fleetLeaseCalls, fleetLeaseHits *counter
 	// Caching: answers by X-Cache, store failures (lookups and writes that
 	// got no usable answer), fills stored, responses not storable, writes
 	// dropped because the queue was full, requests that waited for another's
@@ -116,6 +123,9 @@ func newMetrics(rules []route.Rule) *metrics {
 	m.fleetUnavailable = m.define("ratelimit.fleet.unavailable")
 	m.fleetNoAnswer = m.define("ratelimit.fleet.no_answer")
 	m.fleetBlocklisted = m.define("ratelimit.fleet.blocklisted")
+	m.fleetLeaseSpent = m.define("ratelimit.fleet.lease_spent")
+	m.fleetLeaseCalls = m.define("ratelimit.fleet.lease_calls")
+	m.fleetLeaseHits = m.define("ratelimit.fleet.lease_hits")
 	m.cacheHit = m.define("cache.hit")
 	m.cacheLocalHit = m.define("cache.local_hit")
 	m.cacheMiss = m.define("cache.miss")
@@ -150,6 +160,8 @@ func (m *metrics) rateLimited(o *gateway.RateOutcome) {
 		m.fleetBlocklisted.Inc()
 	case gateway.RateFleetUnavailable:
 		m.fleetUnavailable.Inc()
+	case gateway.RateLease:
+		m.fleetLeaseSpent.Inc()
 	}
 	d := &o.Decision
 	switch {

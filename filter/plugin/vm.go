@@ -85,6 +85,9 @@ func (p *Plugin) OnPluginStart(int) types.OnPluginStartStatus {
 		tables.Partitions = ratelimit.NewPartitioner(seed)
 		if rl.Fleet != nil {
 			tables.Blocklist = fleet.NewBlocklist(host.SharedData{}, rl.Fleet.BlockSlots)
+			if rl.Fleet.Leasing {
+				tables.Leases = fleet.NewLeases(host.SharedData{}, rl.Fleet.LeaseSlots)
+			}
 		}
 		if rl.Local() {
 			if tables.Limiter, err = newLimiter(rl, seed); err != nil {

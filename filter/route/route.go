@@ -27,6 +27,9 @@ type Rule struct {
 	// what the request really cost (e.g. tokens used); "" when the rule has
 	// none. What it says beyond Cost is charged after the response.
 	CostHeader string
+	// FleetLease is the largest batch of the rule's fleet budget one call
+	// reserves for this Envoy to spend with no call; 0 leaves leasing off.
+	FleetLease int64
 	// ShadowRateLimit: the rule's rate limit is not enforced; a request over
 	// it is counted and forwarded (rate_limit.enforce,
 	// routes[].enforce.rate_limit).
