@@ -117,9 +117,9 @@ $(WASM): $(POLLFIX_WASM)
 # A Go proxy-wasm module that does nothing, built the way the plugin is (SDK,
 # pollfix, wasm-opt): bench-compare's floor for any Go plugin.
 NOOP_GO_WASM := build/noop-go.wasm
-$(NOOP_GO_WASM): e2e/testdata/noopgo/main.go go.mod go.sum $(POLLFIX_SOURCES)
+$(NOOP_GO_WASM): e2e/wasmhost/testdata/empty/main.go go.mod go.sum $(POLLFIX_SOURCES)
 	@mkdir -p $(@D)
-	GOOS=wasip1 GOARCH=wasm $(GO) build -trimpath -buildvcs=false -buildmode=c-shared -o $(@:.wasm=.go.wasm) ./e2e/testdata/noopgo
+	GOOS=wasip1 GOARCH=wasm $(GO) build -trimpath -buildvcs=false -buildmode=c-shared -o $(@:.wasm=.go.wasm) ./e2e/wasmhost/testdata/empty
 	$(GO) run ./cmd/pollfix -in $(@:.wasm=.go.wasm) -out $(@:.wasm=.pollfix.wasm)
 	$(WASM_OPT) $(WASM_OPT_FLAGS) $(@:.wasm=.pollfix.wasm) -o $@
 

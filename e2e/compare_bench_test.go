@@ -115,7 +115,7 @@ func BenchmarkCompare(b *testing.B) {
 	configs := []*compareConfig{
 		{name: "bare Envoy: CORS + router (envoy.yaml without the plugin)", gw: bare, script: validScript, status: http.StatusOK},
 		{name: "floor: a proxy-wasm module that does nothing (e2e/testdata/noop.wat)", gw: noop, script: validScript, status: http.StatusOK},
-		{name: "floor: a Go module that does nothing (same SDK and build, e2e/testdata/noopgo)", gw: noopGo, script: validScript, status: http.StatusOK},
+		{name: "floor: a Go module that does nothing (same SDK and build, e2e/wasmhost/testdata/empty)", gw: noopGo, script: validScript, status: http.StatusOK},
 		{name: "Envoy: jwt_authn + local_ratelimit per key", gw: jwtAuthn, script: validScript, status: http.StatusOK},
 		{name: "Envoy: jwt_authn with jwt_cache_config + local_ratelimit per key", gw: jwtAuthnCached, script: validScript, status: http.StatusOK},
 		{name: "Portcullis: JWT + local rate limit, no cache", gw: plugin, script: validScript, status: http.StatusOK},
