@@ -131,9 +131,9 @@ $(WASM): $(PCLNSTRIP_WASM)
 # pollfix, pclnstrip, wasm-opt): bench-compare's and bench-footprint's floor
 # for any Go plugin.
 NOOP_GO_WASM := build/noop-go.wasm
-$(NOOP_GO_WASM): e2e/testdata/noopgo/main.go go.mod go.sum $(POLLFIX_SOURCES) $(PCLNSTRIP_SOURCES)
+$(NOOP_GO_WASM): e2e/wasmhost/testdata/empty/main.go go.mod go.sum $(POLLFIX_SOURCES) $(PCLNSTRIP_SOURCES)
 	@mkdir -p $(@D)
-	GOOS=wasip1 GOARCH=wasm $(GO) build -trimpath -buildvcs=false -buildmode=c-shared -o $(@:.wasm=.go.wasm) ./e2e/testdata/noopgo
+	GOOS=wasip1 GOARCH=wasm $(GO) build -trimpath -buildvcs=false -buildmode=c-shared -o $(@:.wasm=.go.wasm) ./e2e/wasmhost/testdata/empty
 	$(GO) run ./cmd/pollfix -in $(@:.wasm=.go.wasm) -out $(@:.wasm=.pollfix.wasm)
 	$(GO) run ./cmd/pclnstrip -in $(@:.wasm=.pollfix.wasm) -out $(@:.wasm=.pclnstrip.wasm)
 	$(WASM_OPT) $(WASM_OPT_FLAGS) $(@:.wasm=.pclnstrip.wasm) -o $@

@@ -54,8 +54,8 @@ func TestEnvoyAccessLog(t *testing.T) {
 		"default": []any{map[string]any{"requests": 3, "window_seconds": 3600}},
 	}, true)})
 	svc := harness.StartRateLimitService(t, redistest.Start(t).Addr, harness.RepoRoot(t))
-	fleet := envoy.Start(t, harness.Options{PluginConfig: scenarios.FleetConfig(t, "allow"),
-		Clusters: map[string]string{harness.RateLimitCluster: svc.Addr}})
+	fleet := envoy.Start(t, harness.Options{PluginConfig: scenarios.FleetConfig(t, "allow", "grpc"),
+		Clusters: map[string]string{harness.RateLimitCluster: harness.H2C(svc.GRPCAddr)}})
 
 	token := scenarios.Token(harness.TestSecret, "alice", nil)
 	type sent struct {

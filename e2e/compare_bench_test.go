@@ -69,34 +69,38 @@ func BenchmarkCompare(b *testing.B) {
 	// Fleet mode: one envoyproxy/ratelimit (and its Redis) on this machine
 	// for Envoy's ratelimit filter and the plugin alike.
 	svc := harness.StartRateLimitService(b, redistest.Start(b).Addr, compareDescriptors(b))
-	fleetClusters := map[string]string{harness.RateLimitCluster: svc.Addr}
-	nativeFleet := start("jwt_authn-ratelimit", harness.Options{EditConfig: newNatives(b).nativeFleet(svc.GRPCAddr, "portcullis")})
-	pluginFleet := start("portcullis-fleet", harness.Options{PluginConfig: withFleet(b, false), Clusters: fleetClusters})
-	pluginLeased := start("portcullis-leased", harness.Options{PluginConfig: withFleet(b, true), Clusters: fleetClusters})
+	fleetClusters := map[string]string{harness.RateLimitCluster: harness.H2C(svc.GRPCAddr)}
+	nativeFleet := start("jwt_authn-ratelimit", harness.Options{EditConfig: newNatives(b).nativeFleet("portcullis"), Clusters: fleetClusters})
+	pluginFleet := start("portcullis-fleet", harness.Options{PluginConfig: withFleet(b, "grpc", false), Clusters: fleetClusters})
+	pluginFleetJSON := start("portcullis-fleet-json", harness.Options{PluginConfig: withFleet(b, "json", false),
+		Clusters: map[string]string{harness.RateLimitCluster: harness.HTTP1(svc.Addr)}})
+	pluginLeased := start("portcullis-leased", harness.Options{PluginConfig: withFleet(b, "grpc", true), Clusters: fleetClusters})
 	pluginCached := start("portcullis-cached", harness.Options{PluginConfig: withShippedCache(b, withRateLimit(b, map[string]any{"default": generousLimit}, false))})
 
 	dir := b.TempDir()
 	valid, refused := compareRequests(harness.TestSecret), compareRequests("not-the-gateway-secret-"+harness.TestSecret)
 	validScript, refusedScript := writeWrkScript(b, dir, "valid.lua", valid), writeWrkScript(b, dir, "refused.lua", refused)
+	// One key for every request: the hot key quota leasing is for.
+	hotScript := writeWrkScript(b, dir, "hot.lua", valid[3:4])
 
 	// Each configuration does its job before it is measured.
 	client := &http.Client{Timeout: 5 * time.Second}
 	expect(b, client, bare, valid[0], http.StatusOK, "")
 	expect(b, client, noop, valid[0], http.StatusOK, "")
 	expect(b, client, noopGo, valid[0], http.StatusOK, "")
-	for _, gw := range []*harness.Gateway{jwtAuthn, jwtAuthnCached, plugin, nativeFleet, pluginFleet, pluginLeased} {
+	for _, gw := range []*harness.Gateway{jwtAuthn, jwtAuthnCached, plugin, nativeFleet, pluginFleet, pluginFleetJSON, pluginLeased} {
 		expect(b, client, gw, valid[0], http.StatusOK, valid[0].sub)
 		expect(b, client, gw, refused[0], http.StatusUnauthorized, "")
 		expect(b, client, gw, compareRequest{path: valid[0].path}, http.StatusUnauthorized, "")
 	}
-	for _, gw := range []*harness.Gateway{plugin, pluginFleet, pluginLeased} {
+	for _, gw := range []*harness.Gateway{plugin, pluginFleet, pluginFleetJSON, pluginLeased} {
 		if h := expect(b, client, gw, valid[1], http.StatusOK, valid[1].sub); h.Get("X-RateLimit-Limit") == "" {
 			b.Fatalf("%s does not rate-limit: no X-RateLimit-Limit", gw.NodeID)
 		}
 	}
 	// Envoy's ratelimit filter sends the plugin's descriptor: in a domain
 	// whose limit is 2 per hour, a key's third request is refused.
-	tinyFleet := start("jwt_authn-ratelimit-limit-2", harness.Options{EditConfig: newNatives(b).nativeFleet(svc.GRPCAddr, compareTinyDomain)})
+	tinyFleet := start("jwt_authn-ratelimit-limit-2", harness.Options{EditConfig: newNatives(b).nativeFleet(compareTinyDomain), Clusters: fleetClusters})
 	for _, want := range []int{http.StatusOK, http.StatusOK, http.StatusTooManyRequests} {
 		expect(b, client, tinyFleet, valid[2], want, "")
 	}
@@ -111,7 +115,7 @@ func BenchmarkCompare(b *testing.B) {
 	configs := []*compareConfig{
 		{name: "bare Envoy: CORS + router (envoy.yaml without the plugin)", gw: bare, script: validScript, status: http.StatusOK},
 		{name: "floor: a proxy-wasm module that does nothing (e2e/testdata/noop.wat)", gw: noop, script: validScript, status: http.StatusOK},
-		{name: "floor: a Go module that does nothing (same SDK and build, e2e/testdata/noopgo)", gw: noopGo, script: validScript, status: http.StatusOK},
+		{name: "floor: a Go module that does nothing (same SDK and build, e2e/wasmhost/testdata/empty)", gw: noopGo, script: validScript, status: http.StatusOK},
 		{name: "Envoy: jwt_authn + local_ratelimit per key", gw: jwtAuthn, script: validScript, status: http.StatusOK},
 		{name: "Envoy: jwt_authn with jwt_cache_config + local_ratelimit per key", gw: jwtAuthnCached, script: validScript, status: http.StatusOK},
 		{name: "Portcullis: JWT + local rate limit, no cache", gw: plugin, script: validScript, status: http.StatusOK},
@@ -119,12 +123,14 @@ func BenchmarkCompare(b *testing.B) {
 		{name: "refused (bad signature): jwt_authn", gw: jwtAuthn, script: refusedScript, status: http.StatusUnauthorized},
 		{name: "refused (bad signature): Portcullis", gw: plugin, script: refusedScript, status: http.StatusUnauthorized},
 		{name: "fleet: Envoy jwt_authn + ratelimit filter (gRPC to envoyproxy/ratelimit)", gw: nativeFleet, script: validScript, status: http.StatusOK},
-		{name: "fleet: Portcullis, a call per request", gw: pluginFleet, script: validScript, status: http.StatusOK, fleetCalls: true},
+		{name: "fleet: Portcullis, a gRPC call per request", gw: pluginFleet, script: validScript, status: http.StatusOK, fleetCalls: true},
+		{name: "fleet: Portcullis, an HTTP /json call per request", gw: pluginFleetJSON, script: validScript, status: http.StatusOK, fleetCalls: true},
 		{name: "fleet: Portcullis with quota leasing (fleet_lease)", gw: pluginLeased, script: validScript, status: http.StatusOK, fleetCalls: true},
+		{name: "fleet: Portcullis with quota leasing, one hot key", gw: pluginLeased, script: hotScript, status: http.StatusOK, fleetCalls: true},
 	}
 	floor, goFloor, pluginLimited := configs[1], configs[2], configs[5]
 	nativeRefused, pluginRefused := configs[7], configs[8]
-	nativeFleetRow, pluginFleetRow, pluginLeasedRow := configs[9], configs[10], configs[11]
+	nativeFleetRow, pluginFleetRow, pluginFleetJSONRow, pluginLeasedRow, hotLeasedRow := configs[9], configs[10], configs[11], configs[12], configs[13]
 
 	// The machine's load frames the figures: 2 cores shared with other work
 	// shift every configuration, the ratios less.
@@ -176,14 +182,15 @@ func BenchmarkCompare(b *testing.B) {
 	fmt.Printf("refused, Portcullis vs jwt_authn: requests/s %s×, Envoy CPU/request %s× (medians of per-round ratios; the floor is ≥ 0.9× requests/s)\n",
 		ratio(pluginRefused, nativeRefused, columns[0].value), ratio(pluginRefused, nativeRefused, columns[3].value))
 	fmt.Printf("fleet, Portcullis vs Envoy's ratelimit filter: requests/s %s×, Envoy CPU/request %s× (floor ≥ 1.0× requests/s); "+
-		"with quota leasing %s× and %s×\n",
+		"over /json %s× and %s×; with quota leasing %s× and %s×\n",
 		ratio(pluginFleetRow, nativeFleetRow, columns[0].value), ratio(pluginFleetRow, nativeFleetRow, columns[3].value),
+		ratio(pluginFleetJSONRow, nativeFleetRow, columns[0].value), ratio(pluginFleetJSONRow, nativeFleetRow, columns[3].value),
 		ratio(pluginLeasedRow, nativeFleetRow, columns[0].value), ratio(pluginLeasedRow, nativeFleetRow, columns[3].value))
 	fmt.Printf("quota leasing vs Portcullis local mode: requests/s %s×, Envoy CPU/request %s× (floor ≥ 0.8× requests/s); "+
-		"calls to the service per request: %s a call per request, %s with leasing (floor ≤ 0.05)\n\n",
+		"calls to the service per request: %s a call per request, %s with leasing over %d keys, %s for one hot key (floor ≤ 0.05)\n\n",
 		ratio(pluginLeasedRow, pluginLimited, columns[0].value), ratio(pluginLeasedRow, pluginLimited, columns[3].value),
-		spread(pluginFleetRow.samples, func(s compareSample) float64 { return s.calls }, "%.3f"),
-		spread(pluginLeasedRow.samples, func(s compareSample) float64 { return s.calls }, "%.3f"))
+		spread(pluginFleetRow.samples, fleetCallsOf, "%.3f"), spread(pluginLeasedRow.samples, fleetCallsOf, "%.4f"),
+		len(valid), spread(hotLeasedRow.samples, fleetCallsOf, "%.4f"))
 }
 
 // noopModule assembles e2e/testdata/noop.wat with binaryen's wasm-as (the
@@ -359,10 +366,10 @@ func newNatives(b *testing.B) natives {
 
 // nativeFleet returns an Options.EditConfig that puts jwt_authn and Envoy's
 // ratelimit filter where the plugin is: a gRPC ShouldRateLimit call per
-// request to the service at grpcAddr (an HTTP/2 cluster), in domain, with
-// the descriptor the plugin sends ([api_key=<key header>, route=api]).
-func (n natives) nativeFleet(grpcAddr, domain string) func(map[string]any) error {
-	const cluster = "ratelimit_grpc"
+// request through the shipped ratelimit cluster (HTTP/2, as the plugin's
+// calls go), in domain, with the descriptor the plugin sends
+// ([api_key=<key header>, route=api]).
+func (n natives) nativeFleet(domain string) func(map[string]any) error {
 	rateLimit := map[string]any{
 		"name": "envoy.filters.http.ratelimit",
 		"typed_config": map[string]any{
@@ -372,7 +379,7 @@ func (n natives) nativeFleet(grpcAddr, domain string) func(map[string]any) error
 			"timeout": "0.100s",
 			"rate_limit_service": map[string]any{
 				"transport_api_version": "V3",
-				"grpc_service":          map[string]any{"envoy_grpc": map[string]any{"cluster_name": cluster}},
+				"grpc_service":          map[string]any{"envoy_grpc": map[string]any{"cluster_name": harness.RateLimitCluster}},
 			},
 		},
 	}
@@ -382,9 +389,6 @@ func (n natives) nativeFleet(grpcAddr, domain string) func(map[string]any) error
 	}}}
 	return func(root map[string]any) error {
 		if err := harness.ReplacePlugin(root, n.jwtAuthn(false), rateLimit); err != nil {
-			return err
-		}
-		if err := harness.AddHTTP2Cluster(root, cluster, grpcAddr); err != nil {
 			return err
 		}
 		hosts, err := harness.VirtualHosts(root)
@@ -418,10 +422,11 @@ func compareDescriptors(b *testing.B) string {
 }
 
 // withFleet returns the shipped plugin configuration in fleet mode without
-// its cache, the protected rule leasing its budget when lease is set.
-func withFleet(b *testing.B, lease bool) string {
+// its cache, calling the service over protocol, the protected rule leasing
+// its budget when lease is set.
+func withFleet(b *testing.B, protocol string, lease bool) string {
 	cfg := shippedWithout(b, "rate_limit", "cache")
-	cfg["rate_limit"] = map[string]any{"mode": "fleet", "fleet": map[string]any{"timeout_ms": 100}}
+	cfg["rate_limit"] = map[string]any{"mode": "fleet", "fleet": map[string]any{"timeout_ms": 100, "protocol": protocol}}
 	if lease {
 		for _, r := range cfg["routes"].([]any) {
 			if rule := r.(map[string]any); rule["public"] != true {
@@ -608,6 +613,8 @@ func (c *compareConfig) measure(b *testing.B, wrk string, d time.Duration) compa
 		cpu: float64(cpu) * 10_000 / requests,
 	}
 }
+
+func fleetCallsOf(s compareSample) float64 { return s.calls }
 
 // fleetCallCount returns the plugin's count of calls to the ratelimit service.
 func fleetCallCount(b *testing.B, gw *harness.Gateway) int64 {

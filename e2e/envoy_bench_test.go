@@ -87,7 +87,7 @@ descriptors:
 		tokens[i] = "Bearer " + scenarios.Token(harness.TestSecret, "bench-"+strconv.Itoa(i), nil)
 	}
 	for _, m := range modes {
-		gw := envoy.Start(b, harness.Options{PluginConfig: m.config, Clusters: map[string]string{harness.RateLimitCluster: svc.Addr}})
+		gw := envoy.Start(b, harness.Options{PluginConfig: m.config, Clusters: map[string]string{harness.RateLimitCluster: harness.H2C(svc.GRPCAddr)}})
 		b.Run(m.name, func(b *testing.B) {
 			var next atomic.Int64
 			b.SetParallelism(4) // × GOMAXPROCS (2) = 8 connections

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -12,7 +13,12 @@ import (
 	"testing"
 	"time"
 
+	rlsv3 "github.com/envoyproxy/go-control-plane/envoy/service/ratelimit/v3"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
+
 	"github.com/portcullis/portcullis/e2e/harness"
+	"github.com/portcullis/portcullis/e2e/scenarios"
 	"github.com/portcullis/portcullis/e2e/wasmhost"
 	"github.com/portcullis/portcullis/internal/jwttest"
 )
@@ -157,10 +163,25 @@ func reportHostCalls(b *testing.B, before, after wasmhost.CallCounts) float64 {
 	return perRequest
 }
 
-// BenchmarkPluginRejectedRequest: no token, so the plugin answers 401 JSON itself.
+// BenchmarkPluginRejectedRequest: no token, so the plugin answers 401 JSON
+// itself. It reports the host calls per request.
 func BenchmarkPluginRejectedRequest(b *testing.B) {
-	handler := benchPluginHost(b, nil, nil)
-	benchRequests(b, handler, httptest.NewRequest(http.MethodGet, "/api/orders", nil), http.StatusUnauthorized)
+	h := benchHost(b, nil, nil)
+	before := h.HostCalls()
+	benchRequests(b, h.Handler(), httptest.NewRequest(http.MethodGet, "/api/orders", nil), http.StatusUnauthorized)
+	reportHostCalls(b, before, h.HostCalls())
+}
+
+// BenchmarkPluginRefusedSignature: a token with a bad signature, as an
+// attacker sprays them: refused from the refused-token cache after the
+// first. It reports the host calls per request.
+func BenchmarkPluginRefusedSignature(b *testing.B) {
+	h := benchHost(b, nil, nil)
+	req := httptest.NewRequest(http.MethodGet, "/api/orders", nil)
+	req.Header.Set("Authorization", "Bearer "+scenarios.Token("not-the-gateway-secret-"+harness.TestSecret, "mallory", nil))
+	before := h.HostCalls()
+	benchRequests(b, h.Handler(), req, http.StatusUnauthorized)
+	reportHostCalls(b, before, h.HostCalls())
 }
 
 // fakeRateLimitService answers every /json call with answer (status and
@@ -177,20 +198,91 @@ func fakeRateLimitService(b *testing.B, status int, answer string) (url string, 
 	return srv.URL, calls
 }
 
+// fleetMode calls the service's /json endpoint: the fake services here
+// answer JSON.
 func fleetMode(cfg map[string]any) {
-	cfg["rate_limit"] = map[string]any{"mode": "fleet", "fleet": map[string]any{}}
+	cfg["rate_limit"] = map[string]any{"mode": "fleet", "fleet": map[string]any{"protocol": "json"}}
+}
+
+// fakeGRPCRateLimitService answers every ShouldRateLimit call (HTTP/2
+// without TLS) with the gRPC frame answer and grpc-status 0 in the
+// trailers, as envoyproxy/ratelimit does, counting the calls and the bytes
+// of their requests.
+func fakeGRPCRateLimitService(b *testing.B, answer []byte) (url string, calls, requestBytes *atomic.Int64) {
+	calls, requestBytes = &atomic.Int64{}, &atomic.Int64{}
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		n, _ := io.Copy(io.Discard, r.Body)
+		requestBytes.Add(n)
+		w.Header().Set("content-type", "application/grpc")
+		w.Header().Set("trailer", "grpc-status")
+		_, _ = w.Write(answer)
+		w.Header().Set("grpc-status", "0")
+	}))
+	var h2c http.Protocols
+	h2c.SetUnencryptedHTTP2(true)
+	srv.Config.Protocols = &h2c
+	srv.Start()
+	b.Cleanup(srv.Close)
+	return "h2c://" + srv.Listener.Addr().String(), calls, requestBytes
 }
 
 // BenchmarkPluginFleetAllowed: fleet mode, the service admits: one callout
-// per request (over loopback HTTP, which dominates the figure).
+// per request (over loopback HTTP, which dominates the figure), over gRPC
+// (HTTP/2) and over /json (HTTP/1.1). It reports the host calls, callouts
+// and bytes (call body, answer body) per request.
 func BenchmarkPluginFleetAllowed(b *testing.B) {
-	url, calls := fakeRateLimitService(b, http.StatusOK,
-		`{"overallCode":"OK","statuses":[{"code":"OK","currentLimit":{"requestsPerUnit":100,"unit":"MINUTE"},"limitRemaining":99,"durationUntilReset":"30s"}]}`)
-	handler := benchPluginHost(b, fleetMode, map[string]string{harness.RateLimitCluster: url})
+	const answerJSON = `{"overallCode":"OK","statuses":[{"code":"OK","currentLimit":{"requestsPerUnit":100,"unit":"MINUTE"},"limitRemaining":99,"durationUntilReset":"30s"}]}`
+	answerGRPC := grpcAnswer(b, &rlsv3.RateLimitResponse{OverallCode: rlsv3.RateLimitResponse_OK, Statuses: []*rlsv3.RateLimitResponse_DescriptorStatus{{
+		Code:               rlsv3.RateLimitResponse_OK,
+		CurrentLimit:       &rlsv3.RateLimitResponse_RateLimit{RequestsPerUnit: 100, Unit: rlsv3.RateLimitResponse_RateLimit_MINUTE},
+		LimitRemaining:     99,
+		DurationUntilReset: durationpb.New(30 * time.Second),
+	}}})
+	b.Run("grpc", func(b *testing.B) {
+		url, calls, sent := fakeGRPCRateLimitService(b, answerGRPC)
+		benchFleetAllowed(b, "grpc", url, calls, sent, len(answerGRPC))
+	})
+	b.Run("json", func(b *testing.B) {
+		sent := &atomic.Int64{}
+		calls := &atomic.Int64{}
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			calls.Add(1)
+			n, _ := io.Copy(io.Discard, r.Body)
+			sent.Add(n)
+			w.Header().Set("content-type", "application/json")
+			_, _ = io.WriteString(w, answerJSON)
+		}))
+		b.Cleanup(srv.Close)
+		benchFleetAllowed(b, "json", srv.URL, calls, sent, len(answerJSON))
+	})
+}
+
+// benchFleetAllowed runs BenchmarkPluginFleetAllowed over protocol against
+// the service at url, which counts the calls and the bytes sent to it.
+func benchFleetAllowed(b *testing.B, protocol, url string, calls, sent *atomic.Int64, answerBytes int) {
+	h := benchHost(b, func(cfg map[string]any) {
+		cfg["rate_limit"] = map[string]any{"mode": "fleet", "fleet": map[string]any{"protocol": protocol}}
+	}, map[string]string{harness.RateLimitCluster: url})
 	req := httptest.NewRequest(http.MethodGet, "/api/orders", nil)
 	req.Header.Set("Authorization", benchToken("alice"))
-	benchRequests(b, handler, req, http.StatusNotFound)
+	before := h.HostCalls()
+	calls.Store(0)
+	sent.Store(0)
+	benchRequests(b, h.Handler(), req, http.StatusNotFound)
+	reportHostCalls(b, before, h.HostCalls())
 	b.ReportMetric(float64(calls.Load())/float64(b.N), "callouts/op")
+	b.ReportMetric(float64(sent.Load())/float64(calls.Load()), "call-B")
+	b.ReportMetric(float64(answerBytes), "answer-B")
+}
+
+// grpcAnswer frames a RateLimitResponse as the service sends it.
+func grpcAnswer(b *testing.B, resp *rlsv3.RateLimitResponse) []byte {
+	raw, err := proto.Marshal(resp)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return append(binary.BigEndian.AppendUint32([]byte{0}, uint32(len(raw))), raw...)
 }
 
 // maxLeaseCalloutsPerRequest is the most callouts per request a hot key on
@@ -232,7 +324,7 @@ func BenchmarkPluginHybridLocallyRefused(b *testing.B) {
 	url, calls := fakeRateLimitService(b, http.StatusOK,
 		`{"overallCode":"OK","statuses":[{"code":"OK","currentLimit":{"requestsPerUnit":100,"unit":"HOUR"},"limitRemaining":99,"durationUntilReset":"3599s"}]}`)
 	h := benchHost(b, func(cfg map[string]any) {
-		cfg["rate_limit"] = map[string]any{"mode": "hybrid", "fleet": map[string]any{},
+		cfg["rate_limit"] = map[string]any{"mode": "hybrid", "fleet": map[string]any{"protocol": "json"},
 			"default": []any{map[string]any{"requests": 1, "window_seconds": 3600}}}
 	}, map[string]string{harness.RateLimitCluster: url})
 	handler := h.Handler()

@@ -24,8 +24,8 @@ import (
 // the Kubernetes Service (outbound|<port>||<service FQDN>). A field that
 // envoy.yaml does not set stays unset.
 var deploymentSpecific = map[string]string{
-	"rate_limit.fleet.cluster":   "outbound|8080||ratelimit.portcullis.svc.cluster.local",
-	"rate_limit.fleet.authority": "ratelimit.portcullis.svc.cluster.local:8080",
+	"rate_limit.fleet.cluster":   "outbound|8081||ratelimit.portcullis.svc.cluster.local",
+	"rate_limit.fleet.authority": "ratelimit.portcullis.svc.cluster.local:8081",
 	"cache.cluster":              "outbound|10002||cache.portcullis.svc.cluster.local",
 	"cache.authority":            "cache.portcullis.svc.cluster.local:10002",
 }
@@ -251,7 +251,7 @@ func TestPluginConfigAcceptedByPlugin(t *testing.T) {
 }
 
 // The WasmPlugins rate-limit in fleet mode against the deployed service,
-// named by Istio's cluster name ("outbound|8080||ratelimit..."), which the
+// named by Istio's cluster name ("outbound|8081||ratelimit..."), which the
 // plugin accepts as a cluster name.
 func TestPluginAcceptsIstioClusterNames(t *testing.T) {
 	host := harness.NewWasmHost(t)

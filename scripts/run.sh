@@ -41,7 +41,7 @@ case "$HOST" in
     "$GO" build -o build/wasmhost ./e2e/cmd/wasmhost
     gateway=(build/wasmhost -wasm build/portcullis.wasm -envoy-yaml envoy.yaml -workers 2
       -listen 127.0.0.1:10000 -cluster upstream=http://127.0.0.1:10001 -cluster cache=http://127.0.0.1:10002
-      -cluster ratelimit=http://127.0.0.1:10003 -strip-prefix /api)
+      -cluster ratelimit=h2c://127.0.0.1:10003 -strip-prefix /api)
     ;;
   *)
     echo "run: unknown HOST=$HOST (want envoy or wasmhost)" >&2

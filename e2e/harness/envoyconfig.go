@@ -124,12 +124,39 @@ func render(root map[string]any, p EnvoyParams) error {
 		return err
 	}
 	for name, addr := range p.Clusters {
-		if err := setEndpoint(static, name, addr); err != nil {
+		if err := setCluster(static, name, addr); err != nil {
 			return err
 		}
 	}
 	if p.Edit != nil {
 		return p.Edit(root)
+	}
+	return nil
+}
+
+// setCluster points the named cluster at addr (see Options.Clusters): its
+// endpoints, and its protocol when addr names one.
+func setCluster(static map[string]any, name, addr string) error {
+	scheme, addrs, hasScheme := strings.Cut(addr, "://")
+	if !hasScheme {
+		return setEndpoint(static, name, addr)
+	}
+	if err := setEndpoint(static, name, addrs); err != nil {
+		return err
+	}
+	cluster, _ := named(static, "clusters", name)
+	switch scheme {
+	case "http":
+		delete(cluster, "typed_extension_protocol_options")
+	case "h2c":
+		cluster["typed_extension_protocol_options"] = map[string]any{
+			"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": map[string]any{
+				"@type":                "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+				"explicit_http_config": map[string]any{"http2_protocol_options": map[string]any{}},
+			},
+		}
+	default:
+		return fmt.Errorf("cluster %s: scheme %q is neither http nor h2c", name, scheme)
 	}
 	return nil
 }

@@ -196,3 +196,71 @@ func TestRenderStatsConfig(t *testing.T) {
 		t.Errorf("DropStatsConfig on a file without stats_config: err = %v, want one naming stats_config", err)
 	}
 }
+
+// A cluster address's scheme sets the cluster's protocol: the shipped
+// ratelimit cluster is HTTP/2, http:// makes it HTTP/1.1, h2c:// HTTP/2.
+func TestRenderClusterProtocols(t *testing.T) {
+	shipped, err := os.ReadFile(filepath.Join(RepoRoot(t), "envoy.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		addr  string
+		http2 bool
+	}{
+		{"127.0.0.1:1", true}, {HTTP1("127.0.0.1:1"), false}, {H2C("127.0.0.1:1"), true},
+	} {
+		out, err := RenderEnvoyConfig(shipped, EnvoyParams{Upstream: "127.0.0.1:2", Wasm: "/p.wasm", PluginConfig: `{}`,
+			Clusters: map[string]string{RateLimitCluster: tc.addr, CacheCluster: HTTP1("127.0.0.1:3")}})
+		if err != nil {
+			t.Fatalf("%s: %v", tc.addr, err)
+		}
+		var cfg struct {
+			StaticResources struct {
+				Clusters []struct {
+					Name           string
+					Protocol       map[string]any `json:"typed_extension_protocol_options"`
+					LoadAssignment struct {
+						Endpoints []struct {
+							LBEndpoints []struct {
+								Endpoint struct {
+									Address struct {
+										SocketAddress struct {
+											PortValue int `json:"port_value"`
+										} `json:"socket_address"`
+									}
+								} `json:"endpoint"`
+							} `json:"lb_endpoints"`
+						}
+					} `json:"load_assignment"`
+				}
+			} `json:"static_resources"`
+		}
+		if err := json.Unmarshal(out, &cfg); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range cfg.StaticResources.Clusters {
+			if c.Name != RateLimitCluster {
+				continue
+			}
+			if got := strings.Contains(string(mustJSON(t, c.Protocol)), `"http2_protocol_options":{}`); got != tc.http2 {
+				t.Errorf("%s: HTTP/2 %v, want %v (%v)", tc.addr, got, tc.http2, c.Protocol)
+			}
+			if port := c.LoadAssignment.Endpoints[0].LBEndpoints[0].Endpoint.Address.SocketAddress.PortValue; port != 1 {
+				t.Errorf("%s: endpoint port %d, want 1", tc.addr, port)
+			}
+		}
+	}
+	if _, err := RenderEnvoyConfig(shipped, EnvoyParams{Upstream: "127.0.0.1:2", Wasm: "/p.wasm", PluginConfig: `{}`,
+		Clusters: map[string]string{RateLimitCluster: "https://127.0.0.1:1"}}); err == nil {
+		t.Error("an https:// cluster address was accepted")
+	}
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}

@@ -25,7 +25,8 @@ const RateLimitCluster = "ratelimit"
 type RateLimitService struct {
 	// Addr is its HTTP listener ("127.0.0.1:port"), which serves /json.
 	Addr string
-	// GRPCAddr is its gRPC listener (ShouldRateLimit, HTTP/2).
+	// GRPCAddr is its gRPC listener (HTTP/2 without TLS), which serves
+	// RateLimitService/ShouldRateLimit.
 	GRPCAddr string
 	cmd      *exec.Cmd
 	log      *bytes.Buffer

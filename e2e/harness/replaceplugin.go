@@ -66,21 +66,3 @@ func VirtualHosts(root map[string]any) ([]map[string]any, error) {
 	}
 	return out, nil
 }
-
-// AddHTTP2Cluster adds to a rendered configuration a static cluster name
-// that speaks HTTP/2 (as gRPC needs) to addr ("host:port").
-func AddHTTP2Cluster(root map[string]any, name, addr string) error {
-	static, err := obj(root, "static_resources")
-	if err != nil {
-		return err
-	}
-	clusters, _ := static["clusters"].([]any)
-	static["clusters"] = append(clusters, map[string]any{
-		"name": name, "type": "STATIC", "connect_timeout": "1s",
-		"typed_extension_protocol_options": map[string]any{"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": map[string]any{
-			"@type":                "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
-			"explicit_http_config": map[string]any{"http2_protocol_options": map[string]any{}},
-		}},
-	})
-	return setEndpoint(static, name, addr)
-}

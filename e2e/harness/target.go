@@ -62,7 +62,9 @@ type Options struct {
 	// Clusters point clusters of the shipped envoy.yaml that the plugin calls
 	// (RateLimitCluster, ...) at "host:port" endpoints started by the test
 	// (Envoy: several separated by commas, or "" for none; the wazero host
-	// takes one).
+	// takes one). A scheme sets the protocol on both hosts: "h2c://" HTTP/2
+	// without TLS (H2C), "http://" HTTP/1.1; without one, Envoy keeps the
+	// shipped cluster's and the wazero host speaks HTTP/1.1.
 	Clusters map[string]string
 	// Upstream ("host:port", Envoy only) replaces the demo upstream, which is
 	// then not started: benchmarks share one lighter upstream between gateways.
@@ -329,3 +331,10 @@ func ShippedPluginConfig(t testing.TB) string {
 	}
 	return cfg
 }
+
+// H2C marks a cluster address (Options.Clusters) as speaking HTTP/2 without
+// TLS, as a gRPC service does.
+func H2C(addr string) string { return "h2c://" + addr }
+
+// HTTP1 marks a cluster address (Options.Clusters) as speaking HTTP/1.1.
+func HTTP1(addr string) string { return "http://" + addr }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/portcullis/portcullis/e2e/wasmhost"
@@ -141,7 +142,10 @@ func (w *WasmHost) newHost(t testing.TB, opts Options, up *UpstreamServer) (*was
 	}
 	hostOpts.Clusters = map[string]string{}
 	for name, addr := range clustersFor(t, opts) {
-		hostOpts.Clusters[name] = "http://" + addr
+		if !strings.Contains(addr, "://") {
+			addr = "http://" + addr
+		}
+		hostOpts.Clusters[name] = addr
 	}
 	return wasmhost.New(context.Background(), wasm, hostOpts)
 }

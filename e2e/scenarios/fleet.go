@@ -38,13 +38,13 @@ descriptors:
 `
 
 // FleetConfig is the shipped plugin configuration in fleet mode with the
-// given failure mode.
-func FleetConfig(t *testing.T, onFailure string) string {
+// given failure mode, calling the service over protocol (grpc or json).
+func FleetConfig(t *testing.T, onFailure, protocol string) string {
 	return patchConfig(t, harness.ShippedPluginConfig(t), func(cfg map[string]any) {
 		delete(cfg, "cache") // every request must reach the upstream to be counted there
 		cfg["rate_limit"] = map[string]any{
 			"mode":  "fleet",
-			"fleet": map[string]any{"on_failure": onFailure, "timeout_ms": 500},
+			"fleet": map[string]any{"on_failure": onFailure, "timeout_ms": 500, "protocol": protocol},
 		}
 		cfg["log"] = everyErrorLogged
 		costly := map[string]any{"name": "costly", "prefix": "/api/costly", "cost": FleetCost}
@@ -61,23 +61,30 @@ const FleetLeaseBatch = 4
 // sent to the service as its hitsAddend.
 const FleetCost = 4
 
-// fleetScenarios runs two fail-open gateways and one fail-closed gateway in
-// front of one envoyproxy/ratelimit (with its own Redis).
+// fleetScenarios runs two fail-open gateways (one calling the service over
+// gRPC, the other over /json, sharing its limits) and one fail-closed
+// gateway in front of one envoyproxy/ratelimit (with its own Redis), a
+// hybrid gateway, and two gateways whose gRPC service answers UNAVAILABLE.
 func fleetScenarios(t *testing.T, target harness.Target, redisAddr string) {
 	if strconv.Itoa(FleetLimit) != "10" {
 		t.Fatal("fleetDescriptors hard-codes FleetLimit")
 	}
 	svc := harness.StartRateLimitService(t, redisAddr, harness.WriteDescriptorConfig(t, fleetDescriptors))
-	clusters := map[string]string{harness.RateLimitCluster: svc.Addr}
-	counted := countCalls(t, svc.Addr)
-	configs := []string{FleetConfig(t, "allow"), FleetConfig(t, "allow"), FleetConfig(t, "deny"), HybridConfig(t)}
-	gateways := make([]*harness.Gateway, len(configs))
+	overGRPC := map[string]string{harness.RateLimitCluster: harness.H2C(svc.GRPCAddr)}
+	overJSON := map[string]string{harness.RateLimitCluster: harness.HTTP1(svc.Addr)}
+	counted := countCalls(t, svc.GRPCAddr)
+	unavailable := map[string]string{harness.RateLimitCluster: harness.H2C(grpcUnavailable(t))}
+	starts := []harness.Options{
+		{PluginConfig: FleetConfig(t, "allow", "grpc"), Clusters: overGRPC},
+		{PluginConfig: FleetConfig(t, "allow", "json"), Clusters: overJSON},
+		{PluginConfig: FleetConfig(t, "deny", "grpc"), Clusters: overGRPC},
+		{PluginConfig: HybridConfig(t), Clusters: map[string]string{harness.RateLimitCluster: harness.H2C(counted.addr)}},
+		{PluginConfig: FleetConfig(t, "allow", "grpc"), Clusters: unavailable},
+		{PluginConfig: FleetConfig(t, "deny", "grpc"), Clusters: unavailable},
+	}
+	gateways := make([]*harness.Gateway, len(starts))
 	var wg sync.WaitGroup
-	for i, config := range configs {
-		opts := harness.Options{PluginConfig: config, Clusters: clusters}
-		if i == 3 {
-			opts.Clusters = map[string]string{harness.RateLimitCluster: counted.addr}
-		}
+	for i, opts := range starts {
 		wg.Go(func() { gateways[i] = target.Start(t, opts) })
 	}
 	wg.Wait()
@@ -85,6 +92,7 @@ func fleetScenarios(t *testing.T, target harness.Target, redisAddr string) {
 		return
 	}
 	a, b, closed, hybrid := gateways[0], gateways[1], gateways[2], gateways[3]
+	t.Run("grpc_error_status_follows_failure_mode", func(t *testing.T) { failureModeApplies(t, gateways[4], gateways[5]) })
 	t.Run("hybrid_local_refusals_make_no_call", func(t *testing.T) { hybridLocalFirst(t, hybrid, counted) })
 	var key string
 	t.Run("two_gateways_share_one_limit", func(t *testing.T) { key = fleetBurst(t, a, b) })
@@ -99,8 +107,9 @@ func fleetScenarios(t *testing.T, target harness.Target, redisAddr string) {
 		}
 	})
 	svc.Stop()
-	t.Run("service_killed_follows_failure_mode", func(t *testing.T) { serviceKilled(t, a, closed) })
-	for _, gw := range gateways {
+	t.Run("service_killed_follows_failure_mode", func(t *testing.T) { failureModeApplies(t, a, closed) })
+	// gateways[4] only forwarded: it has no error to log.
+	for _, gw := range []*harness.Gateway{a, b, closed, hybrid, gateways[5]} {
 		t.Run("every_error_logged_once", func(t *testing.T) { AssertErrorsLogged(t, gw) })
 	}
 }
@@ -123,27 +132,51 @@ func HybridConfig(t *testing.T) string {
 	})
 }
 
-// callCounter is an HTTP proxy in front of the ratelimit service that
-// counts the calls reaching it.
+// callCounter is a gRPC (HTTP/2 without TLS) proxy in front of the
+// ratelimit service that counts the calls reaching it.
 type callCounter struct {
 	addr  string
 	calls atomic.Int64
 }
 
-func countCalls(t *testing.T, service string) *callCounter {
+func countCalls(t *testing.T, grpcService string) *callCounter {
 	c := &callCounter{}
-	target, err := url.Parse("http://" + service)
-	if err != nil {
-		t.Fatal(err)
-	}
-	proxy := httputil.NewSingleHostReverseProxy(target)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	proxy := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: "http", Host: grpcService})
+	proxy.Transport = &http.Transport{Protocols: h2c()}
+	c.addr = serveH2C(t, func(w http.ResponseWriter, r *http.Request) {
 		c.calls.Add(1)
 		proxy.ServeHTTP(w, r)
-	}))
-	t.Cleanup(srv.Close)
-	c.addr = srv.Listener.Addr().String()
+	})
 	return c
+}
+
+// grpcUnavailable starts an HTTP/2 server (no TLS) that answers every call
+// as a gRPC server with no backend would: trailers-only, grpc-status 14
+// UNAVAILABLE. It returns its address.
+func grpcUnavailable(t *testing.T) string {
+	return serveH2C(t, func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("content-type", "application/grpc")
+		w.Header().Set("grpc-status", "14")
+		w.Header().Set("grpc-message", "no healthy upstream")
+		w.WriteHeader(http.StatusOK)
+	})
+}
+
+// serveH2C serves handler over HTTP/2 without TLS until t ends.
+func serveH2C(t *testing.T, handler http.HandlerFunc) string {
+	srv := httptest.NewUnstartedServer(handler)
+	srv.Config.Protocols = h2c()
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return srv.Listener.Addr().String()
+}
+
+// h2c is HTTP/2 with prior knowledge, without TLS: how gRPC is spoken to
+// a plain-text port.
+func h2c() *http.Protocols {
+	var p http.Protocols
+	p.SetUnencryptedHTTP2(true)
+	return &p
 }
 
 // hybridLocalFirst: a fresh key on the hybrid gateway is admitted
@@ -338,9 +371,10 @@ func blockedKeyNoCall(t *testing.T, gw *harness.Gateway, key string) {
 	}
 }
 
-// serviceKilled: with the service gone, the fail-open gateway forwards and
-// the fail-closed one refuses with 429 JSON; neither answers a 5xx.
-func serviceKilled(t *testing.T, open, closed *harness.Gateway) {
+// failureModeApplies: with the service gone or failing, the fail-open
+// gateway forwards and the fail-closed one refuses with 429 JSON; neither
+// answers a 5xx.
+func failureModeApplies(t *testing.T, open, closed *harness.Gateway) {
 	tok := Token(harness.TestSecret, freshKey("killed"), nil)
 	for i := range 5 {
 		if resp := Send(t, open, Request{Path: "/api/x", Header: Bearer(tok)}); resp.Status != http.StatusOK {

@@ -112,6 +112,10 @@ func (h *Host) doCallout(ctx context.Context, cluster, base string, hdr headers,
 	method, _ := hdr.get(":method")
 	path, _ := hdr.get(":path")
 	authority, _ := hdr.get(":authority")
+	client := h.client
+	if rest, ok := strings.CutPrefix(base, "h2c://"); ok {
+		client, base = h.h2c, "http://"+rest
+	}
 	req, err := http.NewRequestWithContext(ctx, method, strings.TrimSuffix(base, "/")+path, bytes.NewReader(body))
 	if err != nil {
 		return nil, err
@@ -124,7 +128,7 @@ func (h *Host) doCallout(ctx context.Context, cluster, base string, hdr headers,
 		trl.toHTTP(req.Trailer)
 		req.ContentLength = -1
 	}
-	resp, err := h.client.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return nil, err
 	}

@@ -106,7 +106,9 @@ type Options struct {
 	UpstreamTimeout time.Duration
 	// ConnectTimeout bounds connecting to upstreams and clusters; 0 means 2s.
 	ConnectTimeout time.Duration
-	// Clusters map cluster names for proxy_http_call to base URLs.
+	// Clusters map cluster names for proxy_http_call to base URLs:
+	// http://host:port for HTTP/1.1, h2c://host:port for HTTP/2 without TLS
+	// (an Envoy cluster with http2_protocol_options, as a gRPC service needs).
 	Clusters map[string]string
 	// PreserveRequestID keeps a client's x-request-id; by default the host
 	// replaces it, as an edge Envoy (envoy.yaml) does.
@@ -169,6 +171,7 @@ type Host struct {
 	next atomic.Uint32
 
 	client *http.Client
+	h2c    *http.Client // for the h2c:// clusters
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -237,21 +240,15 @@ func New(ctx context.Context, wasm []byte, opts Options) (*Host, error) {
 		h.upstream = u
 	}
 	for name, raw := range opts.Clusters {
-		if u, err := url.Parse(raw); err != nil || u.Scheme == "" || u.Host == "" {
-			return nil, fmt.Errorf("wasmhost: cluster %s: %q is not an absolute URL", name, raw)
+		if u, err := url.Parse(raw); err != nil || (u.Scheme != "http" && u.Scheme != "h2c") || u.Host == "" {
+			return nil, fmt.Errorf("wasmhost: cluster %s: %q is not an http:// or h2c:// URL", name, raw)
 		}
 	}
 	h.props = h.staticProperties()
-	h.client = &http.Client{
-		Transport: &http.Transport{
-			Proxy:               nil,
-			DialContext:         (&net.Dialer{Timeout: opts.ConnectTimeout}).DialContext,
-			DisableCompression:  true,
-			MaxIdleConnsPerHost: 64,
-			IdleConnTimeout:     30 * time.Second,
-		},
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
+	h.client = calloutClient(opts.ConnectTimeout, nil)
+	var h2c http.Protocols
+	h2c.SetUnencryptedHTTP2(true)
+	h.h2c = calloutClient(opts.ConnectTimeout, &h2c)
 	h.ctx, h.cancel = context.WithCancel(context.Background())
 
 	cache := opts.Cache
@@ -453,10 +450,28 @@ func (h *Host) Close() error {
 		}
 		v.mu.Unlock()
 	}
-	if t, ok := h.client.Transport.(*http.Transport); ok {
-		t.CloseIdleConnections()
+	for _, c := range []*http.Client{h.client, h.h2c} {
+		if t, ok := c.Transport.(*http.Transport); ok {
+			t.CloseIdleConnections()
+		}
 	}
 	return h.runtime.Close(context.Background())
+}
+
+// calloutClient is the client of the calls to clusters: HTTP/1.1, or the
+// given protocols.
+func calloutClient(connectTimeout time.Duration, protocols *http.Protocols) *http.Client {
+	return &http.Client{
+		Transport: &http.Transport{
+			Proxy:               nil,
+			DialContext:         (&net.Dialer{Timeout: connectTimeout}).DialContext,
+			DisableCompression:  true,
+			MaxIdleConnsPerHost: 64,
+			IdleConnTimeout:     30 * time.Second,
+			Protocols:           protocols,
+		},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
 }
 
 // sortedEnv returns env's keys in order, so every VM starts identically.

@@ -56,7 +56,7 @@ func (f *RateLimitFile) members() []member {
 	}
 }
 
-// FleetFile configures the calls to envoyproxy/ratelimit's /json endpoint.
+// FleetFile configures the calls to envoyproxy/ratelimit.
 type FleetFile struct {
 	Cluster    string
 	Authority  string
@@ -65,6 +65,7 @@ type FleetFile struct {
 	OnFailure  string
 	BlockSlots int
 	LeaseSlots int
+	Protocol   string
 }
 
 func (f *FleetFile) members() []member {
@@ -76,6 +77,7 @@ func (f *FleetFile) members() []member {
 		{"on_failure", str(&f.OnFailure)},
 		{"block_slots", integer(&f.BlockSlots)},
 		{"lease_slots", integer(&f.LeaseSlots)},
+		{"protocol", str(&f.Protocol)},
 	}
 }
 
@@ -176,6 +178,9 @@ type Fleet struct {
 	LeaseSlots int
 	// Leasing: some rule leases batches of its budget (routes[].fleet_lease).
 	Leasing bool
+	// Protocol is how the service is called: gRPC (an HTTP/2 cluster) or
+	// its HTTP /json endpoint.
+	Protocol fleet.Protocol
 }
 
 // Fleet defaults.
@@ -486,6 +491,13 @@ func compileFleet(f *RateLimitFile, hybrid bool) (*Fleet, error) {
 	case "deny":
 	default:
 		return nil, fieldError("rate_limit.fleet.on_failure", "must be allow or deny, got "+strconv.Quote(ff.OnFailure))
+	}
+	switch ff.Protocol {
+	case "", "grpc":
+	case "json":
+		fl.Protocol = fleet.JSON
+	default:
+		return nil, fieldError("rate_limit.fleet.protocol", "must be grpc or json, got "+strconv.Quote(ff.Protocol))
 	}
 	if n := ff.BlockSlots; n != 0 && (n < 1 || n > fleet.MaxBlockSlots) {
 		return nil, fieldError("rate_limit.fleet.block_slots", "must be between 1 and "+strconv.Itoa(fleet.MaxBlockSlots)+", got "+strconv.Itoa(n))

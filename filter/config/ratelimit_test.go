@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/portcullis/portcullis/filter/config"
+	"github.com/portcullis/portcullis/filter/fleet"
 	"github.com/portcullis/portcullis/filter/ratelimit"
 )
 
@@ -226,8 +227,13 @@ func TestHybridCompiles(t *testing.T) {
 	if got := c.RateLimit.Default.Limits(); got[0].Requests != 100 {
 		t.Errorf("default %+v", got)
 	}
-	if c := mustParse(t, quotaDoc(`"mode": "fleet", "fleet": {}`, `{"prefix": "/a"}`)); c.RateLimit.Local() {
-		t.Error("fleet mode has local limits")
+	if c := mustParse(t, quotaDoc(`"mode": "fleet", "fleet": {}`, `{"prefix": "/a"}`)); c.RateLimit.Local() || c.RateLimit.Fleet.Protocol != fleet.GRPC {
+		t.Errorf("fleet mode: local limits %v, protocol %v (want none, gRPC by default)", c.RateLimit.Local(), c.RateLimit.Fleet.Protocol)
+	}
+	for text, want := range map[string]fleet.Protocol{"grpc": fleet.GRPC, "json": fleet.JSON} {
+		if c := mustParse(t, quotaDoc(`"mode": "fleet", "fleet": {"protocol": "`+text+`"}`, `{"prefix": "/a"}`)); c.RateLimit.Fleet.Protocol != want {
+			t.Errorf("protocol %q compiled to %v", text, c.RateLimit.Fleet.Protocol)
+		}
 	}
 }
 
@@ -239,6 +245,9 @@ func TestHybridRefused(t *testing.T) {
 		{"cost above the local limit", quotaDoc(`"mode": "hybrid", "fleet": {}, "default": [{"requests": 2, "window_seconds": 1}]`, `{"prefix": "/a", "cost": 3}`), "routes[0].cost", "3 is more than the 2 requests"},
 		{"unknown mode", quotaDoc(`"mode": "both"`, `{"prefix": "/a"}`), "rate_limit.mode", `must be local, fleet or hybrid, got "both"`},
 		{"fleet block in local mode", quotaDoc(`"fleet": {}`, `{"prefix": "/a"}`), "rate_limit.fleet", "only in fleet or hybrid mode"},
+		{"unknown protocol", quotaDoc(`"mode": "fleet", "fleet": {"protocol": "http"}`, `{"prefix": "/a"}`), "rate_limit.fleet.protocol", `must be grpc or json, got "http"`},
+		{"protocol in upper case", quotaDoc(`"mode": "hybrid", "fleet": {"protocol": "GRPC"}`, `{"prefix": "/a"}`), "rate_limit.fleet.protocol", `must be grpc or json, got "GRPC"`},
+		{"protocol not a string", quotaDoc(`"mode": "fleet", "fleet": {"protocol": 2}`, `{"prefix": "/a"}`), "rate_limit.fleet.protocol", "must be a string"},
 	})
 }
 

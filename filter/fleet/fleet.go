@@ -1,6 +1,7 @@
 // Package fleet speaks to envoyproxy/ratelimit, the rate limiter shared by a
-// fleet of Envoys: it builds the body of a ShouldRateLimit call to the
-// service's HTTP /json endpoint, reads the answer, and remembers (in a
+// fleet of Envoys: it builds the body of a ShouldRateLimit call, to the
+// service's gRPC method (a protobuf RateLimitRequest in a gRPC frame,
+// grpc.go) or its HTTP /json endpoint, reads the answer, and remembers (in a
 // bounded table in shared data, Blocklist) keys that are over their limit so
 // that a blocked key costs no call until its reset.
 //
@@ -83,65 +84,129 @@ func ParseAnswer(status int, body []byte) (Answer, error) {
 	if !ok {
 		return Answer{}, badAnswer("status " + strconv.Itoa(status) + ", body is not JSON")
 	}
-	code := root.Get("overallCode").Str()
+	var r reported
+	r.overall = codeNamed[root.Get("overallCode").Str()]
 	switch {
-	case status == 200 && code == "OK":
-	case status == 429 && code == "OVER_LIMIT":
+	case status == 200 && r.overall == codeOK:
+	case status == 429 && r.overall == codeOverLimit:
 	default:
-		return Answer{}, badAnswer("status " + strconv.Itoa(status) + " with overallCode " + strconv.Quote(code))
+		return Answer{}, badAnswer("status " + strconv.Itoa(status) + " with overallCode " + strconv.Quote(root.Get("overallCode").Str()))
 	}
-	a := Answer{Over: code == "OVER_LIMIT"}
 	var st jsonread.Value
 	for first := range root.Get("statuses").Elements() {
 		st = first
 		break
 	}
-	if !st.Exists() {
+	if r.hasStatus = st.Exists(); !r.hasStatus {
+		return r.answer()
+	}
+	r.code = codeNamed[st.Get("code").Str()]
+	lim := st.Get("currentLimit")
+	if r.hasLimit = lim.Exists(); !r.hasLimit {
+		return r.answer()
+	}
+	var err error
+	if r.limit, err = protoInt(lim.Get("requestsPerUnit")); err != nil {
+		return Answer{}, badAnswer("requestsPerUnit: " + err.Error())
+	}
+	unit := lim.Get("unit").Str()
+	if r.unit = unitNamed[unit]; r.unit == 0 {
+		return Answer{}, badAnswer("unknown unit " + strconv.Quote(unit))
+	}
+	if r.remaining, err = protoInt(st.Get("limitRemaining")); err != nil {
+		return Answer{}, badAnswer("limitRemaining: " + err.Error())
+	}
+	if r.reset, err = protoDuration(st.Get("durationUntilReset")); err != nil {
+		return Answer{}, badAnswer("durationUntilReset: " + err.Error())
+	}
+	return r.answer()
+}
+
+// reported is what an answer said of the first descriptor, in either
+// protocol, before it is checked for consistency.
+type reported struct {
+	overall, code       code
+	hasStatus, hasLimit bool
+	limit, remaining    int64
+	unit                unit
+	reset               time.Duration
+}
+
+// answer checks r the same way whatever the protocol, and returns it as an
+// Answer.
+func (r *reported) answer() (Answer, error) {
+	a := Answer{Over: r.overall == codeOverLimit}
+	if !r.hasStatus {
 		if a.Over {
 			return Answer{}, badAnswer("OVER_LIMIT without a status")
 		}
 		return a, nil
 	}
-	if stCode := st.Get("code").Str(); stCode != code {
-		return Answer{}, badAnswer("status code " + strconv.Quote(stCode) + " under overallCode " + strconv.Quote(code))
+	if r.code != r.overall {
+		return Answer{}, badAnswer("status code " + r.code.String() + " under overallCode " + r.overall.String())
 	}
-	lim := st.Get("currentLimit")
-	if !lim.Exists() {
+	if !r.hasLimit {
 		if a.Over {
 			return Answer{}, badAnswer("OVER_LIMIT without currentLimit")
 		}
 		return a, nil
 	}
-	var err error
-	a.Limited = true
-	if a.Limit, err = protoInt(lim.Get("requestsPerUnit")); err != nil {
-		return Answer{}, badAnswer("requestsPerUnit: " + err.Error())
+	if a.Window = r.unit.window(); a.Window == 0 {
+		return Answer{}, badAnswer("unknown unit " + strconv.Itoa(int(r.unit)))
 	}
-	if a.Window = unitWindow[lim.Get("unit").Str()]; a.Window == 0 {
-		return Answer{}, badAnswer("unknown unit " + strconv.Quote(lim.Get("unit").Str()))
-	}
-	if a.Remaining, err = protoInt(st.Get("limitRemaining")); err != nil {
-		return Answer{}, badAnswer("limitRemaining: " + err.Error())
-	}
-	if a.Reset, err = protoDuration(st.Get("durationUntilReset")); err != nil {
-		return Answer{}, badAnswer("durationUntilReset: " + err.Error())
-	}
+	a.Limited, a.Limit, a.Remaining, a.Reset = true, r.limit, r.remaining, r.reset
 	if a.Reset > a.Window {
 		return Answer{}, badAnswer("reset " + a.Reset.String() + " is longer than the " + a.Window.String() + " window")
 	}
 	return a, nil
 }
 
-// unitWindow is the length of each RateLimitResponse.RateLimit.Unit, as the
-// service divides time (its utils.UnitToDivider).
-var unitWindow = map[string]time.Duration{
-	"SECOND": time.Second,
-	"MINUTE": time.Minute,
-	"HOUR":   time.Hour,
-	"DAY":    24 * time.Hour,
-	"WEEK":   7 * 24 * time.Hour,
-	"MONTH":  30 * 24 * time.Hour,
-	"YEAR":   365 * 24 * time.Hour,
+// code is RateLimitResponse.Code, by its protobuf number.
+type code uint64
+
+const (
+	codeUnknown   code = 0
+	codeOK        code = 1
+	codeOverLimit code = 2
+)
+
+// codeNamed maps the codes' protojson names; a missing name is UNKNOWN.
+var codeNamed = map[string]code{"OK": codeOK, "OVER_LIMIT": codeOverLimit}
+
+func (c code) String() string {
+	switch c {
+	case codeOK:
+		return "OK"
+	case codeOverLimit:
+		return "OVER_LIMIT"
+	}
+	return "UNKNOWN(" + strconv.FormatUint(uint64(c), 10) + ")"
+}
+
+// unit is RateLimitResponse.RateLimit.Unit, by its protobuf number.
+type unit uint64
+
+// unitNamed maps the units' protojson names to their numbers.
+var unitNamed = map[string]unit{"SECOND": 1, "MINUTE": 2, "HOUR": 3, "DAY": 4, "MONTH": 5, "YEAR": 6, "WEEK": 7}
+
+// unitWindows is the length of each unit, as the service divides time (its
+// utils.UnitToDivider); 0 for UNKNOWN.
+var unitWindows = [...]time.Duration{
+	1: time.Second,
+	2: time.Minute,
+	3: time.Hour,
+	4: 24 * time.Hour,
+	5: 30 * 24 * time.Hour,
+	6: 365 * 24 * time.Hour,
+	7: 7 * 24 * time.Hour,
+}
+
+// window is u's length, or 0 when u is not a known unit.
+func (u unit) window() time.Duration {
+	if u >= unit(len(unitWindows)) {
+		return 0
+	}
+	return unitWindows[u]
 }
 
 // protoInt reads a uint32 field: protojson omits zero values and writes

@@ -3,7 +3,6 @@ package gateway
 import (
 	"time"
 
-	"github.com/portcullis/portcullis/filter/fleet"
 	"github.com/portcullis/portcullis/filter/ratelimit"
 )
 
@@ -61,7 +60,8 @@ func (g *Gateway) ChargeResponse(r *CostReport, value string, now time.Time) Res
 		out.Local = &d
 	}
 	if g.blocklist != nil {
-		out.FleetBody = fleet.RequestBody(nil, g.cfg.RateLimit.Fleet.Domain, r.entry, r.key, r.route, out.Units)
+		fl := g.cfg.RateLimit.Fleet
+		out.FleetBody = fl.Protocol.RequestBody(nil, fl.Domain, r.entry, r.key, r.route, out.Units)
 	}
 	return out
 }

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/portcullis/portcullis/filter/fleet"
 	"github.com/portcullis/portcullis/filter/gateway"
 )
 
@@ -74,16 +75,22 @@ func TestCostHeaderValues(t *testing.T) {
 
 // Fleet mode charges the debt as the call's hitsAddend; hybrid mode both.
 func TestCostHeaderFleetAndHybrid(t *testing.T) {
-	g := meteredGateway(t, `"mode": "fleet", "fleet": {}`)
+	g := meteredGateway(t, `"mode": "fleet", "fleet": {"protocol": "json"}`)
 	d := g.Decide(get("/api/x", bearer("alice", nil)), now)
 	rc := g.ChargeResponse(d.CostReport, "7", now)
 	if rc.Local != nil || !strings.Contains(string(rc.FleetBody), `"hitsAddend":6`) || !strings.Contains(string(rc.FleetBody), `"value":"alice"`) {
 		t.Errorf("fleet: local %v body %s, want a call with hitsAddend 6 for alice", rc.Local, rc.FleetBody)
 	}
-	g = meteredGateway(t, `"mode": "hybrid", "fleet": {}, `+meteredLocal)
+	g = meteredGateway(t, `"mode": "hybrid", "fleet": {"protocol": "json"}, `+meteredLocal)
 	d = g.Decide(get("/api/x", bearer("alice", nil)), now)
 	rc = g.ChargeResponse(d.CostReport, "7", now)
 	if rc.Local == nil || rc.Local.Remaining != 3 || !strings.Contains(string(rc.FleetBody), `"hitsAddend":6`) {
 		t.Errorf("hybrid: %+v, want 3 left locally and a call with hitsAddend 6", rc)
+	}
+	g = meteredGateway(t, `"mode": "fleet", "fleet": {}`)
+	d = g.Decide(get("/api/x", bearer("alice", nil)), now)
+	rc = g.ChargeResponse(d.CostReport, "7", now)
+	if want := fleet.GRPCRequestBody(nil, "portcullis", fleet.KeyEntry, "alice", d.Rule.Name, 6); string(rc.FleetBody) != string(want) {
+		t.Errorf("gRPC: debt call % x, want the gRPC request with hits_addend 6 % x", rc.FleetBody, want)
 	}
 }

@@ -45,7 +45,7 @@ func (g *Gateway) askFleet(dec *Decision, entry, key string, now time.Time) {
 	}
 	dec.Kind = AskFleet
 	dec.Fleet = &FleetCall{
-		Body:      fleet.RequestBody(nil, g.cfg.RateLimit.Fleet.Domain, entry, key, routeName, max(lease, cost)),
+		Body:      g.cfg.RateLimit.Fleet.Protocol.RequestBody(nil, g.cfg.RateLimit.Fleet.Domain, entry, key, routeName, max(lease, cost)),
 		Key:       key,
 		Route:     routeName,
 		Lease:     lease,
@@ -93,13 +93,13 @@ func tighter(a, b *ratelimit.Decision) bool {
 	return a.PolicyName() != "" && a.Remaining < b.Remaining
 }
 
-// FleetAnswer decides a request from the service's answer to call (status
-// and body; status 0 when the call failed: no answer in time, reset,
-// cluster missing). An answer that is not understood, like no answer, is
+// FleetAnswer decides a request from the service's reply to call (its
+// Status is 0 when the call failed: no answer in time, reset, cluster
+// missing). An answer that is not understood, like no answer, is
 // the configured failure mode. The decision is Forward (with no header
 // edits: they were made before the call) or Reject.
-func (g *Gateway) FleetAnswer(call *FleetCall, status int, body []byte, now time.Time) Decision {
-	dec := g.fleetAnswer(call, status, body, now)
+func (g *Gateway) FleetAnswer(call *FleetCall, reply fleet.Reply, now time.Time) Decision {
+	dec := g.fleetAnswer(call, reply, now)
 	withLocal(&dec, call.local)
 	return dec
 }
@@ -107,10 +107,10 @@ func (g *Gateway) FleetAnswer(call *FleetCall, status int, body []byte, now time
 // fleetAnswer is FleetAnswer's decision on the fleet side alone. A call
 // that reserved a lease stores what the service granted, or releases the
 // pair's in-flight mark when it granted nothing.
-func (g *Gateway) fleetAnswer(call *FleetCall, status int, body []byte, now time.Time) Decision {
+func (g *Gateway) fleetAnswer(call *FleetCall, reply fleet.Reply, now time.Time) Decision {
 	dec := Decision{Kind: Forward}
-	a, err := fleet.ParseAnswer(status, body)
-	granted := call.Lease > 0 && err == nil && status != 0 && a.Limited && !a.Over
+	a, err := g.cfg.RateLimit.Fleet.Protocol.ParseAnswer(reply)
+	granted := call.Lease > 0 && err == nil && reply.Status != 0 && a.Limited && !a.Over
 	if granted {
 		// A lost grant only loses the batch: the service counted it, so the
 		// fleet admits less, never more.
@@ -120,7 +120,7 @@ func (g *Gateway) fleetAnswer(call *FleetCall, status int, body []byte, now time
 		g.leases.Release(call.Key, call.Route)
 	}
 	switch {
-	case status == 0 || err != nil:
+	case reply.Status == 0 || err != nil:
 		rd := ratelimit.Unreported(g.cfg.RateLimit.Fleet.FailOpen, time.Second, now)
 		g.charge(&dec, rd, call.charged(RateFleetUnavailable), "rate limit service unavailable", ReasonRateLimitUnavailable)
 		return dec

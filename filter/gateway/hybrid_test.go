@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portcullis/portcullis/filter/fleet"
 	"github.com/portcullis/portcullis/filter/gateway"
 	"github.com/portcullis/portcullis/filter/ratelimit"
 )
@@ -14,7 +15,7 @@ import (
 const hybridConfig = `{
   "jwt": {"secrets": [{"env": "SECRET"}], "issuer": "test", "audiences": ["api"]},
   "routes": [{"name": "api", "prefix": "/api"}],
-  "rate_limit": {"mode": "hybrid", "default": [{"requests": 2, "window_seconds": 60}], "fleet": {"on_failure": "%s"}%x}
+  "rate_limit": {"mode": "hybrid", "default": [{"requests": 2, "window_seconds": 60}], "fleet": {"on_failure": "%s", "protocol": "json"}%x}
 }`
 
 func hybridGateway(t *testing.T, onFailure, extra string) *gateway.Gateway {
@@ -39,7 +40,7 @@ func TestHybridLocalFirstThenFleet(t *testing.T) {
 		t.Fatalf("first request: kind %d, call %v, rate %+v; want a call and no outcome yet", ask.Kind, ask.Fleet, ask.Rate)
 	}
 	// The fleet has plenty left: the local limit (1 left) is the tighter.
-	d := g.FleetAnswer(ask.Fleet, 200, fleetOK("90"), now)
+	d := g.FleetAnswer(ask.Fleet, fleet.Reply{Status: 200, Body: fleetOK("90")}, now)
 	if d.Kind != gateway.Forward || d.Rate == nil || d.Rate.Source != gateway.RateFleet || d.Rate.Decision.Limit.Name != "default" {
 		t.Fatalf("answer: kind %d rate %+v; want forwarded, reporting the local limit (source fleet)", d.Kind, d.Rate)
 	}
@@ -48,7 +49,7 @@ func TestHybridLocalFirstThenFleet(t *testing.T) {
 	}
 	// The fleet is the tighter now: its numbers are reported.
 	ask = g.Decide(req, now)
-	d = g.FleetAnswer(ask.Fleet, 200, fleetOK("0"), now)
+	d = g.FleetAnswer(ask.Fleet, fleet.Reply{Status: 200, Body: fleetOK("0")}, now)
 	if d.Rate.Decision.Limit.Name != "fleet" || header(d.Rate.Headers, "x-ratelimit-remaining") != "0" {
 		t.Errorf("answer: %+v, want the fleet's limit with 0 left", d.Rate)
 	}
@@ -65,7 +66,7 @@ func TestHybridFleetRefusal(t *testing.T) {
 	g := hybridGateway(t, "allow", "")
 	req := get("/api/x", bearer("bob", nil))
 	ask := g.Decide(req, now)
-	d := g.FleetAnswer(ask.Fleet, 429, []byte(fleetOver), now)
+	d := g.FleetAnswer(ask.Fleet, fleet.Reply{Status: 429, Body: []byte(fleetOver)}, now)
 	if d.Kind != gateway.Reject || d.Reject.Policy != "fleet" || header(d.Reject.Headers, "ratelimit-policy") != `"fleet";q=100;w=3600` {
 		t.Fatalf("refusal %+v, want the fleet's", d.Reject)
 	}
@@ -80,20 +81,20 @@ func TestHybridFleetRefusal(t *testing.T) {
 func TestHybridFailureModes(t *testing.T) {
 	g := hybridGateway(t, "allow", "")
 	ask := g.Decide(get("/api/x", bearer("carol", nil)), now)
-	d := g.FleetAnswer(ask.Fleet, 0, nil, now)
+	d := g.FleetAnswer(ask.Fleet, fleet.Reply{}, now)
 	if d.Kind != gateway.Forward || d.Rate.Source != gateway.RateFleetUnavailable || header(d.Rate.Headers, "x-ratelimit-remaining") != "1" {
 		t.Fatalf("service down, allow: kind %d rate %+v; want forwarded with the local limit's headers", d.Kind, d.Rate)
 	}
 	g = hybridGateway(t, "deny", "")
 	ask = g.Decide(get("/api/x", bearer("carol", nil)), now)
-	d = g.FleetAnswer(ask.Fleet, 0, nil, now)
+	d = g.FleetAnswer(ask.Fleet, fleet.Reply{}, now)
 	if d.Kind != gateway.Reject || d.Reject.Reason != gateway.ReasonRateLimitUnavailable {
 		t.Fatalf("service down, deny: %+v, want 429 rate limit service unavailable", d.Reject)
 	}
 	// The service has no limit for the descriptor: the local limit's outcome.
 	g = hybridGateway(t, "allow", "")
 	ask = g.Decide(get("/api/x", bearer("dave", nil)), now)
-	d = g.FleetAnswer(ask.Fleet, 200, []byte(`{"overallCode":"OK","statuses":[{"code":"OK"}]}`), now)
+	d = g.FleetAnswer(ask.Fleet, fleet.Reply{Status: 200, Body: []byte(`{"overallCode":"OK","statuses":[{"code":"OK"}]}`)}, now)
 	if d.Rate == nil || d.Rate.Source != gateway.RateLocal || header(d.Rate.Headers, "x-ratelimit-limit") != "2" {
 		t.Fatalf("no fleet limit: %+v, want the local outcome", d.Rate)
 	}
@@ -106,7 +107,7 @@ func TestHybridShadowLocalRefusalMakesNoCall(t *testing.T) {
 	req := get("/api/x", bearer("erin", nil))
 	for range 2 {
 		ask := g.Decide(req, now)
-		g.FleetAnswer(ask.Fleet, 200, fleetOK("50"), now)
+		g.FleetAnswer(ask.Fleet, fleet.Reply{Status: 200, Body: fleetOK("50")}, now)
 	}
 	d := g.Decide(req, now)
 	if d.Kind != gateway.Forward || d.Fleet != nil || !d.Rate.ShadowDenied() {
@@ -119,13 +120,13 @@ func TestHybridKeepsLocalFaults(t *testing.T) {
 	g := hybridGateway(t, "allow", `, "slots": 4`)
 	for _, key := range []string{"k1", "k2", "k3", "k4"} {
 		ask := g.Decide(get("/api/x", bearer(key, nil)), now)
-		g.FleetAnswer(ask.Fleet, 200, fleetOK("99"), now)
+		g.FleetAnswer(ask.Fleet, fleet.Reply{Status: 200, Body: fleetOK("99")}, now)
 	}
 	ask := g.Decide(get("/api/x", bearer("k5", nil)), now)
 	if ask.Kind != gateway.AskFleet {
 		t.Fatalf("k5: kind %d, want a call (it shares an entry with one admission of 2)", ask.Kind)
 	}
-	d := g.FleetAnswer(ask.Fleet, 200, fleetOK("0"), now)
+	d := g.FleetAnswer(ask.Fleet, fleet.Reply{Status: 200, Body: fleetOK("0")}, now)
 	if d.Rate.Decision.Limit.Name != "fleet" || !d.Rate.LocalFaults.Has(ratelimit.FaultShared) {
 		t.Fatalf("rate %+v, want the fleet's decision with the local FaultShared kept", d.Rate)
 	}

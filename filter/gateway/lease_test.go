@@ -4,13 +4,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portcullis/portcullis/filter/fleet"
 	"github.com/portcullis/portcullis/filter/gateway"
 )
 
 const leaseConfig = `{
   "jwt": {"secrets": [{"env": "SECRET"}], "issuer": "test", "audiences": ["api"]},
   "routes": [{"name": "api", "prefix": "/api", "fleet_lease": {"max_batch": 8}}, {"name": "plain", "prefix": "/plain"}],
-  "rate_limit": {"mode": "fleet", "fleet": {}}
+  "rate_limit": {"mode": "fleet", "fleet": {"protocol": "json"}}
 }`
 
 // A leasing rule's first call learns the limit; the next reserves a batch,
@@ -24,13 +25,13 @@ func TestLeasedHitsAreSpentWithoutACall(t *testing.T) {
 	if ask.Kind != gateway.AskFleet || ask.Fleet.Lease != 1 {
 		t.Fatalf("first request: kind %d, lease %d; want a call reserving 1 (the cost)", ask.Kind, ask.Fleet.Lease)
 	}
-	g.FleetAnswer(ask.Fleet, 200, fleetOK("99"), now)
+	g.FleetAnswer(ask.Fleet, fleet.Reply{Status: 200, Body: fleetOK("99")}, now)
 	at := now.Add(100 * time.Millisecond)
 	ask = g.Decide(req, at)
 	if ask.Kind != gateway.AskFleet || ask.Fleet.Lease != 4 {
 		t.Fatalf("second request: kind %d, lease %d; want a call reserving 4 (the batch grows at most 4×)", ask.Kind, ask.Fleet.Lease)
 	}
-	d := g.FleetAnswer(ask.Fleet, 200, fleetOK("95"), at)
+	d := g.FleetAnswer(ask.Fleet, fleet.Reply{Status: 200, Body: fleetOK("95")}, at)
 	if got := header(d.Rate.Headers, "x-ratelimit-remaining"); d.Kind != gateway.Forward || got != "98" {
 		t.Fatalf("the batch's answer: kind %d, remaining %q; want forwarded with 95 + 3 left", d.Kind, got)
 	}
@@ -61,7 +62,7 @@ func TestLeaseCallInFlight(t *testing.T) {
 	if first.Fleet.Lease == 0 || second.Kind != gateway.AskFleet || second.Fleet.Lease != 0 {
 		t.Fatalf("leases %d then %d; want the second call plain while the first is in flight", first.Fleet.Lease, second.Fleet.Lease)
 	}
-	if d := g.FleetAnswer(first.Fleet, 0, nil, now); d.Rate.Source != gateway.RateFleetUnavailable {
+	if d := g.FleetAnswer(first.Fleet, fleet.Reply{}, now); d.Rate.Source != gateway.RateFleetUnavailable {
 		t.Fatalf("failed call: %+v", d.Rate)
 	}
 	if d := g.Decide(req, now); d.Fleet == nil || d.Fleet.Lease == 0 {
@@ -75,17 +76,17 @@ func TestLeaseIsSpentBeforeTheBlocklist(t *testing.T) {
 	g := newGateway(t, leaseConfig, "")
 	req := get("/api/x", bearer("carol", nil))
 	ask := g.Decide(req, now)
-	g.FleetAnswer(ask.Fleet, 200, fleetOK("50"), now)
+	g.FleetAnswer(ask.Fleet, fleet.Reply{Status: 200, Body: fleetOK("50")}, now)
 	at := now.Add(100 * time.Millisecond)
 	leasing := g.Decide(req, at)
 	plain := g.Decide(req, at)
 	if leasing.Fleet.Lease != 4 || plain.Fleet.Lease != 0 {
 		t.Fatalf("leases %d and %d, want 4 and a plain call", leasing.Fleet.Lease, plain.Fleet.Lease)
 	}
-	if d := g.FleetAnswer(plain.Fleet, 429, []byte(fleetOver), at); d.Kind != gateway.Reject {
+	if d := g.FleetAnswer(plain.Fleet, fleet.Reply{Status: 429, Body: []byte(fleetOver)}, at); d.Kind != gateway.Reject {
 		t.Fatalf("refused call: kind %d", d.Kind)
 	}
-	g.FleetAnswer(leasing.Fleet, 200, fleetOK("0"), at) // granted before the refusal was counted: 3 left
+	g.FleetAnswer(leasing.Fleet, fleet.Reply{Status: 200, Body: fleetOK("0")}, at) // granted before the refusal was counted: 3 left
 	for i := range 3 {
 		if d := g.Decide(req, at); d.Kind != gateway.Forward || d.Rate.Source != gateway.RateLease {
 			t.Fatalf("request %d: kind %d, rate %+v; want forwarded from the lease", i, d.Kind, d.Rate)

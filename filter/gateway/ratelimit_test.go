@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portcullis/portcullis/filter/fleet"
 	"github.com/portcullis/portcullis/filter/gateway"
 	"github.com/portcullis/portcullis/internal/jwttest"
 )
@@ -139,7 +140,7 @@ func TestPublicRoutesCountedByClientAddress(t *testing.T) {
 const fleetConfig = `{
   "jwt": {"secrets": [{"env": "SECRET"}], "issuer": "test", "audiences": ["api"]},
   "routes": [{"name": "api", "prefix": "/api"}],
-  "rate_limit": {"mode": "fleet", "fleet": {"on_failure": "%s"}}
+  "rate_limit": {"mode": "fleet", "fleet": {"on_failure": "%s", "protocol": "json"}}
 }`
 
 func fleetGateway(t *testing.T, onFailure string) *gateway.Gateway {
@@ -188,7 +189,7 @@ func TestFleetAnswers(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			g := fleetGateway(t, tt.onFailure)
 			ask := g.Decide(get("/api/x", bearer("alice", nil)), now)
-			d := g.FleetAnswer(ask.Fleet, tt.status, []byte(tt.body), now)
+			d := g.FleetAnswer(ask.Fleet, fleet.Reply{Status: tt.status, Body: []byte(tt.body)}, now)
 			if d.Kind != tt.kind || d.Rate == nil || d.Rate.Source != tt.source {
 				t.Fatalf("kind %d rate %+v, want kind %d from source %d", d.Kind, d.Rate, tt.kind, tt.source)
 			}
@@ -210,7 +211,7 @@ func TestFleetRefusalIsRememberedUntilTheReset(t *testing.T) {
 	req := get("/api/x", bearer("alice", nil))
 	ask := g.Decide(req, now)
 	over := `{"overallCode":"OVER_LIMIT","statuses":[{"code":"OVER_LIMIT","currentLimit":{"requestsPerUnit":3,"unit":"MINUTE"},"durationUntilReset":"14s"}]}`
-	g.FleetAnswer(ask.Fleet, 429, []byte(over), now)
+	g.FleetAnswer(ask.Fleet, fleet.Reply{Status: 429, Body: []byte(over)}, now)
 
 	d := g.Decide(req, now.Add(time.Second))
 	if d.Kind != gateway.Reject || d.Fleet != nil || d.Rate.Source != gateway.RateBlocklist {
@@ -246,5 +247,48 @@ func TestDecideAllocations(t *testing.T) {
 		t.Errorf("Decide: %v allocations per request, want at most %d", n, maxDecideAllocations)
 	} else {
 		t.Logf("Decide: %v allocations per request", n)
+	}
+}
+
+// grpcAnswerOK is the service's gRPC answer for 3 per minute, 2 remaining,
+// reset in 14 s: a frame (flag 0, length 18) around the RateLimitResponse.
+var grpcAnswerOK = []byte{0, 0, 0, 0, 18,
+	0x08, 0x01, // overall_code OK
+	0x12, 14, // statuses[0]
+	0x08, 0x01, // code OK
+	0x12, 4, 0x08, 3, 0x10, 2, // current_limit: 3 per MINUTE
+	0x18, 2, // limit_remaining
+	0x22, 2, 0x08, 14, // duration_until_reset: 14 s
+}
+
+// By default the call is gRPC: a framed RateLimitRequest, and an answer is
+// understood only with grpc-status 0.
+func TestFleetOverGRPC(t *testing.T) {
+	for _, tt := range []struct {
+		name, onFailure string
+		reply           fleet.Reply
+		kind            gateway.Kind
+		source          gateway.RateSource
+		remaining       string
+	}{
+		{"under the limit", "deny", fleet.Reply{Status: 200, GRPCStatus: "0", Body: grpcAnswerOK}, gateway.Forward, gateway.RateFleet, "2"},
+		{"unavailable, deny", "deny", fleet.Reply{Status: 200, GRPCStatus: "14"}, gateway.Reject, gateway.RateFleetUnavailable, ""},
+		{"unavailable, allow", "allow", fleet.Reply{Status: 200, GRPCStatus: "14"}, gateway.Forward, gateway.RateFleetUnavailable, ""},
+		{"a JSON answer, deny", "deny", fleet.Reply{Status: 200, Body: []byte(`{"overallCode":"OK"}`)}, gateway.Reject, gateway.RateFleetUnavailable, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			g := newGateway(t, strings.NewReplacer("%s", tt.onFailure, `"json"`, `"grpc"`).Replace(fleetConfig), "")
+			ask := g.Decide(get("/api/x", bearer("alice", nil)), now)
+			if want := fleet.GRPCRequestBody(nil, "portcullis", fleet.KeyEntry, "alice", "api", 1); string(ask.Fleet.Body) != string(want) {
+				t.Fatalf("call body % x, want the gRPC request % x", ask.Fleet.Body, want)
+			}
+			d := g.FleetAnswer(ask.Fleet, tt.reply, now)
+			if d.Kind != tt.kind || d.Rate == nil || d.Rate.Source != tt.source {
+				t.Fatalf("kind %d rate %+v, want kind %d from source %d", d.Kind, d.Rate, tt.kind, tt.source)
+			}
+			if got := header(d.Rate.Headers, "x-ratelimit-remaining"); got != tt.remaining {
+				t.Errorf("remaining %q, want %q", got, tt.remaining)
+			}
+		})
 	}
 }

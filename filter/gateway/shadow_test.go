@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/portcullis/portcullis/filter/fleet"
 	"github.com/portcullis/portcullis/filter/gateway"
 	"github.com/portcullis/portcullis/filter/jwt"
 	"github.com/portcullis/portcullis/internal/jwttest"
@@ -132,7 +133,7 @@ func TestFleetShadowAndCost(t *testing.T) {
 	g := newGateway(t, `{
   "jwt": {"secrets": [{"env": "SECRET"}], "issuer": "test", "audiences": ["api"]},
   "routes": [{"name": "api", "prefix": "/api", "cost": 4, "enforce": {"rate_limit": false}}],
-  "rate_limit": {"mode": "fleet", "fleet": {}}
+  "rate_limit": {"mode": "fleet", "fleet": {"protocol": "json"}}
 }`, "")
 	req := get("/api/x", bearer("alice", nil))
 	ask := g.Decide(req, now)
@@ -140,7 +141,7 @@ func TestFleetShadowAndCost(t *testing.T) {
 		t.Fatalf("call %+v, want one with hitsAddend 4", ask.Fleet)
 	}
 	over := `{"overallCode":"OVER_LIMIT","statuses":[{"code":"OVER_LIMIT","currentLimit":{"requestsPerUnit":3,"unit":"MINUTE"},"durationUntilReset":"14s"}]}`
-	d := g.FleetAnswer(ask.Fleet, 429, []byte(over), now)
+	d := g.FleetAnswer(ask.Fleet, fleet.Reply{Status: 429, Body: []byte(over)}, now)
 	if d.Kind != gateway.Forward || d.Rate == nil || !d.Rate.ShadowDenied() || len(d.Rate.Headers) != 0 {
 		t.Fatalf("shadow refusal from the service: kind %d rate %+v, want forwarded, shadow-denied, no headers", d.Kind, d.Rate)
 	}

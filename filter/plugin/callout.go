@@ -16,6 +16,9 @@ type answer struct {
 	status  int
 	headers [][2]string
 	body    []byte
+	// trailers is how many trailers came with it; they are read only when
+	// asked (grpcStatus), which costs a host call.
+	trailers int
 }
 
 // header returns the answer's header name (lower case), or "".
@@ -28,6 +31,20 @@ func (a answer) header(name string) string {
 	return ""
 }
 
+// grpcStatus returns the answer's grpc-status: in the headers of a
+// trailers-only answer, else in the trailers. It reads the trailers, so it
+// may only be called while the answer is handled (in call's then).
+func (a answer) grpcStatus() string {
+	if s := a.header("grpc-status"); s != "" || a.trailers == 0 {
+		return s
+	}
+	trailers, err := proxywasm.GetHttpCallResponseTrailers()
+	if err != nil {
+		return ""
+	}
+	return answer{headers: trailers}.header("grpc-status")
+}
+
 // call makes a callout for the paused request and hands the answer to then,
 // whose action decides the request: Continue resumes it, Pause leaves it
 // paused (then made another call, or replied). A call that cannot be made
@@ -35,7 +52,7 @@ func (a answer) header(name string) string {
 // body are read.
 func (h *httpContext) call(what, cluster string, headers [][2]string, body []byte, timeout time.Duration, maxBody int, then func(answer) types.Action) types.Action {
 	h.stage = stageAwaiting
-	_, err := proxywasm.DispatchHttpCall(cluster, headers, body, nil, uint32(timeout/time.Millisecond), func(numHeaders, bodySize, _ int) {
+	_, err := proxywasm.DispatchHttpCall(cluster, headers, body, nil, uint32(timeout/time.Millisecond), func(numHeaders, bodySize, numTrailers int) {
 		var action types.Action
 		defer h.recoverPanic(&action)
 		// A call made from the tick (a request that waited for a cache fill)
@@ -44,7 +61,9 @@ func (h *httpContext) call(what, cluster string, headers [][2]string, body []byt
 		if h.stage != stageAwaiting || proxywasm.SetEffectiveContext(h.id) != nil {
 			return // the client left, or the stream was answered meanwhile
 		}
-		if then(readAnswer(numHeaders, bodySize, maxBody)) != types.ActionContinue {
+		a := readAnswer(numHeaders, bodySize, maxBody)
+		a.trailers = numTrailers
+		if then(a) != types.ActionContinue {
 			return
 		}
 		if err := proxywasm.ResumeHttpRequest(); err != nil {

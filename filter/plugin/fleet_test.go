@@ -18,7 +18,7 @@ func fleetConfig(onFailure string) string {
   "jwt": {"secrets": [{"env": "` + testSecretEnv + `"}], "issuer": "portcullis-test", "audiences": ["api"]},
   "routes": [{"name": "public", "prefix": "/api/public", "public": true}, {"name": "api", "prefix": "/api"}],
   "rate_limit": {"mode": "fleet", "public_key": "header:X-Client-Id",
-    "fleet": {"cluster": "rl", "authority": "ratelimit.test", "domain": "gw", "timeout_ms": 80, "on_failure": "` + onFailure + `"}}
+    "fleet": {"cluster": "rl", "authority": "ratelimit.test", "domain": "gw", "timeout_ms": 80, "on_failure": "` + onFailure + `", "protocol": "json"}}
 }`
 }
 
@@ -185,7 +185,7 @@ func TestFleetAnswerAfterTheClientLeft(t *testing.T) {
 func TestFleetPublicRouteByHeader(t *testing.T) {
 	config := `{
   "routes": [{"name": "public", "prefix": "/api/public", "public": true}],
-  "rate_limit": {"mode": "fleet", "public_key": "header:x-client-id", "fleet": {"cluster": "rl"}}
+  "rate_limit": {"mode": "fleet", "public_key": "header:x-client-id", "fleet": {"cluster": "rl", "protocol": "json"}}
 }`
 	eachRunner(t, func(t *testing.T, r runner) {
 		host := mustStart(t, r, config)
@@ -215,6 +215,7 @@ func TestFleetBadConfigNamesTheField(t *testing.T) {
 		"rate_limit.fleet":             strings.Replace(base, `"mode": "fleet",`, ``, 1),
 		"rate_limit.public_key":        strings.Replace(base, `"header:X-Client-Id"`, `"cookie:id"`, 1),
 		"rate_limit.fleet.block_slots": strings.Replace(base, `"timeout_ms": 80`, `"block_slots": -1`, 1),
+		"rate_limit.fleet.protocol":    strings.Replace(base, `"protocol": "json"`, `"protocol": "h2"`, 1),
 	}
 	for field, config := range cases {
 		t.Run(field, func(t *testing.T) { assertRefused(t, runners[0], config, field) })

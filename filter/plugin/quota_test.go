@@ -4,12 +4,13 @@ package plugin
 
 import (
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/proxytest"
 	"github.com/proxy-wasm/proxy-wasm-go-sdk/proxywasm/types"
+
+	"github.com/portcullis/portcullis/filter/fleet"
 )
 
 // monthlyQuotaConfig counts a public route by a header against 3 requests
@@ -125,28 +126,46 @@ func TestCostHeaderChargedAfterTheResponse(t *testing.T) {
 // In fleet mode the debt goes to the service as a hitsAddend call, made
 // from the root context on the next tick: the response is not delayed.
 func TestCostHeaderFleetCall(t *testing.T) {
-	eachRunner(t, func(t *testing.T, r runner) {
-		host := mustStart(t, r, `{
+	for _, proto := range []struct {
+		name     fleet.Protocol
+		config   string
+		path     string
+		headers  [][2]string
+		trailers [][2]string
+		answer   func(t *testing.T) []byte
+	}{
+		{fleet.JSON, "json", "/json", [][2]string{{":status", "200"}}, nil, func(*testing.T) []byte { return []byte(answerOK) }},
+		{fleet.GRPC, "grpc", fleet.GRPCPath, [][2]string{{":status", "200"}}, [][2]string{{"grpc-status", "0"}}, func(t *testing.T) []byte { return grpcAnswer(t, 1, 2) }},
+	} {
+		eachRunner(t, func(t *testing.T, r runner) {
+			t.Run(proto.config, func(t *testing.T) {
+				host := mustStart(t, r, `{
   "routes": [{"name": "llm", "prefix": "/api", "public": true, "cost_header": "x-tokens-used"}],
-  "rate_limit": {"mode": "fleet", "public_key": "header:x-client", "fleet": {"cluster": "rl"}}}`)
-		id, _, call := fleetRequest(t, host, request{method: "GET", path: "/api/chat", headers: [][2]string{{"x-client", "c1"}}})
-		if call == nil {
-			t.Fatal("no call to the service")
-		}
-		host.CallOnHttpCallResponse(call.CalloutID, [][2]string{{":status", "200"}}, nil, []byte(answerOK))
-		if action := host.CallOnResponseHeaders(id, [][2]string{{":status", "200"}, {"x-tokens-used", "9"}}, true); action != types.ActionContinue {
-			t.Fatalf("response headers: action %v, want the response to go on", action)
-		}
-		if n := len(host.GetCalloutAttributesFromContext(proxytest.PluginContextID)); n != 0 {
-			t.Fatalf("%d calls before the tick", n)
-		}
-		host.Tick()
-		calls := host.GetCalloutAttributesFromContext(proxytest.PluginContextID)
-		if len(calls) != 1 || calls[0].Upstream != "rl" || !strings.Contains(string(calls[0].Body), `"hitsAddend":8`) {
-			t.Fatalf("calls after the tick: %+v, want one to rl with hitsAddend 8", calls)
-		}
-		if n := counterValue(t, host, "ratelimit.fleet.calls"); n != 2 {
-			t.Errorf("ratelimit.fleet.calls = %d, want 2 (the request's and the debt's)", n)
-		}
-	})
+  "rate_limit": {"mode": "fleet", "public_key": "header:x-client", "fleet": {"cluster": "rl", "protocol": "`+proto.config+`"}}}`)
+				id, _, call := fleetRequest(t, host, request{method: "GET", path: "/api/chat", headers: [][2]string{{"x-client", "c1"}}})
+				if call == nil {
+					t.Fatal("no call to the service")
+				}
+				host.CallOnHttpCallResponse(call.CalloutID, proto.headers, proto.trailers, proto.answer(t))
+				if action := host.CallOnResponseHeaders(id, [][2]string{{":status", "200"}, {"x-tokens-used", "9"}}, true); action != types.ActionContinue {
+					t.Fatalf("response headers: action %v, want the response to go on", action)
+				}
+				if n := len(host.GetCalloutAttributesFromContext(proxytest.PluginContextID)); n != 0 {
+					t.Fatalf("%d calls before the tick", n)
+				}
+				host.Tick()
+				calls := host.GetCalloutAttributesFromContext(proxytest.PluginContextID)
+				want := proto.name.RequestBody(nil, "portcullis", fleet.HeaderEntry, "c1", "llm", 8)
+				if len(calls) != 1 || calls[0].Upstream != "rl" || string(calls[0].Body) != string(want) {
+					t.Fatalf("calls after the tick: %+v, want one to rl with hitsAddend 8: %q", calls, want)
+				}
+				if path, _ := headerValue(calls[0].Headers, ":path"); path != proto.path {
+					t.Errorf("debt call :path %q, want the request's protocol's %s", path, proto.path)
+				}
+				if n := counterValue(t, host, "ratelimit.fleet.calls"); n != 2 {
+					t.Errorf("ratelimit.fleet.calls = %d, want 2 (the request's and the debt's)", n)
+				}
+			})
+		})
+	}
 }

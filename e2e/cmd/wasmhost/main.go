@@ -71,7 +71,7 @@ func commandFlags() (*flag.FlagSet, *cmdFlags) {
 	f.workers = fs.Int("workers", 2, "number of VMs (Envoy's --concurrency)")
 	f.listen = fs.String("listen", "127.0.0.1:10000", "listen address")
 	f.admin = fs.String("admin", "127.0.0.1:9901", `admin listen address, as Envoy's: GET /ready ("LIVE" once the VMs are up) and GET /stats (wasmcustom.<metric>: <value>); "" disables it`)
-	fs.Var(&f.clusters, "cluster", "name=URL of a cluster (repeatable)")
+	fs.Var(&f.clusters, "cluster", "name=URL of a cluster (repeatable): http://host:port, or h2c://host:port for HTTP/2 without TLS (a gRPC service)")
 	f.routeCluster = fs.String("route-cluster", "", `the cluster requests are proxied to (default "upstream", or the only cluster)`)
 	f.stripPrefix = fs.String("strip-prefix", "", "route only paths under this prefix, with the prefix removed (e.g. /api)")
 	fs.Var(&f.envs, "env", "KEY passes the host's KEY to the VM, KEY=VALUE sets it (repeatable); JWT_SECRET is passed when set")
