@@ -53,28 +53,28 @@ type Result struct {
 	Names     int // function names (funcnametab)
 	Files     int // source file names (cutab and filetab)
 	LineTable int // non-zero bytes of the pc → file, pc → line and pc → inline-index tables
-	InlTrees  int // the inlined-call trees (FUNCDATA_InlTree) and their pc tables
+	InlTrees  int // the inlined-call trees (FUNCDATA_InlTree)
 }
 
 // Strip drops from a Go wasm module what only a traceback reads: the
 // function names, the pc → file:line tables and the inlined-call trees of
-// Go's function table (pclntab). Go on wasm keeps that table in the module's data, which every
-// VM copies into its memory; the runtime reads it to unwind and scan stacks
-// (the pc → stack-pointer and pc → stack-map tables, kept byte for byte)
-// and to print a traceback, which then shows "?" for names, files and lines.
+// Go's function table (pclntab). Go on wasm keeps that table in the
+// module's data, which every VM copies into its memory; the runtime reads it
+// to unwind and scan stacks (the pc → stack-pointer and pc → stack-map
+// tables, kept byte for byte) and to print a traceback, which then shows "?"
+// for names, files and lines.
 //
 // Names and files are zeroed where they are; each function's file, line and
 // inline-index table offsets become 0 and its inline tree's ^0, which the
 // runtime reads as "no table" (a traceback, and recover's walk over the
 // frames, then see each physical frame as one function: recover works as
 // before, since a function that calls recover is never inlined); the trees
-// are zeroed, and every byte of the pc tables that is not part of a kept
-// table is zeroed; every data
-// segment is then cut around its runs of zeros (memory starts zeroed, so the
-// memory image is the same but for what was stripped). Strip refuses a
-// module whose table it does not recognise, or one that links the reflect
-// stubs whose stack maps the runtime finds by name. The output depends on
-// the input bytes only.
+// are zeroed, and so is every byte of the pc tables that is not part of a
+// kept table; every data segment is then cut around its runs of zeros
+// (memory starts zeroed, so the memory image is the same but for what was
+// stripped). Strip refuses a module whose table it does not recognise, or
+// one that links the reflect stubs whose stack maps the runtime finds by
+// name. The output depends on the input bytes only.
 func Strip(module []byte) ([]byte, Result, error) {
 	m, err := wasmbinary.DecodeModule(module, wasm.CoreFeaturesV2)
 	if err != nil {
@@ -149,6 +149,7 @@ func memoryImage(m *wasm.Module) ([]byte, []uint32, error) {
 // made absolute.
 type table struct {
 	nfunc                                      int
+	header                                     uint64 // the pcHeader
 	names, cutab, filetab, pctab, funcs, limit uint64 // funcs: the functab and the _func records
 	gofunc, end                                uint64 // the funcdata (go:func.*), and the table's end
 }
@@ -171,6 +172,7 @@ func findTable(image []byte) (*table, error) {
 	base := uint64(at)
 	t := &table{
 		nfunc:   int(field(0)),
+		header:  base,
 		names:   base + field(3),
 		cutab:   base + field(4),
 		filetab: base + field(5),
@@ -179,14 +181,14 @@ func findTable(image []byte) (*table, error) {
 		limit:   uint64(len(image)),
 	}
 	if !(base+headerSize <= t.names && t.names <= t.cutab && t.cutab <= t.filetab && t.filetab <= t.pctab && t.pctab <= t.funcs &&
-		t.funcs+uint64(t.nfunc+1)*8 <= t.limit) || t.nfunc <= 0 {
+		t.funcs < t.limit) || field(0) == 0 || field(0) >= (t.limit-t.funcs)/8 {
 		return nil, errors.New("the function table's header has offsets out of order")
 	}
 	// moduledata points at the header, then at the names: find it by that,
 	// and check it points at the other parts where the header says.
 	var refs [16]byte
 	binary.LittleEndian.PutUint64(refs[:], base)
-	binary.LittleEndian.PutUint64(refs[8:], t.names)
+	binary.LittleEndian.PutUint64(refs[moduledataFuncnametab:], t.names)
 	md := bytes.Index(image, refs[:])
 	if md < 0 || md+moduledataEpclntab+ptrSize > len(image) || bytes.Contains(image[md+1:], refs[:]) {
 		return nil, errors.New("no single runtime.moduledata pointing at the function table")
@@ -209,6 +211,9 @@ func (t *table) strip(image []byte) (Result, error) {
 		if off == 0 { // no table
 			return nil
 		}
+		if t.pctab+uint64(off) >= t.funcs {
+			return errors.New("pc table at " + strconv.FormatUint(uint64(off), 10) + " is outside the pc tables")
+		}
 		n, err := pcTableLen(image[t.pctab+uint64(off) : t.funcs])
 		if err != nil {
 			return errors.New("pc table at " + strconv.FormatUint(uint64(off), 10) + ": " + err.Error())
@@ -222,8 +227,11 @@ func (t *table) strip(image []byte) (Result, error) {
 	funcdata := map[uint64]bool{} // the other funcdata the runtime reads
 	for i := range t.nfunc {
 		f := t.funcs + uint64(u32(t.funcs+uint64(i)*8+4))
+		if f+funcFixedLen > t.limit {
+			return Result{}, errors.New("function " + strconv.Itoa(i) + "'s record is outside the data")
+		}
 		npcdata, nfuncdata := uint64(u32(f+funcNPCData)), uint64(image[f+funcNFuncData])
-		if f+funcFixedLen > t.limit || f+funcFixedLen+4*(npcdata+nfuncdata) > t.limit {
+		if f+funcFixedLen+4*(npcdata+nfuncdata) > t.limit {
 			return Result{}, errors.New("function " + strconv.Itoa(i) + "'s record is outside the data")
 		}
 		pcdata, fdata := f+funcFixedLen, f+funcFixedLen+4*npcdata

@@ -151,7 +151,7 @@ func checkKept(t *testing.T, module, stripped []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if *tab != (table{nfunc: stab.nfunc, names: stab.names, cutab: stab.cutab, filetab: stab.filetab, pctab: stab.pctab, funcs: stab.funcs, limit: tab.limit, gofunc: stab.gofunc, end: stab.end}) {
+	if *tab != (table{nfunc: stab.nfunc, header: stab.header, names: stab.names, cutab: stab.cutab, filetab: stab.filetab, pctab: stab.pctab, funcs: stab.funcs, limit: tab.limit, gofunc: stab.gofunc, end: stab.end}) {
 		t.Fatalf("function table header %+v, stripped %+v", tab, stab)
 	}
 	if len(simg) > len(img) || !bytes.Equal(simg[:tab.names], img[:tab.names]) {
@@ -226,8 +226,36 @@ func checkKept(t *testing.T, module, stripped []byte) {
 	}
 }
 
+// FuzzStripImage feeds damaged memory images to the table reader: it
+// refuses or strips, and never reads outside the image.
+func FuzzStripImage(f *testing.F) {
+	img, _, err := memoryImage(wasmtest.Decode(f, buildUnwind(f)))
+	if err != nil {
+		f.Fatal(err)
+	}
+	tab, err := findTable(img)
+	if err != nil {
+		f.Fatal(err)
+	}
+	// The header and the first records, where damage reaches everything
+	// else; the fuzzer writes over this window of the real image.
+	window := func(from uint64) []byte { return bytes.Clone(img[from : from+4096]) }
+	f.Add(uint64(0), window(tab.header))
+	f.Add(tab.funcs-tab.header, window(tab.funcs))
+	f.Fuzz(func(t *testing.T, at uint64, patch []byte) {
+		damaged := bytes.Clone(img)
+		if at >= uint64(len(damaged)) {
+			return
+		}
+		copy(damaged[tab.header+at%(uint64(len(damaged))-tab.header):], patch)
+		if tab, err := findTable(damaged); err == nil {
+			_, _ = tab.strip(damaged)
+		}
+	})
+}
+
 // buildUnwind compiles testdata/unwind for wasip1 with the plugin's flags.
-func buildUnwind(t *testing.T) []byte {
+func buildUnwind(t testing.TB) []byte {
 	t.Helper()
 	goBin, err := exec.LookPath("go")
 	if err != nil {
@@ -243,7 +271,7 @@ func buildUnwind(t *testing.T) []byte {
 }
 
 // runWASI runs a WASI command module under wazero.
-func runWASI(t *testing.T, module []byte, args ...string) (stdout, stderr string, exit uint32) {
+func runWASI(t testing.TB, module []byte, args ...string) (stdout, stderr string, exit uint32) {
 	t.Helper()
 	ctx := context.Background()
 	rt := wazero.NewRuntime(ctx)
