@@ -76,7 +76,7 @@ GO_FILES = $(shell find . -name '*.go' -not -path './.venv/*' -not -path './.git
 build: $(WASM)
 
 # The module is built in steps, each reading the one before:
-#   go build        -> build/portcullis.raw.wasm  (Go's output, with its name section)
+#   go build        -> build/portcullis.go.wasm   (Go's output, with its name section)
 #   [module rewrites of Go's output (cmd/pollfix, cmd/pclnstrip): they may
 #    find functions by name, so they run before the optimiser strips the names]
 #   wasm-opt -Oz    -> build/portcullis.wasm      (the one artifact everything uses)
@@ -125,8 +125,6 @@ $(WASM): $(PCLNSTRIP_WASM)
 	$(WASM_OPT) $(WASM_OPT_FLAGS) $< -o $@.tmp
 	@mv $@.tmp $@
 
-# The plugin as an OCI image for Istio's WasmPlugin (README "Istio"): an OCI
-# image layout in build/oci, its digest printed and pinned in istio/*.yaml.
 # A Go proxy-wasm module that does nothing, built the way the plugin is (SDK,
 # pollfix, pclnstrip, wasm-opt): bench-compare's and bench-footprint's floor
 # for any Go plugin.
@@ -138,6 +136,8 @@ $(NOOP_GO_WASM): e2e/wasmhost/testdata/empty/main.go go.mod go.sum $(POLLFIX_SOU
 	$(GO) run ./cmd/pclnstrip -in $(@:.wasm=.pollfix.wasm) -out $(@:.wasm=.pclnstrip.wasm)
 	$(WASM_OPT) $(WASM_OPT_FLAGS) $(@:.wasm=.pclnstrip.wasm) -o $@
 
+# The plugin as an OCI image for Istio's WasmPlugin (README "Istio"): an OCI
+# image layout in build/oci, its digest printed and pinned in istio/*.yaml.
 OCI_LAYOUT := build/oci
 oci: $(WASM)
 	@$(GO) run ./cmd/wasmoci build -wasm $(WASM) -out $(OCI_LAYOUT) -pin istio
