@@ -118,6 +118,12 @@ type Spent struct {
 	// budget (other Envoys' leases are not known here).
 	Remaining int64
 	Reset     time.Duration
+	// Renew: the lease is down to its low-water mark (half its batch) and
+	// no call for the pair is in flight, so the request that spent it
+	// should also ask for the next batch (Reserve with cost 0): it arrives
+	// while the rest of this one is spent, instead of after, when every
+	// request until then would make a plain call.
+	Renew bool
 }
 
 // Spend takes cost hits from the lease of (key, route). ok is false when
@@ -140,7 +146,8 @@ func (l *Leases) Spend(key, route string, cost int64, now time.Time) (Spent, boo
 		switch err := l.store.Set(slot, r.encode(&l.buf), cas); {
 		case err == nil:
 			return Spent{Limit: r.limit, Window: time.Duration(r.windowSecs) * time.Second,
-				Remaining: r.serviceLeft + r.left, Reset: time.Duration(r.windowEnd-ms) * time.Millisecond}, true
+				Remaining: r.serviceLeft + r.left, Reset: time.Duration(r.windowEnd-ms) * time.Millisecond,
+				Renew: r.left < r.batch/2 && ms >= r.inFlightUntil}, true
 		case !errors.Is(err, shared.ErrCasMismatch):
 			return Spent{}, false
 		}
@@ -150,14 +157,14 @@ func (l *Leases) Spend(key, route string, cost int64, now time.Time) (Spent, boo
 
 // Reserve decides whether this request asks the service for a new lease of
 // (key, route), and for how many hits (at least cost; it spends cost of
-// them). It marks the call in flight until now + inFlight so that the
+// them; cost is 0 for a renewal by a request already admitted, Spent.Renew). It marks the call in flight until now + inFlight so that the
 // other workers make plain calls meanwhile; ok is false when another
 // worker's call is in flight, when the slot holds another pair's live
 // lease, or when the mark cannot be written: the request then makes a plain
 // call.
 //
-// The batch is sized to last LeaseTarget at the pair's rate over its last
-// lease (at most four times the last batch, at least half of it), and is at
+// The batch is sized to last LeaseTarget at the rate the last lease was
+// spent at (at most four times the last batch, at least half of it), and is at
 // most maxBatch, half of what the service had left (half the limit in a new
 // window: so that one Envoy never asks for more than is left), and what the
 // rate would spend before the window ends. The first lease of a pair is cost: it learns the limit.
@@ -198,7 +205,8 @@ func nextBatch(r *leaseRecord, maxBatch, now int64) int64 {
 		target = left
 	}
 	lasted := max(now-r.grantedAt, 1)
-	b := r.batch * target / lasted
+	spent := max(r.batch-r.left, 1) // renewed early, part of the last batch is still left
+	b := spent * target / lasted
 	b = min(max(b, r.batch/2), 4*r.batch, maxBatch)
 	if r.windowEnd > now { // the same window as the last grant: the service's count is known
 		b = min(b, r.serviceLeft/2)

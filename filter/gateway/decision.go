@@ -180,6 +180,9 @@ type FleetCall struct {
 	// from then.
 	asked time.Time
 	cost  int64
+	// admitted is set for a lease renewal: the request was admitted from
+	// the lease, and the call only asks for the pair's next batch.
+	admitted *RateOutcome
 }
 
 // RateSource is who decided a rate-limit outcome.

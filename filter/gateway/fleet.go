@@ -28,6 +28,9 @@ func (g *Gateway) askFleet(dec *Decision, entry, key string, now time.Time) {
 		g.charge(dec, g.reportedDecision(true, reportedLimit{requests: spent.Limit, window: spent.Window}, spent.Remaining, spent.Reset, now),
 			here, "rate limit exceeded", ReasonRateLimited)
 		withLocal(dec, local)
+		if spent.Renew {
+			g.renewLease(dec, entry, key, maxBatch, now)
+		}
 		return
 	}
 	if blk, ok := g.blocklist.Blocked(key, routeName, now); ok {
@@ -39,22 +42,42 @@ func (g *Gateway) askFleet(dec *Decision, entry, key string, now time.Time) {
 	}
 	var lease int64
 	if maxBatch > 0 {
-		// The in-flight mark outlives the call's timeout, so one worker at
-		// a time asks for the pair's lease.
-		lease, _ = g.leases.Reserve(key, routeName, cost, maxBatch, g.cfg.RateLimit.Fleet.Timeout+fleet.LeaseMargin, now)
+		lease, _ = g.leases.Reserve(key, routeName, cost, maxBatch, g.leaseInFlight(), now)
 	}
 	dec.Kind = AskFleet
-	dec.Fleet = &FleetCall{
-		Body:      g.cfg.RateLimit.Fleet.Protocol.RequestBody(nil, g.cfg.RateLimit.Fleet.Domain, entry, key, routeName, max(lease, cost)),
-		Key:       key,
-		Route:     routeName,
-		Lease:     lease,
-		partition: here.partition,
-		shadow:    here.shadow,
-		local:     local,
-		asked:     now,
-		cost:      cost,
+	dec.Fleet = g.fleetCall(entry, key, routeName, max(lease, cost), now)
+	dec.Fleet.Lease, dec.Fleet.cost = lease, cost
+	dec.Fleet.partition, dec.Fleet.shadow, dec.Fleet.local = here.partition, here.shadow, local
+}
+
+// renewLease makes dec, a request admitted from its pair's lease, also ask
+// for the pair's next batch, unless the pair is blocked: its call carries
+// the admission, which the answer does not change (FleetAnswer only stores
+// the batch).
+func (g *Gateway) renewLease(dec *Decision, entry, key string, maxBatch int64, now time.Time) {
+	if _, blocked := g.blocklist.Blocked(key, dec.Rule.Name, now); blocked {
+		return // the service would refuse the batch
 	}
+	lease, ok := g.leases.Reserve(key, dec.Rule.Name, 0, maxBatch, g.leaseInFlight(), now)
+	if !ok {
+		return
+	}
+	dec.Kind = AskFleet
+	dec.Fleet = g.fleetCall(entry, key, dec.Rule.Name, lease, now)
+	dec.Fleet.Lease, dec.Fleet.admitted = lease, dec.Rate
+	dec.Rate = nil
+}
+
+// leaseInFlight is how long a lease call marks its pair in flight: longer
+// than the call's timeout, so one worker at a time asks for a pair's lease.
+func (g *Gateway) leaseInFlight() time.Duration {
+	return g.cfg.RateLimit.Fleet.Timeout + fleet.LeaseMargin
+}
+
+// fleetCall is the call charging (entry: key) on routeName hits.
+func (g *Gateway) fleetCall(entry, key, routeName string, hits int64, now time.Time) *FleetCall {
+	fl := g.cfg.RateLimit.Fleet
+	return &FleetCall{Body: fl.Protocol.RequestBody(nil, fl.Domain, entry, key, routeName, hits), Key: key, Route: routeName, asked: now}
 }
 
 // spendLease takes cost from the pair's lease, for a rule that leases
@@ -119,6 +142,12 @@ func (g *Gateway) fleetAnswer(call *FleetCall, reply fleet.Reply, now time.Time)
 	} else if call.Lease > 0 {
 		g.leases.Release(call.Key, call.Route)
 	}
+	if call.admitted != nil { // a renewal: the request was admitted from the lease
+		if err == nil && reply.Status != 0 && a.Over {
+			g.blockPair(call, a, now)
+		}
+		return Decision{Kind: Forward, Rate: call.admitted}
+	}
 	switch {
 	case reply.Status == 0 || err != nil:
 		rd := ratelimit.Unreported(g.cfg.RateLimit.Fleet.FailOpen, time.Second, now)
@@ -128,13 +157,19 @@ func (g *Gateway) fleetAnswer(call *FleetCall, reply fleet.Reply, now time.Time)
 		return dec // no limit applies to this descriptor: forward without headers
 	}
 	if a.Over {
-		// Remember the refusal so that this Envoy's workers refuse the pair
-		// without calling until the reset. A lost write costs one call.
-		_ = g.blocklist.Add(call.Key, call.Route, fleet.Block{Until: now.Add(a.Reset), Limit: a.Limit, Window: a.Window})
+		g.blockPair(call, a, now)
 	}
 	rd := g.reportedDecision(!a.Over, reportedLimit{requests: a.Limit, window: a.Window}, a.Remaining, a.Reset, now)
 	g.charge(&dec, rd, call.charged(RateFleet), "rate limit exceeded", ReasonRateLimited)
 	return dec
+}
+
+// blockPair remembers the service's refusal of call's pair, so that this
+// Envoy's workers refuse the pair without calling until the reset (a
+// refused batch too: the service counted it, so the pair is over its
+// limit). A lost write costs one call.
+func (g *Gateway) blockPair(call *FleetCall, a fleet.Answer, now time.Time) {
+	_ = g.blocklist.Add(call.Key, call.Route, fleet.Block{Until: now.Add(a.Reset), Limit: a.Limit, Window: a.Window})
 }
 
 // charged is how the answer to c is charged, as decided by source.

@@ -35,17 +35,28 @@ func TestLeasedHitsAreSpentWithoutACall(t *testing.T) {
 	if got := header(d.Rate.Headers, "x-ratelimit-remaining"); d.Kind != gateway.Forward || got != "98" {
 		t.Fatalf("the batch's answer: kind %d, remaining %q; want forwarded with 95 + 3 left", d.Kind, got)
 	}
-	for i, want := range []string{"97", "96", "95"} {
-		d = g.Decide(req, at)
-		if d.Kind != gateway.Forward || d.Fleet != nil || d.Rate.Source != gateway.RateLease {
-			t.Fatalf("leased request %d: kind %d, call %v, rate %+v; want forwarded from the lease", i, d.Kind, d.Fleet, d.Rate)
-		}
-		if got := header(d.Rate.Headers, "x-ratelimit-remaining"); got != want {
-			t.Errorf("leased request %d: remaining %q, want %s", i, got, want)
-		}
+	d = g.Decide(req, at)
+	if d.Kind != gateway.Forward || d.Fleet != nil || d.Rate.Source != gateway.RateLease || header(d.Rate.Headers, "x-ratelimit-remaining") != "97" {
+		t.Fatalf("leased request: kind %d, call %v, rate %+v; want forwarded from the lease, 95 + 2 left", d.Kind, d.Fleet, d.Rate)
 	}
-	if d = g.Decide(req, at); d.Kind != gateway.AskFleet {
-		t.Fatalf("the lease is spent: kind %d, want a call", d.Kind)
+	// Down to 1 of 4: the request is admitted from the lease and asks for
+	// the next batch (8: the rate wants more, max_batch caps it) in the
+	// same call; the answer does not change its admission.
+	renew := g.Decide(req, at)
+	if renew.Kind != gateway.AskFleet || renew.Fleet.Lease != 8 {
+		t.Fatalf("renewing request: kind %d, call %+v; want a call reserving 8", renew.Kind, renew.Fleet)
+	}
+	if d = g.Decide(req, at); d.Kind != gateway.Forward || d.Rate.Source != gateway.RateLease {
+		t.Fatalf("while the renewal is in flight: kind %d, rate %+v; want forwarded from what is left", d.Kind, d.Rate)
+	}
+	d = g.FleetAnswer(renew.Fleet, fleet.Reply{Status: 200, Body: fleetOK("80")}, at)
+	if d.Kind != gateway.Forward || d.Rate.Source != gateway.RateLease || header(d.Rate.Headers, "x-ratelimit-remaining") != "96" {
+		t.Fatalf("the renewal's answer: kind %d, rate %+v; want the admission from the lease, unchanged", d.Kind, d.Rate)
+	}
+	for i := range 8 {
+		if d = g.Decide(req, at); d.Kind != gateway.Forward && d.Fleet.Lease == 0 {
+			t.Fatalf("request %d of the renewed lease: kind %d, call %+v", i, d.Kind, d.Fleet)
+		}
 	}
 	if d = g.Decide(get("/plain/x", bearer("alice", nil)), at); d.Kind != gateway.AskFleet || d.Fleet.Lease != 0 {
 		t.Fatalf("a rule without fleet_lease: kind %d, lease %d; want a plain call", d.Kind, d.Fleet.Lease)
