@@ -2,6 +2,7 @@ package fleet_test
 
 import (
 	"math/rand/v2"
+	"strconv"
 	"testing"
 	"time"
 
@@ -141,52 +142,63 @@ func TestLeasesNeverAdmitMoreThanTheFleetLimit(t *testing.T) {
 	}
 }
 
-// A single Envoy's hot key at 4,000 requests per second over two workers,
-// each call answered 3 ms later (meanwhile the requests go on): once the
-// batch has grown, a call is made for at most one request in 20 — a lease is
-// renewed while half of it is left, so the requests during a call are
-// admitted from the rest rather than each making a plain call — and the
-// budget reserved is spent, not lost.
+// One Envoy's key at a high and a modest rate over two workers, each call
+// answered 3 ms later (meanwhile the requests go on): once the batch has
+// grown, a call is made for at most one request in 20 — a lease is renewed
+// while half of it is left, so the requests during a call are admitted from
+// the rest rather than each making a plain call, and the next batch is sized
+// on what was spent since the last grant — and the budget reserved is
+// spent, not lost.
 func TestLeaseBatchGrowsWithTheRate(t *testing.T) {
 	const maxBatch, latency = 50, 3 * time.Millisecond
-	svc := &rateService{limit: 1_000_000_000, window: 3600, counts: map[int64]int64{}}
-	store := sharedtest.New()
-	workers := []*fleet.Leases{fleet.NewLeases(store, 0), fleet.NewLeases(store, 0)}
-	now := time.Unix(1_700_000_000, 0)
-	var pending []pendingCall
-	calls, requests, admitted := 0, 0, 0
-	for i := range 40000 {
-		now = now.Add(250 * time.Microsecond)
-		for len(pending) > 0 && !now.Before(pending[0].due) {
-			c := pending[0]
-			pending = pending[1:]
-			if c.answer(t, svc.serve(c.hits, c.asked), now) {
-				admitted++
+	for _, tc := range []struct {
+		name     string
+		interval time.Duration
+		requests int
+	}{
+		{"4000/s", 250 * time.Microsecond, 40000},
+		{"20/s", 50 * time.Millisecond, 4000},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			svc := &rateService{limit: 1_000_000_000, window: 3600, counts: map[int64]int64{}}
+			store := sharedtest.New()
+			workers := []*fleet.Leases{fleet.NewLeases(store, 0), fleet.NewLeases(store, 0)}
+			now := time.Unix(1_700_000_000, 0)
+			var pending []pendingCall
+			calls, admitted := 0, 0
+			for i := range tc.requests {
+				now = now.Add(tc.interval)
+				for len(pending) > 0 && !now.Before(pending[0].due) {
+					c := pending[0]
+					pending = pending[1:]
+					if c.answer(t, svc.serve(c.hits, c.asked), now) {
+						admitted++
+					}
+				}
+				ok, call := decide(workers[i%2], maxBatch, now)
+				if ok {
+					admitted++
+				}
+				if call != nil {
+					calls++
+					call.due = now.Add(latency)
+					pending = append(pending, *call)
+				}
 			}
-		}
-		requests++
-		ok, call := decide(workers[i%2], maxBatch, now)
-		if ok {
-			admitted++
-		}
-		if call != nil {
-			calls++
-			call.due = now.Add(latency)
-			pending = append(pending, *call)
-		}
-	}
-	share := float64(calls) / float64(requests)
-	t.Logf("%d calls for %d requests: %.4f per request", calls, requests, share)
-	if share > 0.05 {
-		t.Fatalf("%d calls for %d requests (%.3f per request), want ≤ 0.05", calls, requests, share)
-	}
-	var counted int64
-	for _, n := range svc.counts {
-		counted += n
-	}
-	if lost := counted - int64(admitted); lost > 2*maxBatch {
-		t.Fatalf("the service counted %d hits for %d admitted: %d reserved and not spent, want at most the batch in hand and the one asked for (%d)",
-			counted, admitted, lost, 2*maxBatch)
+			share := float64(calls) / float64(tc.requests)
+			t.Logf("%d calls for %d requests: %.4f per request", calls, tc.requests, share)
+			if share > 0.05 {
+				t.Fatalf("%d calls for %d requests (%.3f per request), want ≤ 0.05", calls, tc.requests, share)
+			}
+			var counted int64
+			for _, n := range svc.counts {
+				counted += n
+			}
+			if lost := counted - int64(admitted); lost > 2*maxBatch {
+				t.Fatalf("the service counted %d hits for %d admitted: %d reserved and not spent, want at most the batch in hand and the one asked for (%d)",
+					counted, admitted, lost, 2*maxBatch)
+			}
+		})
 	}
 }
 
@@ -313,5 +325,35 @@ func TestLeaseInANewWindowAsksAtMostHalfTheLimit(t *testing.T) {
 	hits, ok := l.Reserve("k", "r", 1, 10000, time.Second, next)
 	if !ok || hits > 50 {
 		t.Fatalf("first batch of a new window: %d (%v), want at most half the limit of 100", hits, ok)
+	}
+}
+
+// 256 keys, each holding a live lease, in the default table: two choices
+// per key leave (almost) none crowded out into plain calls, where one slot
+// per key would crowd out about 8 by the birthday bound.
+func TestLeaseKeysAreRarelyCrowdedOut(t *testing.T) {
+	l := fleet.NewLeases(sharedtest.New(), 0)
+	now := time.Unix(1_700_000_000, 0)
+	a := fleet.Answer{Limited: true, Limit: 1000, Window: time.Hour, Remaining: 900, Reset: time.Hour}
+	crowded := 0
+	for i := range 256 {
+		key := "key-" + strconv.Itoa(i)
+		hits, ok := l.Reserve(key, "r", 1, 50, time.Second, now)
+		if !ok {
+			crowded++
+			continue
+		}
+		if err := l.Grant(key, "r", hits+10, 1, now, a, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 256 {
+		if _, ok := l.Spend("key-"+strconv.Itoa(i), "r", 1, now); !ok {
+			crowded++
+		}
+	}
+	t.Logf("%d of 256 keys without a lease", crowded/2)
+	if crowded > 2 {
+		t.Fatalf("%d of 256 keys' requests found no lease of theirs, want at most 1 key", crowded)
 	}
 }
