@@ -191,6 +191,20 @@ func setEndpoint(static map[string]any, name, addrs string) error {
 	return nil
 }
 
+// gatewayHCM returns the HTTP connection manager config of the gateway
+// listener in root.
+func gatewayHCM(root map[string]any) (map[string]any, error) {
+	static, err := obj(root, "static_resources")
+	if err != nil {
+		return nil, err
+	}
+	listener, err := named(static, "listeners", ListenerName)
+	if err != nil {
+		return nil, err
+	}
+	return hcmConfig(listener)
+}
+
 func hcmConfig(listener map[string]any) (map[string]any, error) {
 	chains, _ := listener["filter_chains"].([]any)
 	for _, c := range chains {
@@ -296,15 +310,7 @@ func wasmPluginConfig(shipped []byte) (map[string]any, error) {
 	if err := yaml.Unmarshal(shipped, &root); err != nil {
 		return nil, err
 	}
-	static, err := obj(root, "static_resources")
-	if err != nil {
-		return nil, err
-	}
-	listener, err := named(static, "listeners", ListenerName)
-	if err != nil {
-		return nil, err
-	}
-	hcm, err := hcmConfig(listener)
+	hcm, err := gatewayHCM(root)
 	if err != nil {
 		return nil, err
 	}

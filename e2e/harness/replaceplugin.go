@@ -8,15 +8,7 @@ import "fmt"
 // the shipped chain without the plugin. It is an Options.EditConfig for
 // comparisons with Envoy's own filters.
 func ReplacePlugin(root map[string]any, filters ...map[string]any) error {
-	static, err := obj(root, "static_resources")
-	if err != nil {
-		return err
-	}
-	listener, err := named(static, "listeners", ListenerName)
-	if err != nil {
-		return err
-	}
-	hcm, err := hcmConfig(listener)
+	hcm, err := gatewayHCM(root)
 	if err != nil {
 		return err
 	}
@@ -38,15 +30,7 @@ func ReplacePlugin(root map[string]any, filters ...map[string]any) error {
 // config in a rendered configuration, for edits such as route-level
 // rate_limits actions.
 func VirtualHosts(root map[string]any) ([]map[string]any, error) {
-	static, err := obj(root, "static_resources")
-	if err != nil {
-		return nil, err
-	}
-	listener, err := named(static, "listeners", ListenerName)
-	if err != nil {
-		return nil, err
-	}
-	hcm, err := hcmConfig(listener)
+	hcm, err := gatewayHCM(root)
 	if err != nil {
 		return nil, err
 	}
