@@ -126,11 +126,19 @@ func (g geometry) sanitize(b *bucket, now int64) (at int64, faults Fault) {
 		// no penalty for the step.
 		faults |= FaultClockBackwards
 		for k := range b.tat[:g.ways*g.width] {
-			if t := b.tat[k]; t < 0 {
+			t := b.tat[k]
+			switch {
+			case t < 0:
 				continue // a strict limit's counts, not a time
-			} else if t <= b.updated {
+			case k%g.width+1 < g.width && b.tat[k+1] < 0:
+				// A strict limit's window end (the only time followed by
+				// counts): it stays on its slice grid — shifted off it, every
+				// count would be misplaced — and the decision refuses until
+				// the clock is back in the limit's newest slice (readStrict).
+				continue
+			case t <= b.updated:
 				b.tat[k] = 0
-			} else {
+			default:
 				b.tat[k] = now + min(debt(t, b.updated), maxDebt)
 			}
 		}

@@ -1,5 +1,7 @@
 package ratelimit
 
+import "time"
+
 // Algorithm is how a limit over a Window counts.
 type Algorithm uint8
 
@@ -34,6 +36,12 @@ func (a Algorithm) String() string {
 //	            slice s at position s mod strictRing, two per value as
 //	            ^(hi<<31 | lo): negative, so no time is ever mistaken
 //	            for counts or counts for a time
+//
+// maxStrictLag is the furthest a strict limit's state may lie ahead of the
+// clock and still be waited for (readStrict); further, the clock is taken
+// to have been reset and the key's window starts again.
+const maxStrictLag = int64(time.Hour)
+
 const (
 	strictSlices = 5
 	strictRing   = strictSlices + 1
@@ -56,6 +64,19 @@ func (r *rule) readStrict(vals []int64, at int64, own bool) (u usage, clamped bo
 		return u, false // nothing the current window can see
 	}
 	w := newest/r.slice - strictRing
+	if own && newest%r.slice == 0 && w > c {
+		// The key's newest slice is after this decision's: the clock stepped
+		// back, or this worker read it a second or more before another
+		// committed. Deciding in slice c would move the state back and
+		// forget the newer slices' units, so the request is refused as over
+		// the limit until the clock reaches the newest slice — unless that
+		// is more than maxStrictLag away: the clock was reset, and the key's
+		// window starts again.
+		if (w-c)*r.slice <= maxStrictLag {
+			u.spent = MaxRequests + 1
+		}
+		return u, false
+	}
 	foreign := newest%r.slice != 0 || w > c
 	for i := range strictRing {
 		v := vals[r.col+1+i/2]

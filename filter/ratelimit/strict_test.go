@@ -273,3 +273,43 @@ func TestQuotaOnStrictCounts(t *testing.T) {
 		t.Fatalf("bob's quota on alice's counts: %+v, want refused (FaultShared), waits within the month", d)
 	}
 }
+
+// The clock steps back (or a worker's read is seconds stale): a strict key
+// that spent its N is refused until the clock is back in its newest slice
+// — re-basing its window end off the slice grid used to misplace its counts
+// and admit up to N more (TestHammerStrictManyKeys caught it) — and after a
+// step back of more than maxStrictLag its window starts again.
+func TestStrictClockStepsBack(t *testing.T) {
+	const n = 3
+	p := policy(t, "api", strict(n, time.Second))
+	for _, tc := range []struct {
+		name     string
+		back     time.Duration
+		admitted bool
+	}{
+		{"3 s back: refused", 3 * time.Second, false},
+		{"2 h back: the window starts again", 2 * time.Hour, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			clock := at(time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC))
+			l := newLimiter(t, newMemStore(), func(o *ratelimit.Options) { o.Width = 4 })
+			for i := range n {
+				if d := l.Decide(p, "k", 1, clock.Now()); !d.Allowed {
+					t.Fatalf("request %d refused: %+v", i, d)
+				}
+			}
+			clock.Advance(-tc.back)
+			d := l.Decide(p, "k", 1, clock.Now())
+			if d.Allowed != tc.admitted || d.Faults&ratelimit.FaultClockBackwards == 0 {
+				t.Fatalf("after the step: allowed %v, faults %v; want allowed %v and the step reported", d.Allowed, d.Faults, tc.admitted)
+			}
+			if tc.admitted {
+				return
+			}
+			clock.Advance(tc.back + 1200*time.Millisecond) // past the window of the 3 admissions' slice
+			if d := l.Decide(p, "k", 1, clock.Now()); !d.Allowed {
+				t.Fatalf("a window after the step: %+v, want admitted", d)
+			}
+		})
+	}
+}
