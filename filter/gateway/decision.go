@@ -1,9 +1,8 @@
 package gateway
 
 import (
-	"time"
-
 	"slices"
+	"time"
 
 	"github.com/portcullis/portcullis/filter/httperr"
 	"github.com/portcullis/portcullis/filter/ratelimit"

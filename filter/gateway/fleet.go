@@ -132,24 +132,25 @@ func (g *Gateway) FleetAnswer(call *FleetCall, reply fleet.Reply, now time.Time)
 // pair's in-flight mark when it granted nothing.
 func (g *Gateway) fleetAnswer(call *FleetCall, reply fleet.Reply, now time.Time) Decision {
 	dec := Decision{Kind: Forward}
+	// No answer at all (Status 0) is an error of the protocol's reader too.
 	a, err := g.cfg.RateLimit.Fleet.Protocol.ParseAnswer(reply)
-	granted := call.Lease > 0 && err == nil && reply.Status != 0 && a.Limited && !a.Over
-	if granted {
+	switch {
+	case call.Lease > 0 && err == nil && a.Limited && !a.Over:
 		// A lost grant only loses the batch: the service counted it, so the
 		// fleet admits less, never more.
 		_ = g.leases.Grant(call.Key, call.Route, call.Lease, call.cost, call.asked, a, now)
 		a.Remaining += call.Lease - call.cost
-	} else if call.Lease > 0 {
+	case call.Lease > 0:
 		g.leases.Release(call.Key, call.Route)
 	}
 	if call.admitted != nil { // a renewal: the request was admitted from the lease
-		if err == nil && reply.Status != 0 && a.Over {
+		if err == nil && a.Over {
 			g.blockPair(call, a, now)
 		}
 		return Decision{Kind: Forward, Rate: call.admitted}
 	}
 	switch {
-	case reply.Status == 0 || err != nil:
+	case err != nil:
 		rd := ratelimit.Unreported(g.cfg.RateLimit.Fleet.FailOpen, time.Second, now)
 		g.charge(&dec, rd, call.charged(RateFleetUnavailable), "rate limit service unavailable", ReasonRateLimitUnavailable)
 		return dec
